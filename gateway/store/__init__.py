@@ -1,0 +1,1 @@
+"""The canonical, tenant-scoped store: tables, engine, repository, migrations."""

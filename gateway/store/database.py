@@ -1,0 +1,80 @@
+"""Engines for SQLite (embedded default) and PostgreSQL (production).
+
+Nothing here connects at import time: :func:`create_engine` is called by the app factory
+and the CLI with the URL from settings.
+"""
+
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+
+def normalize_url(url: str) -> str:
+    """Map the URLs operators write to the drivers we ship.
+
+    ``postgresql://`` and ``postgres://`` mean psycopg 3, not psycopg2.
+    """
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def create_engine(url: str, **kwargs: Any) -> Engine:
+    """Create an engine; on SQLite, WAL mode, a busy timeout and foreign keys."""
+    url = normalize_url(url)
+    if url.startswith("sqlite"):
+        return _sqlite_engine(url, **kwargs)
+    if "poolclass" not in kwargs:
+        kwargs.setdefault("pool_size", 10)
+        kwargs.setdefault("max_overflow", 20)
+    kwargs.setdefault("pool_pre_ping", True)
+    return sa.create_engine(url, **kwargs)
+
+
+def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
+    database = sa.engine.make_url(url).database
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    if "poolclass" not in kwargs:
+        kwargs.setdefault("pool_size", 8)
+        kwargs.setdefault("max_overflow", 16)
+    engine = sa.create_engine(
+        url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs
+    )
+    sa.event.listen(engine, "connect", _configure_sqlite)
+    sa.event.listen(engine, "begin", _begin_immediate)
+    return engine
+
+
+def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
+    # The driver's own transaction handling is turned off so that "begin" below can
+    # take the write lock up front: a deferred transaction that upgrades to a writer
+    # later fails with SQLITE_BUSY instead of waiting for the busy timeout.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _begin_immediate(connection: sa.Connection) -> None:
+    mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
+    connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+def writer(engine: Engine) -> Engine:
+    """The engine to use for read-write transactions.
+
+    On SQLite this begins transactions IMMEDIATE (take the write lock at BEGIN, waiting
+    up to the busy timeout), so concurrent writers queue instead of failing.
+    """
+    if engine.dialect.name == "sqlite":
+        return engine.execution_options(sqlite_begin="IMMEDIATE")
+    return engine

@@ -1,0 +1,138 @@
+"""The tables of the canonical store.
+
+Every resource row keeps the canonical SCIM document (``doc``, JSON) plus indexed,
+case-folded columns for the attributes IdPs filter on (ARCHITECTURE.md, "Storage").
+Group membership lives in its own table so that a change to a group of 50,000 members
+touches one row, not one JSON blob.
+"""
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlmodel import Field, SQLModel
+
+#: JSON on SQLite (stored as text), JSONB on PostgreSQL (indexable, comparable).
+JSONDocument = sa.JSON().with_variant(JSONB(), "postgresql")
+
+
+class Tenant(SQLModel, table=True):
+    """A customer of the gateway; every other row belongs to exactly one."""
+
+    __tablename__ = "tenant"
+
+    id: str = Field(primary_key=True, max_length=64)
+    display_name: str = Field(default="", max_length=200)
+    created: datetime
+
+
+class ApiToken(SQLModel, table=True):
+    """An inbound bearer token. Only the SHA-256 of the secret is stored."""
+
+    __tablename__ = "api_token"
+    __table_args__ = (sa.UniqueConstraint("tenant_id", "name", name="uq_api_token_name"),)
+
+    id: str = Field(primary_key=True, max_length=36)
+    tenant_id: str = Field(foreign_key="tenant.id", index=True, max_length=64)
+    name: str = Field(max_length=100)
+    scopes: str = Field(default="scim:read scim:write", max_length=400)
+    token_hash: str = Field(unique=True, max_length=64)
+    hint: str = Field(max_length=16, description="first characters, to recognise a token")
+    user_id: str | None = Field(default=None, max_length=36, description="the /Me user")
+    created: datetime
+    revoked: datetime | None = None
+
+
+class UserRow(SQLModel, table=True):
+    """A SCIM User: the canonical document and its searchable columns."""
+
+    __tablename__ = "scim_user"
+    __table_args__ = (
+        sa.UniqueConstraint("tenant_id", "user_name_key", name="uq_user_name"),
+        sa.Index("ix_user_external_id", "tenant_id", "external_id"),
+        sa.Index("ix_user_email", "tenant_id", "email_key"),
+        sa.Index("ix_user_employee_number", "tenant_id", "employee_number"),
+        sa.Index("ix_user_display_name", "tenant_id", "display_name_key"),
+        sa.Index("ix_user_last_modified", "tenant_id", "last_modified"),
+        sa.Index("ix_user_created", "tenant_id", "created"),
+    )
+
+    id: str = Field(primary_key=True, max_length=36)
+    tenant_id: str = Field(foreign_key="tenant.id", max_length=64)
+    user_name_key: str = Field(max_length=300, description="userName, case-folded")
+    external_id: str | None = Field(default=None, max_length=300, description="caseExact")
+    email_key: str | None = Field(default=None, max_length=300, description="work email, folded")
+    employee_number: str | None = Field(default=None, max_length=100)
+    display_name_key: str | None = Field(default=None, max_length=300)
+    active: bool = True
+    version: int = 1
+    created: datetime
+    last_modified: datetime
+    doc: dict[str, Any] = Field(sa_type=JSONDocument)
+
+
+class GroupRow(SQLModel, table=True):
+    """A SCIM Group without its members (see :class:`Membership`)."""
+
+    __tablename__ = "scim_group"
+    __table_args__ = (
+        sa.Index("ix_group_display_name", "tenant_id", "display_name_key"),
+        sa.Index("ix_group_external_id", "tenant_id", "external_id"),
+        sa.Index("ix_group_last_modified", "tenant_id", "last_modified"),
+    )
+
+    id: str = Field(primary_key=True, max_length=36)
+    tenant_id: str = Field(foreign_key="tenant.id", max_length=64)
+    display_name_key: str | None = Field(default=None, max_length=300)
+    external_id: str | None = Field(default=None, max_length=300)
+    version: int = 1
+    created: datetime
+    last_modified: datetime
+    doc: dict[str, Any] = Field(sa_type=JSONDocument)
+
+
+class Membership(SQLModel, table=True):
+    """One member of one group; members may be Users or Groups (RFC 7643 §4.2)."""
+
+    __tablename__ = "membership"
+    __table_args__ = (sa.Index("ix_membership_member", "tenant_id", "member_id"),)
+
+    group_id: str = Field(
+        sa_column_args=[sa.ForeignKey("scim_group.id", ondelete="CASCADE")],
+        primary_key=True,
+        max_length=36,
+    )
+    member_id: str = Field(primary_key=True, max_length=36)
+    tenant_id: str = Field(max_length=64)
+    member_type: str = Field(max_length=10, description="User or Group")
+
+
+class OutboxEvent(SQLModel, table=True):
+    """A change waiting to be delivered to one target connection.
+
+    Written in the same transaction as the change (ARCHITECTURE.md, step 2);
+    consumed by the provisioning worker.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        sa.Index("ix_outbox_due", "status", "priority", "due_at"),
+        sa.Index("ix_outbox_resource", "tenant_id", "connection", "resource_id", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: str = Field(max_length=64)
+    connection: str = Field(max_length=100)
+    resource_type: str = Field(max_length=10)
+    resource_id: str = Field(max_length=36)
+    action: str = Field(max_length=12, description="created, updated, deactivated, deleted")
+    version: int
+    priority: int = Field(description="0 leavers first, then 1 creations, 2 updates, 3 loads")
+    status: str = Field(default="pending", max_length=12)
+    attempts: int = 0
+    due_at: datetime
+    created: datetime
+
+
+metadata = SQLModel.metadata
