@@ -7,13 +7,23 @@ instead of skipping them.
 """
 
 import os
+import socket
+import threading
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 
+import httpx
 import pytest
 import sqlalchemy as sa
+import uvicorn
 from sqlalchemy.engine import Engine
 
+from gateway.app import create_app
+from gateway.auth.tokens import create_token
+from gateway.config import GatewayConfig, parse_config
+from gateway.settings import Settings
 from gateway.store.database import create_engine, normalize_url
 from gateway.store.migrations import upgrade
 
@@ -93,3 +103,65 @@ def engine(database_url: str) -> Iterator[Engine]:
     engine = create_engine(database_url)
     yield engine
     engine.dispose()
+
+
+# -- the SCIM app -----------------------------------------------------------------------
+
+SCIM = "application/scim+json"
+
+
+@pytest.fixture
+def config() -> GatewayConfig:
+    return parse_config({"tenants": {"acme": {}, "globex": {}}})
+
+
+@pytest.fixture
+def app(engine: Engine, config: GatewayConfig):  # type: ignore[no-untyped-def]
+    return create_app(Settings(), engine, config)
+
+
+@pytest.fixture
+def token(engine: Engine) -> str:
+    return create_token(engine, "acme", "okta")
+
+
+@pytest.fixture
+async def client(app, token: str) -> AsyncIterator[httpx.AsyncClient]:  # type: ignore[no-untyped-def]
+    """An in-process client for tenant acme (ASGI transport: no sockets)."""
+    transport = httpx.ASGITransport(app=app)
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": SCIM}
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://testserver/scim/v2", headers=headers
+    ) as http:
+        yield http
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class LiveServer:
+    url: str
+    token: str
+
+
+@pytest.fixture
+def live_server(app, token: str) -> Iterator[LiveServer]:  # type: ignore[no-untyped-def]
+    """The app served by uvicorn on a real loopback socket, in a thread."""
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    yield LiveServer(url=f"http://127.0.0.1:{port}/scim/v2", token=token)
+    server.should_exit = True
+    thread.join(timeout=10)

@@ -5,13 +5,20 @@ branching on ``if resource_type == "User"``.
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import cache
 from typing import Any
 from unicodedata import normalize
 
 import sqlalchemy as sa
 
-from gateway.scim.models import ENTERPRISE_SCHEMA, GroupResource, UserResource
+from gateway.scim.models import (
+    ENTERPRISE_SCHEMA,
+    CustomFieldSpec,
+    GroupResource,
+    UserResource,
+    user_model,
+)
 from gateway.store.tables import GroupRow, UserRow
 
 
@@ -109,3 +116,14 @@ GROUP = Kind(
 
 KINDS: dict[str, Kind] = {USER.name: USER, GROUP.name: GROUP}
 BY_ENDPOINT: dict[str, Kind] = {k.endpoint.strip("/").lower(): k for k in KINDS.values()}
+
+
+@cache
+def kinds_for(custom_fields: CustomFieldSpec = ()) -> dict[str, Kind]:
+    """The kinds of a tenant, keyed by endpoint name ("users", "groups").
+
+    Only the User model differs between tenants: its HR extension carries the tenant's
+    declared custom fields.
+    """
+    user = replace(USER, model=user_model(custom_fields)) if custom_fields else USER
+    return {"users": user, "groups": GROUP}

@@ -4,14 +4,19 @@ Attribute rules (mutability, returned, case-exactness) live here as annotations,
 discovery endpoints, validation, PATCH and the filter compiler all read the same data.
 """
 
+from datetime import datetime
+from functools import cache
 from typing import Annotated, Any
 
+from pydantic import Field, create_model
 from scim2_models import (
     URN,
     CaseExact,
+    ComplexAttribute,
     EnterpriseUser,
     Extension,
     Group,
+    Mutability,
     Returned,
     User,
 )
@@ -37,17 +42,71 @@ class HRUser(Extension):
     location: str | None = None
     """Office or site name, as the HR system spells it."""
 
-    date_of_birth: Annotated[str | None, Returned.never] = None
-    """Sensitive: never returned unless a token with the ``scim:sensitive`` scope asks."""
+    date_of_birth: Annotated[str | None, Mutability.write_only, Returned.never] = None
+    """Sensitive: write-only for SCIM clients (RFC 7643 §7); a token with the
+    ``scim:sensitive`` scope reads it by naming it in ``attributes``."""
 
-    ssn: Annotated[str | None, Returned.never, CaseExact.true] = None
-    """Sensitive: national identification number."""
-
-    custom_fields: dict[str, Any] | None = None
-    """Free map of per-tenant HR fields (``customFields.skip_elevo_sync``)."""
+    ssn: Annotated[str | None, Mutability.write_only, Returned.never, CaseExact.true] = None
+    """Sensitive: national identification number; same rules as dateOfBirth."""
 
 
-UserResource = User[EnterpriseUser | HRUser]
+class SensitiveReaderHRUser(HRUser):
+    """The HR extension as published to a token with the ``scim:sensitive`` scope.
+
+    Such a caller reads dateOfBirth and ssn, so its /Schemas says so: a strict client
+    validating responses against the schema must not find an attribute it was told is
+    never returned.
+    """
+
+    date_of_birth: Annotated[str | None, Mutability.read_write, Returned.default] = None
+    ssn: Annotated[str | None, Mutability.read_write, Returned.default, CaseExact.true] = None
+
+
+#: SCIM attribute types a tenant may give its custom fields (RFC 7643 §2.3).
+CUSTOM_FIELD_TYPES: dict[str, Any] = {
+    "string": Annotated[str | None, CaseExact.false],
+    "boolean": bool | None,
+    "integer": int | None,
+    "decimal": float | None,
+    "dateTime": datetime | None,
+}
+
+CustomFieldSpec = tuple[tuple[str, str], ...]
+
+
+@cache
+def hr_extension(
+    custom_fields: CustomFieldSpec = (), sensitive_reader: bool = False
+) -> type[Extension]:
+    """The HR extension of a tenant, with ``customFields`` declared by its configuration.
+
+    SCIM has no map type (RFC 7643 §2.3), so a tenant's free HR fields are declared
+    (name and type) and published in its /Schemas as sub-attributes of ``customFields``:
+    clients see exactly what they may send, names match exactly (S2.3), values are typed.
+    """
+    base = SensitiveReaderHRUser if sensitive_reader else HRUser
+    if not custom_fields:
+        return base
+    fields: dict[str, Any] = {
+        f"field_{index}": (
+            CUSTOM_FIELD_TYPES[kind],
+            Field(None, alias=name, validation_alias=name, serialization_alias=name),
+        )
+        for index, (name, kind) in enumerate(custom_fields)
+    }
+    custom = create_model("CustomFields", __base__=ComplexAttribute, **fields)
+    annotations = {"custom_fields": custom | None}
+    namespace = {"__annotations__": annotations, "custom_fields": None, "__module__": __name__}
+    return type("HRUser", (base,), namespace)
+
+
+@cache
+def user_model(custom_fields: CustomFieldSpec = (), sensitive_reader: bool = False) -> Any:
+    """The User resource model of a tenant (as published to a sensitive reader, or not)."""
+    return User[EnterpriseUser | hr_extension(custom_fields, sensitive_reader)]  # type: ignore[misc]
+
+
+UserResource = user_model()
 GroupResource = Group
 
 #: Attributes stored but never returned by default, as (schema URN or "", attribute name).

@@ -38,9 +38,10 @@ def create_engine(url: str, **kwargs: Any) -> Engine:
 
 def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
     database = sa.engine.make_url(url).database
-    if database and database != ":memory:":
+    in_memory = not database or database == ":memory:"
+    if not in_memory:
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    if "poolclass" not in kwargs:
+    if "poolclass" not in kwargs and not in_memory:
         kwargs.setdefault("pool_size", 8)
         kwargs.setdefault("max_overflow", 16)
     engine = sa.create_engine(

@@ -106,6 +106,7 @@ class Membership(SQLModel, table=True):
     member_id: str = Field(primary_key=True, max_length=36)
     tenant_id: str = Field(max_length=64)
     member_type: str = Field(max_length=10, description="User or Group")
+    display: str | None = Field(default=None, max_length=300, description="as the client sent it")
 
 
 class OutboxEvent(SQLModel, table=True):

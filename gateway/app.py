@@ -1,0 +1,80 @@
+"""The application factory: routes, exception handling, lifespan. No global state."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from pydantic import ValidationError
+from sqlalchemy.engine import Engine
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from gateway.auth.authenticator import Authenticator
+from gateway.config import GatewayConfig
+from gateway.errors import (
+    MethodNotAllowed,
+    NotFoundException,
+    SCIMException,
+    error_response,
+    handle_exception,
+)
+from gateway.scim import bulk, discovery, endpoints
+from gateway.scim.dialects import POLICY
+from gateway.service import ResourceService
+from gateway.settings import Settings
+
+
+async def _http_exception(request: Request, exc: Exception) -> Response:
+    """Starlette's own 404/405 become SCIM errors too."""
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        return error_response(NotFoundException(detail=f"no endpoint at {request.url.path}"))
+    if exc.status_code == 405:
+        return error_response(MethodNotAllowed(detail=f"{request.method} not allowed here"))
+    return error_response(exc)
+
+
+async def health(_request: Request) -> Response:
+    return Response('{"status":"ok"}', media_type="application/json")
+
+
+def create_app(
+    settings: Settings,
+    engine: Engine,
+    config: GatewayConfig,
+    *,
+    http: httpx.AsyncClient | None = None,
+) -> Starlette:
+    """Build the gateway app on an engine whose database is already migrated."""
+    owns_http = http is None
+    client = http or httpx.AsyncClient(timeout=10.0)
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        yield
+        if owns_http:
+            await client.aclose()
+
+    app = Starlette(
+        routes=[
+            Route("/healthz", health, methods=["GET"]),
+            *discovery.routes(),
+            *endpoints.routes(),
+            *bulk.routes(),
+        ],
+        exception_handlers={
+            SCIMException: handle_exception,
+            ValidationError: handle_exception,
+            HTTPException: _http_exception,
+            Exception: handle_exception,
+        },
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.config = config
+    app.state.service = ResourceService(engine, config, policy=POLICY)
+    app.state.authenticator = Authenticator(engine, config, client)
+    return app

@@ -1,0 +1,1 @@
+"""Authentication of inbound SCIM clients."""

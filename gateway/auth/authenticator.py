@@ -1,0 +1,66 @@
+"""Turn an ``Authorization`` header into a :class:`Principal`, whichever scheme it uses.
+
+Static tokens (``scimgw_...``) are looked up by hash. Anything shaped like a JWT is
+matched to the tenant whose configured issuer signed it, then verified against that
+issuer's JWKS. The token, not the URL, decides the tenant.
+"""
+
+import base64
+from typing import Any
+
+import httpx
+import orjson
+from sqlalchemy.engine import Engine
+
+from gateway.auth.jwt import JWKSCache, JWTSettings, JWTVerifier
+from gateway.auth.tokens import KNOWN_SCOPES, Principal, authenticate
+from gateway.config import GatewayConfig
+from gateway.errors import UnauthorizedException
+
+
+class Authenticator:
+    """Authenticates requests for every tenant of one configuration."""
+
+    def __init__(self, engine: Engine, config: GatewayConfig, http: httpx.AsyncClient) -> None:
+        self.engine = engine
+        self.verifiers: dict[str, tuple[str, JWTVerifier, frozenset[str]]] = {}
+        for tenant, tenant_config in config.tenants.items():
+            jwt = tenant_config.jwt
+            if jwt is None:
+                continue
+            settings = JWTSettings(jwt.issuer, jwt.audience, jwt.jwks_url, tuple(jwt.algorithms))
+            verifier = JWTVerifier(settings, JWKSCache(jwt.jwks_url, http))
+            self.verifiers[jwt.issuer] = (tenant, verifier, frozenset(jwt.scopes))
+
+    async def authenticate(self, authorization: str | None) -> Principal:
+        """The caller of a request; 401 when the header is missing or invalid."""
+        scheme, _, credentials = (authorization or "").partition(" ")
+        credentials = credentials.strip()
+        if scheme.lower() != "bearer" or not credentials:
+            raise UnauthorizedException(detail="a bearer token is required")
+        if credentials.count(".") == 2 and self.verifiers:
+            return await self._jwt_principal(credentials)
+        return authenticate(self.engine, credentials)
+
+    async def _jwt_principal(self, token: str) -> Principal:
+        issuer = _unverified_issuer(token)
+        entry = self.verifiers.get(issuer or "")
+        if entry is None:
+            raise UnauthorizedException(detail="token issuer is not configured for any tenant")
+        tenant, verifier, granted = entry
+        verified = await verifier.verify(token)
+        scopes = granted | (verified.scopes & KNOWN_SCOPES)
+        return Principal(tenant=tenant, name=f"jwt:{verified.subject}", scopes=frozenset(scopes))
+
+
+def _unverified_issuer(token: str) -> str | None:
+    """Read ``iss`` only to pick the verifier; the verifier then checks everything."""
+    try:
+        payload = token.split(".")[1]
+        claims: dict[str, Any] = orjson.loads(
+            base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+        )
+    except (ValueError, IndexError, orjson.JSONDecodeError):
+        raise UnauthorizedException(detail="malformed bearer token") from None
+    issuer = claims.get("iss") if isinstance(claims, dict) else None
+    return issuer if isinstance(issuer, str) else None

@@ -1,0 +1,128 @@
+"""The YAML configuration: server limits, tenants, inbound JWT issuers, connections.
+
+The file says *what* exists; runtime state (token hashes, links, deliveries) lives in the
+database. Connections are declared here already so that the outbox knows whom a change
+concerns; the provisioning engine reads the rest of their settings.
+"""
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+
+class ConfigError(ValueError):
+    """The configuration file is missing or invalid; the message names the YAML path."""
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerConfig(StrictModel):
+    """Limits the SCIM server advertises in /ServiceProviderConfig and enforces."""
+
+    bulk_max_operations: int = Field(1000, ge=1)
+    bulk_max_payload_size: int = Field(1_048_576, ge=1024)
+    max_request_size: int = Field(1_048_576, ge=1024, description="non-Bulk bodies")
+    max_results: int = Field(1000, ge=1, description="largest page a list returns")
+    default_count: int = Field(100, ge=1)
+
+
+class JWTConfig(StrictModel):
+    """An OAuth2 authorization server whose access tokens this tenant accepts."""
+
+    issuer: str
+    audience: str
+    jwks_url: str
+    algorithms: tuple[str, ...] = ("RS256", "ES256")
+    #: Scopes a valid token of this issuer is granted; a token's own ``scp``/``scope``/
+    #: ``roles`` claims add to them only when they name scimgw scopes.
+    scopes: tuple[str, ...] = ("scim:read", "scim:write")
+
+
+class ConnectionConfig(BaseModel):
+    """A target or source connection; settings beyond these belong to its connector."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    type: str
+    enabled: bool = True
+    direction: str = "target"
+
+
+_ATTRIBUTE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
+
+CustomFieldType = Literal["string", "boolean", "integer", "decimal", "dateTime"]
+
+
+class TenantConfig(StrictModel):
+    display_name: str = ""
+    jwt: JWTConfig | None = None
+    #: The tenant's free HR fields, published under the HR extension's ``customFields``:
+    #: name (kept exactly, case-sensitive) -> SCIM type.
+    custom_fields: dict[str, CustomFieldType] = Field(default_factory=dict)
+    connections: dict[str, ConnectionConfig] = Field(default_factory=dict)
+
+    @field_validator("custom_fields")
+    @classmethod
+    def _distinct_names(cls, fields: dict[str, str]) -> dict[str, str]:
+        # SCIM attribute names are case-insensitive (RFC 7643 §2.1).
+        folded = [name.lower() for name in fields]
+        clashes = sorted({name for name in fields if folded.count(name.lower()) > 1})
+        if clashes:
+            raise ValueError(f"names differing only in case: {', '.join(clashes)}")
+        invalid = [name for name in fields if not _ATTRIBUTE_NAME.fullmatch(name)]
+        if invalid:
+            raise ValueError(f"not SCIM attribute names (RFC 7643 §2.1): {', '.join(invalid)}")
+        return fields
+
+    def custom_field_spec(self) -> tuple[tuple[str, str], ...]:
+        return tuple(self.custom_fields.items())
+
+    def enabled_targets(self) -> tuple[str, ...]:
+        """Names of the connections every change to this tenant fans out to."""
+        return tuple(
+            name
+            for name, connection in self.connections.items()
+            if connection.enabled and connection.direction in ("target", "both")
+        )
+
+
+class GatewayConfig(StrictModel):
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    default_tenant: str = "default"
+    tenants: dict[str, TenantConfig] = Field(default_factory=lambda: {"default": TenantConfig()})
+
+    def tenant(self, tenant_id: str) -> TenantConfig:
+        """The tenant's configuration; a tenant created only by the CLI has the defaults."""
+        return self.tenants.get(tenant_id) or TenantConfig()
+
+
+def parse_config(data: dict[str, Any] | None) -> GatewayConfig:
+    """Validate a configuration mapping, naming the YAML path of the first errors."""
+    try:
+        return GatewayConfig.model_validate(data or {})
+    except ValidationError as exc:
+        problems = [
+            f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}"
+            for error in exc.errors(include_url=False)
+        ]
+        raise ConfigError("; ".join(problems)) from None
+
+
+def load_config(path: str | Path | None) -> GatewayConfig:
+    """Read and validate the YAML file at ``path``; no path means the defaults."""
+    if path is None:
+        return GatewayConfig()
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read configuration {path}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
+    return parse_config(data)

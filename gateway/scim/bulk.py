@@ -1,0 +1,318 @@
+"""POST /Bulk (RFC 7644 §3.7): many operations in one request, each its own unit of work.
+
+Bulk is not atomic: the ResourceService runs each operation in its own transaction, and a
+failed one is reported in its own result while the others go on (RFC 7644 §3.7.3).
+scim2-models validates the envelope, and each operation's data in the context of the
+single request it stands for; this module orders operations by their ``bulkId``
+references, resolves those, and runs them.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+from scim2_models import (
+    BulkOperation,
+    BulkRequest,
+    BulkResponse,
+    Context,
+    InvalidPathException,
+    ScimPolicy,
+    ScimProvider,
+)
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from gateway.errors import (
+    ConflictException,
+    InvalidValueException,
+    PayloadTooLargeException,
+    SCIMException,
+    as_scim_exception,
+    from_validation_error,
+)
+from gateway.scim import dialects
+from gateway.scim.discovery import provider
+from gateway.scim.endpoints import base_url, principal, tenant_kinds
+from gateway.scim.etags import etag
+from gateway.scim.http import read_json, scim_response
+from gateway.scim.kinds import Kind
+from gateway.scim.models import GroupResource
+from gateway.service import Listing, ResourceService
+
+BULK_REQUEST = str(BulkRequest.__schema__)
+REFERENCE = "bulkId:"
+Method = BulkOperation.Method
+
+
+@dataclass(frozen=True)
+class Step:
+    """One operation of the request: scim2-models' reading of it, and its raw data."""
+
+    index: int
+    parsed: Any
+    data: dict[str, Any] | None
+    #: The bulkIds this operation's path and data reference; empty for an invalid one.
+    references: frozenset[str]
+    #: The tenant's kinds, keyed by endpoint name.
+    kinds: dict[str, Kind]
+
+    @property
+    def kind(self) -> Kind:
+        return self.kinds[self.parsed.endpoint.strip("/").lower()]
+
+
+def _reference_in(text: str) -> str | None:
+    """The bulkId of ``"bulkId:x"``, or of a ``$ref`` ending in ``/bulkId:x``."""
+    tail = text.rsplit("/", 1)[-1]
+    if tail.startswith(REFERENCE) and len(tail) > len(REFERENCE):
+        return tail.removeprefix(REFERENCE)
+    return None
+
+
+def references(value: Any) -> set[str]:
+    """Every bulkId a JSON value references (RFC 7644 §3.7.2)."""
+    if isinstance(value, dict | list):
+        items = value.values() if isinstance(value, dict) else value
+        return set().union(*(references(item) for item in items))
+    found = _reference_in(value) if isinstance(value, str) else None
+    return {found} if found else set()
+
+
+def resolve(value: Any, ids: dict[str, str]) -> Any:
+    """A copy of a JSON value with each bulkId reference replaced by the id it created."""
+    if isinstance(value, dict):
+        return {key: resolve(item, ids) for key, item in value.items()}
+    if isinstance(value, list):
+        return [resolve(item, ids) for item in value]
+    found = _reference_in(value) if isinstance(value, str) else None
+    return value[: -len(REFERENCE + found)] + ids[found] if found else value
+
+
+def _key(mapping: dict[str, Any], name: str) -> str | None:
+    """The key naming an attribute: SCIM attribute names are case-insensitive."""
+    return next((key for key in mapping if key.lower() == name.lower()), None)
+
+
+def _field(mapping: Any, name: str) -> Any:
+    key = _key(mapping, name) if isinstance(mapping, dict) else None
+    return None if key is None else mapping[key]
+
+
+def _standard(operation: Any, kinds: dict[str, Kind]) -> Any:
+    """The operation with its data rewritten by the IdP dialects, as a lone request's is."""
+    path, data = _field(operation, "path"), _field(operation, "data")
+    kind = kinds.get(path.strip("/").split("/")[0].lower()) if isinstance(path, str) else None
+    if kind is None or not isinstance(data, dict):
+        return operation
+    patch = str(_field(operation, "method")).upper() == "PATCH"
+    rewrite = dialects.patch_payload if patch else dialects.resource_payload
+    return {**operation, _key(operation, "data"): rewrite(kind, data)}
+
+
+def parse_request(
+    body: dict[str, Any],
+    max_operations: int,
+    policy: ScimPolicy,
+    kinds: dict[str, Kind],
+    scim_provider: ScimProvider,
+) -> tuple[list[Step], int | None]:
+    """The steps of a bulk request and its ``failOnErrors``.
+
+    Raises:
+        InvalidValueException: the envelope is not a BulkRequest (400).
+        PayloadTooLargeException: more than ``maxOperations`` (413, RFC 7644 §3.7.4).
+    """
+    schemas = body.get("schemas")
+    if not isinstance(schemas, list) or BULK_REQUEST not in schemas:
+        raise InvalidValueException(detail=f"a bulk request has the schema {BULK_REQUEST}")
+    key = _key(body, "Operations") or "Operations"
+    raw = body.get(key)
+    if isinstance(raw, list):
+        if len(raw) > max_operations:
+            detail = f"the request has {len(raw)} operations; maxOperations is {max_operations}"
+            raise PayloadTooLargeException(detail=detail)
+        raw = [_standard(operation, kinds) for operation in raw]
+    resource = kinds["users"].model | GroupResource
+    try:
+        request = BulkRequest[resource].model_validate(  # type: ignore[valid-type]
+            {**body, key: raw},
+            scim_ctx=Context.BULK_REQUEST,
+            scim_provider=scim_provider,
+            scim_policy=policy,
+        )
+    except ValidationError as exc:
+        raise from_validation_error(exc) from None
+    if request.fail_on_errors is not None and request.fail_on_errors < 1:
+        raise InvalidValueException(detail="failOnErrors must be a positive integer")
+    pairs = enumerate(zip(raw, request.operations, strict=True))
+    return [_step(i, op, parsed, kinds) for i, (op, parsed) in pairs], request.fail_on_errors
+
+
+def _step(index: int, raw: Any, parsed: Any, kinds: dict[str, Kind]) -> Step:
+    data = _field(raw, "data")
+    data = data if isinstance(data, dict) else None
+    found = references(data) | references(parsed.resource_id or "")
+    # An operation scim2-models refused fails at once, waiting on nothing.
+    return Step(index, parsed, data, frozenset(found if parsed.status is None else ()), kinds)
+
+
+def _target(step: Step) -> str | None:
+    """The id a step's path names: none for POST, exactly one segment otherwise."""
+    resource_id = step.parsed.resource_id
+    if step.parsed.method is Method.post:
+        if resource_id is not None:
+            raise InvalidPathException(detail="a POST operation's path is /Users or /Groups")
+        return None
+    if not resource_id or "/" in resource_id:
+        method, path = step.parsed.method, step.parsed.path
+        raise InvalidPathException(detail=f"{method} needs a path like /Users/{{id}}, not {path}")
+    return str(resource_id)
+
+
+class BulkJob:
+    """The operations of one request for one tenant, run in an order their bulkIds allow."""
+
+    def __init__(
+        self, service: ResourceService, tenant: str, root: str, fail_on_errors: int | None
+    ) -> None:
+        self.service, self.tenant, self.root, self.limit = service, tenant, root, fail_on_errors
+        self.owners: dict[str, int] = {}
+        self.created: dict[str, str] = {}
+        self.failed: set[str] = set()
+        self.results: dict[int, Any] = {}
+        self.errors = 0
+
+    @property
+    def stopped(self) -> bool:
+        """``failOnErrors`` reached: the remaining operations are neither run nor listed."""
+        return self.limit is not None and self.errors >= self.limit
+
+    async def run(self, steps: list[Step]) -> list[Any]:
+        """Run every step, each once; return their results in request order.
+
+        Each pass runs the steps whose references are settled; a pass that runs none
+        leaves only steps waiting on each other, which fail with 409 (RFC 7644 §3.7.1
+        lets a service stop there), so the loop always ends.
+        """
+        for step in steps:
+            if step.parsed.method is Method.post and step.parsed.bulk_id:
+                self.owners.setdefault(step.parsed.bulk_id, step.index)
+        pending = steps
+        while pending and not self.stopped:
+            waiting = await self._pass(pending)
+            if len(waiting) == len(pending):
+                self._fail_circular(waiting)
+                break
+            pending = waiting
+        return [self.results[index] for index in sorted(self.results)]
+
+    async def _pass(self, pending: list[Step]) -> list[Step]:
+        waiting = []
+        for step in pending:
+            if self.stopped:
+                break
+            if self._waits(step):
+                waiting.append(step)
+            else:
+                await self._perform(step)
+        return waiting
+
+    def _waits(self, step: Step) -> bool:
+        unsettled = self.owners.keys() - self.created.keys() - self.failed
+        return not unsettled.isdisjoint(step.references)
+
+    def _fail_circular(self, steps: list[Step]) -> None:
+        for step in steps:
+            if not self.stopped:
+                names = ", ".join(sorted(step.references))
+                self._fail(step, ConflictException(detail=f"circular bulkId references: {names}"))
+
+    async def _perform(self, step: Step) -> None:
+        try:
+            self._check(step)
+            self.results[step.index] = await self._execute(step)
+        except Exception as exc:  # one operation fails alone (RFC 7644 §3.7.3)
+            self._fail(step, as_scim_exception(exc))
+
+    def _check(self, step: Step) -> None:
+        parsed = step.parsed
+        if parsed.response is not None:
+            raise SCIMException.from_error(parsed.response)
+        _target(step)
+        if parsed.method is Method.post and self.owners[parsed.bulk_id] != step.index:
+            raise InvalidValueException(detail=f"bulkId {parsed.bulk_id} is used twice")
+        for ref in sorted(step.references):
+            if ref not in self.owners:
+                raise InvalidValueException(detail=f"no POST operation has bulkId {ref}")
+            if ref in self.failed:
+                detail = f"bulkId:{ref} is unresolved: the operation creating it failed"
+                raise InvalidValueException(detail=detail)
+
+    async def _execute(self, step: Step) -> Any:
+        target = resolve(_target(step), self.created)
+        data = resolve(step.data, self.created)
+        listing = await run_in_threadpool(self._call, step, target, data)
+        if listing is None:
+            return _result(step, 204, f"{self.root}{step.kind.endpoint}/{target}")
+        stored, created = listing.page.resources[0], step.parsed.method is Method.post
+        if created:
+            self.created[step.parsed.bulk_id] = stored.id
+        location = f"{self.root}{step.kind.endpoint}/{stored.id}"
+        return _result(step, 201 if created else 200, location, version=etag(stored.version))
+
+    def _call(self, step: Step, target: str | None, data: Any) -> Listing | None:
+        service, method, version = self.service, step.parsed.method, step.parsed.version
+        if method is Method.post:
+            return service.create(self.tenant, step.kind, data)
+        assert target is not None
+        if method is Method.delete:
+            service.delete(self.tenant, step.kind, target, if_match=version)
+            return None
+        write = service.replace if method is Method.put else service.patch
+        return write(self.tenant, step.kind, target, data, if_match=version)
+
+    def _fail(self, step: Step, exc: SCIMException) -> None:
+        parsed = step.parsed
+        self.errors += 1
+        if parsed.bulk_id and self.owners.get(parsed.bulk_id) == step.index:
+            self.failed.add(parsed.bulk_id)
+        addressed = parsed.method not in (None, Method.post) and parsed.path
+        location = f"{self.root}/{parsed.path.lstrip('/')}" if addressed else None
+        self.results[step.index] = _result(step, exc.status, location, response=exc.to_error())
+
+
+def _result(step: Step, status: int, location: str | None, **extra: Any) -> Any:
+    """One operation's entry in the BulkResponse (RFC 7644 §3.7.3)."""
+    parsed = step.parsed
+    return type(parsed)(
+        method=parsed.method, bulk_id=parsed.bulk_id, location=location, status=status, **extra
+    )
+
+
+async def bulk(request: Request) -> Response:
+    """Run a BulkRequest; answer 200 with a BulkResponse listing each operation's result."""
+    caller = await principal(request, "scim:write")
+    limits = request.app.state.config.server
+    service: ResourceService = request.app.state.service
+    body = await read_json(request, limits.bulk_max_payload_size)
+    kinds = tenant_kinds(request)
+    steps, fail_on_errors = parse_request(
+        body, limits.bulk_max_operations, service.policy, kinds, _provider(request)
+    )
+    job = BulkJob(service, caller.tenant, base_url(request), fail_on_errors)
+    resource = kinds["users"].model | GroupResource
+    response = BulkResponse[resource](operations=await job.run(steps))  # type: ignore[valid-type]
+    return scim_response(response.model_dump(scim_ctx=Context.BULK_RESPONSE))
+
+
+def _provider(request: Request) -> ScimProvider:
+    """The tenant's models as the server validates them (its custom fields included)."""
+    tenant = request.app.state.config.tenant(request.state.principal.tenant)
+    return provider(tenant.custom_field_spec())
+
+
+def routes() -> list[Route]:
+    return [Route("/scim/v2/Bulk", bulk, methods=["POST"])]

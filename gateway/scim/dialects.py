@@ -1,0 +1,131 @@
+"""IdP dialects: known deviations from RFC 7643/7644, rewritten into standard SCIM.
+
+Each quirk is a row naming its IdP and the public documentation it comes from; the code
+that applies them is a loop. Quirks apply to every caller: each one rewrites a form that
+is invalid SCIM, so a standard client is never affected.
+
+What scim2-models already absorbs is listed here as policy, not code: capitalised PATCH
+ops (Entra), attribute names in any case (Entra), ``"True"``/``"False"`` strings for
+booleans (Entra), dotted attribute paths as keys of a path-less replace (Entra), a
+``remove`` carrying the values to remove (Entra), and an ``add`` whose path filter matches
+no entry (Entra: ``emails[type eq "work"].value`` on a user without a work email).
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from scim2_models import ScimPolicy
+
+from gateway.scim.kinds import Kind
+from gateway.scim.models import ENTERPRISE_SCHEMA
+
+#: The reading of deviations that scim2-models handles itself (see module docstring).
+POLICY = ScimPolicy(
+    remove_value_as_filter=ScimPolicy.RemoveValue.apply,
+    unmatched_path_filter=ScimPolicy.UnmatchedPathFilter.create,
+)
+
+Payload = dict[str, Any]
+MANAGER_PATH = f"{ENTERPRISE_SCHEMA}:manager".lower()
+
+
+@dataclass(frozen=True)
+class Quirk:
+    idp: str
+    source: str
+    description: str
+    rewrite: Callable[[Payload], Payload]
+
+
+def _manager_reference(manager: Any) -> Any:
+    """Entra sends the manager as a bare id, or as ``{"value": id}`` without ``$ref``."""
+    if isinstance(manager, str) and manager:
+        manager = {"value": manager}
+    if isinstance(manager, dict) and manager.get("value") and not manager.get("$ref"):
+        manager = {**manager, "$ref": f"Users/{manager['value']}"}
+    return manager
+
+
+def _resource_manager(payload: Payload) -> Payload:
+    enterprise = next((k for k in payload if k.lower() == ENTERPRISE_SCHEMA.lower()), None)
+    if enterprise is None or not isinstance(payload[enterprise], dict):
+        return payload
+    extension = dict(payload[enterprise])
+    for key in [k for k in extension if k.lower() == "manager"]:
+        extension[key] = _manager_reference(extension[key])
+    return {**payload, enterprise: extension}
+
+
+def _patch_manager(payload: Payload) -> Payload:
+    return _map_operations(payload, _operation_manager)
+
+
+def _operation_manager(operation: Payload) -> Payload:
+    path = str(operation.get("path") or "").lower()
+    if path == MANAGER_PATH and operation.get("value") not in (None, ""):
+        return {**operation, "value": _manager_reference(operation["value"])}
+    if path == MANAGER_PATH and str(operation.get("op", "")).lower() == "replace":
+        # Entra clears a manager with replace and an empty value.
+        return {"op": "remove", "path": operation["path"]}
+    return operation
+
+
+def _patch_pathless_id(payload: Payload) -> Payload:
+    return _map_operations(payload, _drop_id_from_value)
+
+
+def _drop_id_from_value(operation: Payload) -> Payload:
+    """Okta repeats the resource's ``id`` inside a path-less replace; it changes nothing."""
+    value = operation.get("value")
+    if operation.get("path") or not isinstance(value, dict):
+        return operation
+    cleaned = {k: v for k, v in value.items() if k.lower() != "id"}
+    return {**operation, "value": cleaned} if cleaned else {**operation, "value": cleaned or {}}
+
+
+def _map_operations(payload: Payload, rewrite: Callable[[Payload], Payload]) -> Payload:
+    key = next((k for k in payload if k.lower() == "operations"), None)
+    if key is None or not isinstance(payload[key], list):
+        return payload
+    operations = [rewrite(op) if isinstance(op, dict) else op for op in payload[key]]
+    return {**payload, key: operations}
+
+
+RESOURCE_QUIRKS: tuple[Quirk, ...] = (
+    Quirk(
+        "Entra ID",
+        "learn.microsoft.com: Tutorial - Develop a SCIM endpoint (manager attribute)",
+        "manager given without $ref, which RFC 7643 §4.3 marks required",
+        _resource_manager,
+    ),
+)
+
+PATCH_QUIRKS: tuple[Quirk, ...] = (
+    Quirk(
+        "Entra ID",
+        "learn.microsoft.com: Known issues with SCIM 2.0 compliance (manager)",
+        "manager set with a bare id string, cleared with an empty replace",
+        _patch_manager,
+    ),
+    Quirk(
+        "Okta",
+        "developer.okta.com: SCIM 2.0 protocol reference (Update a specific Group name)",
+        "path-less replace repeats the resource id in its value",
+        _patch_pathless_id,
+    ),
+)
+
+
+def resource_payload(kind: Kind, payload: Payload) -> Payload:
+    """Rewrite a POST/PUT body into standard SCIM."""
+    for quirk in RESOURCE_QUIRKS:
+        payload = quirk.rewrite(payload)
+    return payload
+
+
+def patch_payload(kind: Kind, payload: Payload) -> Payload:
+    """Rewrite a PATCH body into standard SCIM."""
+    for quirk in PATCH_QUIRKS:
+        payload = quirk.rewrite(payload)
+    return payload

@@ -1,0 +1,251 @@
+"""The SCIM resource endpoints: Users, Groups, /Me and ``.search``.
+
+Handlers are thin: authenticate, read the request, call the ResourceService (in a worker
+thread, since the store is synchronous), render. Exceptions are left to the app's single
+exception handler.
+"""
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from gateway.auth.tokens import Principal
+from gateway.errors import ForbiddenException, InvalidValueException, NotFoundException
+from gateway.scim import dialects
+from gateway.scim.etags import check_if_none_match, etag
+from gateway.scim.http import read_json, scim_response
+from gateway.scim.kinds import GROUP, USER, Kind, kinds_for
+from gateway.scim.listing import (
+    ListQuery,
+    compile_query,
+    cursor_offset,
+    list_response,
+    parse_list_query,
+)
+from gateway.scim.representation import Projection, parse_attribute_list, render
+from gateway.service import Listing
+
+Handler = Callable[[Request], Awaitable[Response]]
+SEARCH_REQUEST = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
+
+
+def base_url(request: Request) -> str:
+    """The SCIM base URL, for ``meta.location`` and ``Location``."""
+    public = request.app.state.settings.public_url
+    root = public or str(request.base_url).rstrip("/")
+    return f"{root}/scim/v2"
+
+
+async def principal(request: Request, scope: str) -> Principal:
+    """Authenticate the request and require a scope (403 when the token lacks it)."""
+    caller: Principal = await request.app.state.authenticator.authenticate(
+        request.headers.get("authorization")
+    )
+    if not caller.can(scope):
+        raise ForbiddenException(detail=f"this token lacks the {scope} scope")
+    request.state.principal = caller
+    return caller
+
+
+def tenant_kinds(request: Request) -> dict[str, Kind]:
+    """The caller's tenant's kinds (its User model carries its declared custom fields)."""
+    tenant = request.app.state.config.tenant(request.state.principal.tenant)
+    return kinds_for(tenant.custom_field_spec())
+
+
+def kind_of(request: Request) -> Kind:
+    endpoint = request.url.path.rstrip("/").split("/scim/v2/", 1)[1].split("/")[0].lower()
+    return tenant_kinds(request)[endpoint]
+
+
+def projection_of(request: Request, caller: Principal) -> Projection:
+    attributes = parse_attribute_list(request.query_params.get("attributes"))
+    excluded = parse_attribute_list(request.query_params.get("excludedAttributes"))
+    if attributes and excluded:
+        raise InvalidValueException(detail="attributes and excludedAttributes are exclusive")
+    return Projection(attributes, excluded, caller.can("scim:sensitive"))
+
+
+def resource_response(
+    request: Request, kind: Kind, listing: Listing, projection: Projection, status: int = 200
+) -> Response:
+    stored = listing.page.resources[0]
+    body = render(kind, stored.doc, listing.related.get(stored.id), base_url(request), projection)
+    headers = {"ETag": etag(stored.version)}
+    if status == 201:
+        headers["Location"] = body.get("meta", {}).get("location") or (
+            f"{base_url(request)}{kind.endpoint}/{stored.id}"
+        )
+    return scim_response(body, status, headers)
+
+
+# -- collection endpoints ---------------------------------------------------------------
+
+
+async def list_resources(request: Request) -> Response:
+    caller = await principal(request, "scim:read")
+    params = dict(request.query_params)
+    query = parse_list_query(params, request.app.state.config.server, caller.can("scim:sensitive"))
+    return await _search(request, caller, [kind_of(request)], query)
+
+
+async def search_resources(request: Request) -> Response:
+    caller = await principal(request, "scim:read")
+    body = await read_json(request, request.app.state.config.server.max_request_size)
+    schemas = body.get("schemas") or []
+    if SEARCH_REQUEST not in schemas:
+        raise InvalidValueException(detail=f"a search request has the schema {SEARCH_REQUEST}")
+    query = parse_list_query(body, request.app.state.config.server, caller.can("scim:sensitive"))
+    path = request.url.path.rstrip("/")
+    root_search = path.endswith("/scim/v2/.search")
+    kinds = list(tenant_kinds(request).values()) if root_search else [kind_of(request)]
+    return await _search(request, caller, kinds, query)
+
+
+async def _search(
+    request: Request, caller: Principal, kinds: list[Kind], query: ListQuery
+) -> Response:
+    offset = cursor_offset(query) if query.cursor is not None else query.start_index - 1
+    service = request.app.state.service
+    resources: list[dict[str, Any]] = []
+    total = 0
+    # A root search spans resource types: each type's matches follow the previous ones'.
+    for kind in kinds:
+        where, order = compile_query(kind, query, service.engine.dialect.name)
+        local_offset = max(0, offset - total)
+        limit = max(0, query.count - len(resources))
+        related = query.projection.wants("members" if kind.name == GROUP.name else "groups")
+        listing = await run_in_threadpool(
+            service.query,
+            caller.tenant,
+            kind,
+            where=where,
+            order_by=order,
+            offset=local_offset,
+            limit=limit,
+            with_related=related,
+        )
+        total += listing.page.total
+        root = base_url(request)
+        resources += [
+            render(kind, r.doc, listing.related.get(r.id), root, query.projection)
+            for r in listing.page.resources
+        ]
+    return scim_response(list_response(query, resources, total, offset))
+
+
+async def create_resource(request: Request) -> Response:
+    caller = await principal(request, "scim:write")
+    kind = kind_of(request)
+    payload = dialects.resource_payload(kind, await _body(request))
+    service = request.app.state.service
+    listing = await run_in_threadpool(service.create, caller.tenant, kind, payload)
+    return resource_response(request, kind, listing, projection_of(request, caller), 201)
+
+
+# -- single-resource endpoints ----------------------------------------------------------
+
+
+async def get_resource(request: Request) -> Response:
+    caller = await principal(request, "scim:read")
+    kind = kind_of(request)
+    service = request.app.state.service
+    listing = await run_in_threadpool(service.get, caller.tenant, kind, _id(request, caller))
+    check_if_none_match(request.headers.get("if-none-match"), listing.page.resources[0].version)
+    return resource_response(request, kind, listing, projection_of(request, caller))
+
+
+async def replace_resource(request: Request) -> Response:
+    caller = await principal(request, "scim:write")
+    kind = kind_of(request)
+    payload = dialects.resource_payload(kind, await _body(request))
+    listing = await run_in_threadpool(
+        request.app.state.service.replace,
+        caller.tenant,
+        kind,
+        _id(request, caller),
+        payload,
+        if_match=request.headers.get("if-match"),
+    )
+    return resource_response(request, kind, listing, projection_of(request, caller))
+
+
+async def patch_resource(request: Request) -> Response:
+    caller = await principal(request, "scim:write")
+    kind = kind_of(request)
+    payload = dialects.patch_payload(kind, await _body(request))
+    listing = await run_in_threadpool(
+        request.app.state.service.patch,
+        caller.tenant,
+        kind,
+        _id(request, caller),
+        payload,
+        if_match=request.headers.get("if-match"),
+    )
+    # Microsoft's validator expects 200 with the resource, which RFC 7644 §3.5.2 allows.
+    return resource_response(request, kind, listing, projection_of(request, caller))
+
+
+async def delete_resource(request: Request) -> Response:
+    caller = await principal(request, "scim:write")
+    kind = kind_of(request)
+    await run_in_threadpool(
+        request.app.state.service.delete,
+        caller.tenant,
+        kind,
+        _id(request, caller),
+        if_match=request.headers.get("if-match"),
+    )
+    return Response(status_code=204)
+
+
+def _id(request: Request, caller: Principal) -> str:
+    if "id" in request.path_params:
+        return str(request.path_params["id"])
+    if caller.user_id is None:  # /Me
+        raise NotFoundException(
+            detail="/Me needs a token linked to a user (scimgw token create --user ID)"
+        )
+    return caller.user_id
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    return await read_json(request, request.app.state.config.server.max_request_size)
+
+
+def _me(handler: Handler) -> Handler:
+    """/Me is the token's own User (RFC 7644 §3.11)."""
+
+    async def me(request: Request) -> Response:
+        request.scope["path"] = "/scim/v2/Users/me"
+        return await handler(request)
+
+    return me
+
+
+def routes() -> list[Route]:
+    """The resource routes, one set per resource kind, plus /Me and root search."""
+    table: list[Route] = []
+    for kind in (USER, GROUP):
+        base = f"/scim/v2{kind.endpoint}"
+        table += [
+            Route(base, list_resources, methods=["GET"]),
+            Route(base, create_resource, methods=["POST"]),
+            Route(f"{base}/.search", search_resources, methods=["POST"]),
+            Route(f"{base}/{{id}}", get_resource, methods=["GET"]),
+            Route(f"{base}/{{id}}", replace_resource, methods=["PUT"]),
+            Route(f"{base}/{{id}}", patch_resource, methods=["PATCH"]),
+            Route(f"{base}/{{id}}", delete_resource, methods=["DELETE"]),
+        ]
+    table += [
+        Route("/scim/v2/.search", search_resources, methods=["POST"]),
+        Route("/scim/v2/Me", _me(get_resource), methods=["GET"]),
+        Route("/scim/v2/Me", _me(replace_resource), methods=["PUT"]),
+        Route("/scim/v2/Me", _me(patch_resource), methods=["PATCH"]),
+        Route("/scim/v2/Me", _me(delete_resource), methods=["DELETE"]),
+    ]
+    return table

@@ -1,0 +1,126 @@
+"""List and search parameters (RFC 7644 §3.4.2) and cursor paging (RFC 9865)."""
+
+import base64
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from scim2_models import InvalidCursorException
+
+from gateway.config import ServerConfig
+from gateway.errors import InvalidValueException
+from gateway.scim.kinds import Kind
+from gateway.scim.representation import Projection, parse_attribute_list
+from gateway.store.filters import compile_filter, compile_sort
+
+LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """A list request, from query parameters or a ``.search`` body."""
+
+    filter: str | None = None
+    sort_by: str | None = None
+    descending: bool = False
+    start_index: int = 1
+    count: int = 100
+    cursor: str | None = None
+    projection: Projection = Projection()
+
+    def fingerprint(self) -> str:
+        """What a cursor is bound to: reusing it with another filter or sort is an error."""
+        key = f"{self.filter}|{self.sort_by}|{self.descending}"
+        return hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+def _integer(value: Any, name: str) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise InvalidValueException(detail=f"{name} must be an integer") from None
+
+
+def parse_list_query(params: dict[str, Any], server: ServerConfig, privileged: bool) -> ListQuery:
+    """Build a ListQuery from query parameters or a SearchRequest body (same names)."""
+    attributes = parse_attribute_list(params.get("attributes"))
+    excluded = parse_attribute_list(params.get("excludedAttributes"))
+    if attributes and excluded:
+        raise InvalidValueException(detail="attributes and excludedAttributes are exclusive")
+    start = _integer(params.get("startIndex"), "startIndex")
+    count = _integer(params.get("count"), "count")
+    cursor = params.get("cursor")
+    if cursor is not None and start is not None:
+        raise InvalidValueException(detail="cursor and startIndex cannot be combined")
+    order = str(params.get("sortOrder") or "ascending").lower()
+    if order not in ("ascending", "descending"):
+        raise InvalidValueException(detail="sortOrder must be ascending or descending")
+    # RFC 7644 §3.4.2.4: startIndex < 1 means 1, a negative count means 0.
+    count = server.default_count if count is None else max(0, min(count, server.max_results))
+    return ListQuery(
+        filter=params.get("filter") or None,
+        sort_by=params.get("sortBy") or None,
+        descending=order == "descending",
+        start_index=max(1, start or 1),
+        count=count,
+        cursor=None if cursor is None else str(cursor),
+        projection=Projection(attributes, excluded, privileged),
+    )
+
+
+def compile_query(
+    kind: Kind, query: ListQuery, dialect: str
+) -> tuple[sa.ColumnElement[bool] | None, list[sa.ColumnElement[Any]]]:
+    """The SQL condition and ordering of a list query."""
+    where = compile_filter(kind, query.filter, dialect) if query.filter else None
+    order: list[sa.ColumnElement[Any]] = []
+    if query.sort_by:
+        key = compile_sort(kind, query.sort_by, dialect)
+        order.append(key.desc() if query.descending else key.asc())
+    # Creation order, then id, makes every page boundary deterministic.
+    order += [kind.table.c.created.asc(), kind.table.c.id.asc()]
+    return where, order
+
+
+def cursor_offset(query: ListQuery) -> int:
+    """The 0-based offset a cursor stands for; 400 ``invalidCursor`` when it is foreign."""
+    if not query.cursor:
+        return 0
+    try:
+        raw = base64.urlsafe_b64decode(query.cursor + "=" * (-len(query.cursor) % 4))
+        data = orjson.loads(raw)
+        offset, fingerprint = int(data["o"]), str(data["q"])
+    except (ValueError, KeyError, TypeError, orjson.JSONDecodeError):
+        raise InvalidCursorException(detail="the cursor is not one this server issued") from None
+    if fingerprint != query.fingerprint() or offset < 0:
+        raise InvalidCursorException(detail="the cursor belongs to another filter or sort")
+    return offset
+
+
+def make_cursor(query: ListQuery, offset: int) -> str:
+    raw = orjson.dumps({"o": offset, "q": query.fingerprint()})
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def list_response(
+    query: ListQuery, resources: list[dict[str, Any]], total: int, offset: int
+) -> dict[str, Any]:
+    """A ListResponse in index or cursor mode."""
+    body: dict[str, Any] = {
+        "schemas": [LIST_RESPONSE],
+        "totalResults": total,
+        "itemsPerPage": len(resources),
+    }
+    if query.cursor is None:
+        body["startIndex"] = offset + 1
+    else:
+        if offset + len(resources) < total and resources:
+            body["nextCursor"] = make_cursor(query, offset + len(resources))
+        if offset > 0:
+            body["previousCursor"] = make_cursor(query, max(0, offset - query.count))
+    body["Resources"] = resources
+    return body

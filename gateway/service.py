@@ -1,0 +1,406 @@
+"""ResourceService: the only writer of resources, and the owner of each transaction.
+
+A SCIM request, a Bulk operation and (later) an HR sync all call these methods, so each
+change is validated by scim2-models, stored, and fanned out to the outbox the same way,
+in one transaction: a failed write changes nothing (ARCHITECTURE.md, step 2).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import ValidationError
+from scim2_models import Context, PatchOp, ScimPolicy
+from sqlalchemy.engine import Engine
+
+from gateway.config import GatewayConfig
+from gateway.errors import InvalidValueException, NotFoundException, from_validation_error
+from gateway.scim import member_operations
+from gateway.scim.etags import check_if_match, etag
+from gateway.scim.kinds import GROUP, USER, Kind
+from gateway.scim.models import DISCARDED_ATTRIBUTES, SENSITIVE_ATTRIBUTES
+from gateway.store.database import writer
+from gateway.store.memberships import Memberships
+from gateway.store.repository import Page, Repository, StoredResource
+from provisioning.outbox import Action, Change, classify_update, enqueue
+
+#: Stored documents carry neither members nor groups: both live in the membership table.
+DERIVED_ATTRIBUTES = ("members", "groups")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def timestamp(at: datetime) -> str:
+    """RFC 7643 §2.3.5 dateTime, UTC, millisecond precision."""
+    return at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class Listing:
+    """What a query returns: a page and the members or groups of its resources."""
+
+    page: Page
+    related: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+
+@dataclass
+class Transaction:
+    """The connection and helpers of one unit of work."""
+
+    connection: sa.Connection
+    repository: Repository
+    memberships: Memberships
+
+
+class ResourceService:
+    """Create, read, replace, patch, delete and query SCIM resources of a tenant."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        config: GatewayConfig,
+        *,
+        policy: ScimPolicy | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+    ) -> None:
+        self.engine = engine
+        self.config = config
+        self.policy = policy or ScimPolicy()
+        self.clock = clock
+        self.new_id = new_id
+
+    # -- transactions -------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self, *, write: bool = True) -> Iterator[Transaction]:
+        """One transaction; Bulk opens one and passes it to each operation."""
+        engine = writer(self.engine) if write else self.engine
+        with engine.begin() as connection:
+            yield Transaction(connection, Repository(connection), Memberships(connection))
+
+    @contextmanager
+    def _unit(self, tx: Transaction | None, *, write: bool = True) -> Iterator[Transaction]:
+        if tx is not None:
+            yield tx
+        else:
+            with self.transaction(write=write) as new:
+                yield new
+
+    # -- reads --------------------------------------------------------------------------
+
+    def get(
+        self, tenant: str, kind: Kind, resource_id: str, *, tx: Transaction | None = None
+    ) -> Listing:
+        """One resource with its members or groups; 404 when absent from this tenant."""
+        with self._unit(tx, write=False) as unit:
+            resource = self._load(unit, tenant, kind, resource_id)
+            related = self._related(unit, tenant, kind, [resource.id])
+        return Listing(Page([resource], 1), related)
+
+    def query(
+        self,
+        tenant: str,
+        kind: Kind,
+        *,
+        where: sa.ColumnElement[bool] | None,
+        order_by: list[sa.ColumnElement[Any]],
+        offset: int,
+        limit: int,
+        with_related: bool = True,
+    ) -> Listing:
+        """A page of a filtered, sorted query, with ``totalResults`` over all pages."""
+        with self.transaction(write=False) as unit:
+            page = unit.repository.query(
+                tenant, kind, where=where, order_by=order_by, offset=offset, limit=limit
+            )
+            ids = [resource.id for resource in page.resources]
+            related = self._related(unit, tenant, kind, ids) if with_related else {}
+        return Listing(page, related)
+
+    # -- writes -------------------------------------------------------------------------
+
+    def create(
+        self, tenant: str, kind: Kind, payload: dict[str, Any], *, tx: Transaction | None = None
+    ) -> Listing:
+        """Validate a creation request, store it, and enqueue it; 409 on a taken userName."""
+        resource = self._validate(kind, payload, Context.RESOURCE_CREATION_REQUEST)
+        members = _members_of(resource) if kind.name == GROUP.name else None
+        at = self.clock()
+        resource_id = self.new_id()
+        stored = StoredResource(
+            resource_id, 1, self._document(kind, resource, resource_id, 1, at, at)
+        )
+        with self._unit(tx) as unit:
+            unit.repository.insert(tenant, kind, stored, at)
+            if members:
+                typed = self._typed(unit, tenant, members)
+                unit.memberships.add(tenant, resource_id, typed, _displays(members))
+            self._enqueue(unit, tenant, kind, stored, Action.CREATED, at)
+            return self.get(tenant, kind, resource_id, tx=unit)
+
+    def replace(
+        self,
+        tenant: str,
+        kind: Kind,
+        resource_id: str,
+        payload: dict[str, Any],
+        *,
+        if_match: str | None = None,
+        tx: Transaction | None = None,
+    ) -> Listing:
+        """PUT (RFC 7644 §3.5.1): replace all writable attributes, keeping immutable ones.
+
+        Write-only attributes the body leaves out are kept, even when their whole
+        extension is missing: an IdP that does not know the HR extension must not erase
+        an employee's date of birth with each PUT.
+        """
+        with self._unit(tx) as unit:
+            current = self._load(unit, tenant, kind, resource_id, for_update=True)
+            check_if_match(if_match, current.version)
+            payload = keep_write_only(payload, current.doc)
+            replacement = self._validate(kind, payload, Context.RESOURCE_REPLACEMENT_REQUEST)
+            original = self._model(kind, current.doc)
+            changed = replacement.replace(original)
+            if kind.name == GROUP.name:
+                members = _members_of(replacement) or []
+                changed |= self._set_members(unit, tenant, resource_id, members)
+            if changed:
+                self._save(unit, tenant, kind, current, replacement)
+            return self.get(tenant, kind, resource_id, tx=unit)
+
+    def patch(
+        self,
+        tenant: str,
+        kind: Kind,
+        resource_id: str,
+        payload: dict[str, Any],
+        *,
+        if_match: str | None = None,
+        tx: Transaction | None = None,
+    ) -> Listing:
+        """PATCH (RFC 7644 §3.5.2): apply all operations, or none of them."""
+        patch = self._validate_patch(kind, payload)
+        with self._unit(tx) as unit:
+            current = self._load(unit, tenant, kind, resource_id, for_update=True)
+            check_if_match(if_match, current.version)
+            changed = False
+            operations = patch.operations or []
+            if kind.name == GROUP.name:
+                member_changes, operations = member_operations.split(patch)
+                for change in member_changes:
+                    changed |= self._apply_member_change(unit, tenant, resource_id, change)
+            resource = self._model(kind, current.doc)
+            if operations:
+                partial = patch.model_copy(update={"operations": operations})
+                changed |= self._apply_patch(partial, resource)
+            if changed:
+                self._save(unit, tenant, kind, current, resource)
+            return self.get(tenant, kind, resource_id, tx=unit)
+
+    def delete(
+        self,
+        tenant: str,
+        kind: Kind,
+        resource_id: str,
+        *,
+        if_match: str | None = None,
+        tx: Transaction | None = None,
+    ) -> None:
+        """Delete a resource, remove it from every group, and enqueue the deletion."""
+        with self._unit(tx) as unit:
+            current = self._load(unit, tenant, kind, resource_id, for_update=True)
+            check_if_match(if_match, current.version)
+            at = self.clock()
+            for group_id in unit.memberships.forget_member(tenant, resource_id):
+                self._touch_group(unit, tenant, group_id, at)
+            unit.repository.delete(tenant, kind, resource_id)
+            deleted = StoredResource(resource_id, current.version + 1, current.doc)
+            self._enqueue(unit, tenant, kind, deleted, Action.DELETED, at)
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _validate(self, kind: Kind, payload: dict[str, Any], context: Context) -> Any:
+        try:
+            return kind.model.model_validate(payload, scim_ctx=context, scim_policy=self.policy)
+        except ValidationError as exc:
+            raise from_validation_error(exc) from None
+
+    def _validate_patch(self, kind: Kind, payload: dict[str, Any]) -> PatchOp[Any]:
+        try:
+            return PatchOp[kind.model].model_validate(  # type: ignore[name-defined]
+                payload, scim_ctx=Context.RESOURCE_PATCH_REQUEST, scim_policy=self.policy
+            )
+        except ValidationError as exc:
+            raise from_validation_error(exc) from None
+
+    def _apply_patch(self, patch: PatchOp[Any], resource: Any) -> bool:
+        try:
+            return patch.patch(resource, scim_policy=self.policy)
+        except ValidationError as exc:
+            raise from_validation_error(exc) from None
+
+    def _model(self, kind: Kind, doc: dict[str, Any]) -> Any:
+        return kind.model.model_validate(doc, scim_ctx=Context.DEFAULT)
+
+    def _load(
+        self,
+        unit: Transaction,
+        tenant: str,
+        kind: Kind,
+        resource_id: str,
+        *,
+        for_update: bool = False,
+    ) -> StoredResource:
+        resource = unit.repository.get(tenant, kind, resource_id, for_update=for_update)
+        if resource is None:
+            raise NotFoundException(detail=f"{kind.name} {resource_id} not found")
+        return resource
+
+    def _document(
+        self,
+        kind: Kind,
+        resource: Any,
+        resource_id: str,
+        version: int,
+        created: datetime,
+        modified: datetime,
+    ) -> dict[str, Any]:
+        doc = resource.model_dump(scim_ctx=Context.DEFAULT)
+        for name in (*DERIVED_ATTRIBUTES, *DISCARDED_ATTRIBUTES):
+            doc.pop(name, None)
+        doc["id"] = resource_id
+        doc["meta"] = {
+            "resourceType": kind.name,
+            "created": timestamp(created),
+            "lastModified": timestamp(modified),
+            "version": etag(version),
+        }
+        return doc
+
+    def _save(
+        self, unit: Transaction, tenant: str, kind: Kind, current: StoredResource, resource: Any
+    ) -> None:
+        at = self.clock()
+        version = current.version + 1
+        created = datetime.fromisoformat(current.doc["meta"]["created"].replace("Z", "+00:00"))
+        doc = self._document(kind, resource, current.id, version, created, at)
+        stored = StoredResource(current.id, version, doc)
+        unit.repository.update(tenant, kind, stored, at)
+        action = Action.UPDATED
+        if kind.name == USER.name:
+            action = classify_update(
+                current.doc.get("active", True) is not False, doc.get("active", True) is not False
+            )
+        self._enqueue(unit, tenant, kind, stored, action, at)
+
+    def _touch_group(self, unit: Transaction, tenant: str, group_id: str, at: datetime) -> None:
+        group = unit.repository.get(tenant, GROUP, group_id, for_update=True)
+        if group is not None:
+            self._save(unit, tenant, GROUP, group, self._model(GROUP, group.doc))
+
+    def _enqueue(
+        self,
+        unit: Transaction,
+        tenant: str,
+        kind: Kind,
+        stored: StoredResource,
+        action: Action,
+        at: datetime,
+    ) -> None:
+        change = Change(tenant, kind.name, stored.id, action, stored.version)
+        enqueue(unit.connection, change, self.config.tenant(tenant).enabled_targets(), at)
+
+    def _related(
+        self, unit: Transaction, tenant: str, kind: Kind, ids: list[str]
+    ) -> dict[str, list[dict[str, Any]]]:
+        if not ids:
+            return {}
+        if kind.name == GROUP.name:
+            return unit.memberships.members_of(tenant, ids)
+        return unit.memberships.groups_of(tenant, ids)
+
+    def _typed(
+        self, unit: Transaction, tenant: str, members: list[dict[str, Any]]
+    ) -> dict[str, str]:
+        """member id -> "User" or "Group"; an id of neither in this tenant is refused."""
+        ids = [str(member["value"]) for member in members]
+        users = unit.repository.existing_ids(tenant, USER, ids)
+        groups = unit.repository.existing_ids(tenant, GROUP, [i for i in ids if i not in users])
+        missing = [i for i in ids if i not in users and i not in groups]
+        if missing:
+            raise InvalidValueException(
+                detail=f"members reference unknown resources: {', '.join(missing[:10])}"
+            )
+        return {i: ("User" if i in users else "Group") for i in ids}
+
+    def _set_members(
+        self, unit: Transaction, tenant: str, group_id: str, members: list[dict[str, Any]]
+    ) -> bool:
+        wanted = self._typed(unit, tenant, members)
+        current = unit.memberships.member_ids(tenant, group_id)
+        stale = [member_id for member_id in current if member_id not in wanted]
+        removed = unit.memberships.remove(tenant, group_id, stale) if stale else 0
+        added = unit.memberships.add(tenant, group_id, wanted, _displays(members))
+        return bool(removed or added)
+
+    def _apply_member_change(
+        self,
+        unit: Transaction,
+        tenant: str,
+        group_id: str,
+        change: member_operations.MemberChange,
+    ) -> bool:
+        if change.op == "replace":
+            return self._set_members(unit, tenant, group_id, list(change.members))
+        if change.op == "add":
+            members = list(change.members)
+            typed = self._typed(unit, tenant, members)
+            return unit.memberships.add(tenant, group_id, typed, _displays(members)) > 0
+        current = unit.memberships.member_ids(tenant, group_id)
+        if change.selector is not None:
+            ids = member_operations.selected_ids(change.selector, current)
+        elif change.members:
+            ids = [str(member["value"]) for member in change.members]
+        else:
+            ids = list(current)
+        return unit.memberships.remove(tenant, group_id, ids) > 0 if ids else False
+
+
+def _members_of(resource: Any) -> list[dict[str, Any]] | None:
+    members = getattr(resource, "members", None)
+    if members is None:
+        return None
+    return [
+        member.model_dump(scim_ctx=None, by_alias=True, exclude_none=True) for member in members
+    ]
+
+
+def keep_write_only(payload: dict[str, Any], stored: dict[str, Any]) -> dict[str, Any]:
+    """Copy stored sensitive (write-only) values into a PUT body that leaves them out."""
+    result = dict(payload)
+    for schema, name in SENSITIVE_ATTRIBUTES:
+        value = (stored.get(schema) or {}).get(name)
+        if value is None:
+            continue
+        key = next((k for k in result if k.lower() == schema.lower()), schema)
+        extension = dict(result.get(key) or {})
+        if not any(k.lower() == name.lower() for k in extension):
+            extension[name] = value
+            result[key] = extension
+            schemas = list(result.get("schemas") or [])
+            if schema not in schemas:
+                result["schemas"] = [*schemas, schema]
+    return result
+
+
+def _displays(members: list[dict[str, Any]]) -> dict[str, str]:
+    return {str(m["value"]): str(m["display"]) for m in members if m.get("display")}

@@ -1,0 +1,1 @@
+"""Outbound provisioning: the outbox today; workers, mapping and connectors next."""
