@@ -8,7 +8,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any
-from unicodedata import normalize
 
 import sqlalchemy as sa
 
@@ -19,18 +18,8 @@ from gateway.scim.models import (
     UserResource,
     user_model,
 )
+from gateway.store.folding import fold
 from gateway.store.tables import GroupRow, UserRow
-
-
-def fold(value: str | None) -> str | None:
-    """Return the case-insensitive comparison key of a string.
-
-    The same function as scim2-models' default comparison key (NFC, then lower case), so
-    that a value folded at write time matches a filter operand folded at query time.
-    """
-    if value is None:
-        return None
-    return normalize("NFC", normalize("NFC", value).lower())
 
 
 def work_email(doc: dict[str, Any]) -> str | None:
@@ -50,7 +39,7 @@ def user_columns(doc: dict[str, Any]) -> dict[str, Any]:
         "user_name_key": fold(doc["userName"]),
         "external_id": doc.get("externalId"),
         "email_key": fold(work_email(doc)),
-        "employee_number": enterprise.get("employeeNumber"),
+        "employee_number": fold(enterprise.get("employeeNumber")),
         "display_name_key": fold(doc.get("displayName")),
         "active": doc.get("active", True) is not False,
     }
@@ -95,7 +84,7 @@ USER = Kind(
         "meta.lastmodified": "last_modified",
         f"{ENTERPRISE_SCHEMA.lower()}:employeenumber": "employee_number",
     },
-    folded=frozenset({"username", "displayname"}),
+    folded=frozenset({"username", "displayname", f"{ENTERPRISE_SCHEMA.lower()}:employeenumber"}),
 )
 
 GROUP = Kind(

@@ -80,7 +80,8 @@ def compile_query(
     order: list[sa.ColumnElement[Any]] = []
     if query.sort_by:
         key = compile_sort(kind, query.sort_by, dialect)
-        order.append(key.desc() if query.descending else key.asc())
+        # RFC 7644 §3.4.2.3 leaves unassigned values to the end of an ascending sort.
+        order.append(key.desc().nulls_first() if query.descending else key.asc().nulls_last())
     # Creation order, then id, makes every page boundary deterministic.
     order += [kind.table.c.created.asc(), kind.table.c.id.asc()]
     return where, order

@@ -8,6 +8,7 @@ from datetime import datetime
 from functools import cache
 from typing import Annotated, Any
 
+import email_validator
 from pydantic import Field, create_model
 from scim2_models import (
     URN,
@@ -20,6 +21,15 @@ from scim2_models import (
     Returned,
     User,
 )
+
+# Directories hold addresses such as jane@corp.local or test users @example.test, and an
+# IdP that provisions them must not get 400s for it. email-validator documents this list
+# as the one to change; arpa, invalid and onion stay refused.
+email_validator.SPECIAL_USE_DOMAIN_NAMES = [
+    name
+    for name in email_validator.SPECIAL_USE_DOMAIN_NAMES
+    if name not in ("local", "localhost", "test", "internal", "home.arpa")
+]
 
 HR_SCHEMA = "urn:scimgw:params:scim:schemas:extension:hr:2.0:User"
 ENTERPRISE_SCHEMA = str(EnterpriseUser.__schema__)

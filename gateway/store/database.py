@@ -10,6 +10,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from gateway.store.folding import fold
+
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
 
@@ -52,6 +54,21 @@ def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
     return engine
 
 
+def _fold(value: Any) -> Any:
+    return fold(value) if isinstance(value, str) else value
+
+
+def fold_sql(value: Any, dialect: str) -> sa.ColumnElement[Any]:
+    """Case-fold a SQL string the way :func:`gateway.scim.kinds.fold` folds Python ones.
+
+    SQLite's own ``lower()`` only knows ASCII, so SQLite gets the Python function,
+    registered on every connection; PostgreSQL's ``lower()`` is Unicode-aware.
+    """
+    if dialect == "sqlite":
+        return sa.func.scimgw_fold(value)
+    return sa.func.lower(value)
+
+
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     # The driver's own transaction handling is turned off so that "begin" below can
     # take the write lock up front: a deferred transaction that upgrades to a writer
@@ -63,6 +80,7 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+    dbapi_connection.create_function("scimgw_fold", 1, _fold, deterministic=True)
 
 
 def _begin_immediate(connection: sa.Connection) -> None:

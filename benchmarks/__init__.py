@@ -1,0 +1,1 @@
+"""Benchmarks of the SCIM gateway: ``python -m benchmarks.run`` (``make bench``)."""

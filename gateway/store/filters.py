@@ -1,0 +1,549 @@
+"""SCIM filters (RFC 7644 §3.4.2.2) and ``sortBy`` (§3.4.2.3) compiled to SQLAlchemy.
+
+scim2-models parses the expression and binds every attribute to the kind's model; this
+module decides where each attribute lives and compiles a whitelist of node types. Where::
+
+    kind.indexed        a column (folded or exact)   userName, externalId, meta.created
+    _COMPUTED           an expression on the row     meta.resourceType, meta.version
+    _RELATIONS          the membership table         Group members, User groups
+    anything else       the JSON document            name.givenName, emails, extensions,
+                                                     the HR extension's customFields.<name>
+
+A dict-typed attribute is a free map: ``map.key`` reads the document and is typed by the
+operand (``eq 3`` matches the number 3, not the string "3"). Declared custom fields are
+ordinary typed sub-attributes.
+
+Semantics chosen where the RFC is silent (the same as ``ScimFilter.match`` of scim2-models,
+so that an in-memory store agrees with this one):
+
+- ``ne`` is the negation of ``eq``: it matches a resource lacking the attribute, and on a
+  multi-valued attribute it means "no value equals".
+- ``pr`` means present and not null, ``""``, ``[]`` or ``{}``; ``eq null`` is ``not pr`` and
+  ``ne null`` is ``pr``, as RFC 7643 §2.5 makes unassigned and null the same state.
+- ``not`` treats an unknown comparison (SQL NULL) as false before negating it.
+"""
+
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import Enum
+from inspect import isclass
+from typing import Any, Protocol, get_origin
+
+import sqlalchemy as sa
+from pydantic import BaseModel, ValidationError
+from pydantic.networks import EmailStr
+from scim2_models import Path, ScimFilter
+from scim2_models.path import (
+    AttributeBinding,
+    AttrPath,
+    CompareOperator,
+    Comparison,
+    FilterVisitor,
+    LogicalExpr,
+    LogicalOperator,
+    Not,
+    Present,
+    ValuePath,
+    coerce_value,
+)
+
+from gateway.errors import InvalidFilterException, InvalidValueException, SCIMException
+from gateway.scim.kinds import Kind, fold
+from gateway.store.database import fold_sql
+from gateway.store.jsonpaths import Elements, JsonRef, json_document
+from gateway.store.tables import Membership
+
+__all__ = ["compile_filter", "compile_sort"]
+
+Condition = sa.ColumnElement[bool]
+MEMBERSHIP: sa.Table = Membership.__table__  # type: ignore[attr-defined]
+
+_COMPARISONS: dict[CompareOperator, Callable[[Any, Any], Condition]] = {
+    CompareOperator.eq: operator.eq,
+    CompareOperator.gt: operator.gt,
+    CompareOperator.ge: operator.ge,
+    CompareOperator.lt: operator.lt,
+    CompareOperator.le: operator.le,
+}
+_LIKE: dict[CompareOperator, str] = {
+    CompareOperator.co: "%{}%",
+    CompareOperator.sw: "{}%",
+    CompareOperator.ew: "%{}",
+}
+# SQLite's LIKE ignores ASCII case, so caseExact substring tests use plain functions there.
+_EXACT_SQLITE: dict[CompareOperator, Callable[[Any, str], Condition]] = {
+    CompareOperator.co: lambda left, v: sa.func.instr(left, v) > 0,
+    CompareOperator.sw: lambda left, v: sa.func.substr(left, 1, len(v)) == v,
+    CompareOperator.ew: lambda left, v: sa.func.substr(left, -len(v)) == v,
+}
+_COMPUTED: dict[str, Callable[[Kind], sa.ColumnElement[Any]]] = {
+    "meta.resourcetype": lambda kind: sa.literal(kind.name, sa.String()),
+    "meta.version": lambda kind: (
+        sa.literal('W/"', sa.String())
+        + sa.cast(kind.table.c.version, sa.String())
+        + sa.literal('"', sa.String())
+    ),
+}
+#: Attributes the document does not hold: meta is rebuilt from columns, passwords dropped.
+_NOT_STORED = frozenset({"meta", "password"})
+
+
+@dataclass(frozen=True)
+class _Relation:
+    """A multi-valued attribute kept in the membership table rather than in the document."""
+
+    owner: str  # the membership column holding the id of the filtered resource
+    columns: dict[str, str]  # sub-attribute (lower case) -> membership column
+
+
+_RELATIONS: dict[tuple[str, str], _Relation] = {
+    ("Group", "members"): _Relation("group_id", {"value": "member_id", "type": "member_type"}),
+    ("User", "groups"): _Relation("member_id", {"value": "group_id"}),
+}
+
+
+def compile_filter(kind: Kind, expression: str, dialect: str) -> Condition:
+    """Compile a SCIM filter into a condition on ``kind.table``.
+
+    The caller adds the tenant condition; subqueries over the membership table carry their
+    own. Every operand is a bound parameter.
+
+    Args:
+        kind: the resource kind filtered.
+        expression: the ``filter`` parameter as received.
+        dialect: ``engine.dialect.name``, ``"sqlite"`` or ``"postgresql"``.
+
+    Raises:
+        InvalidFilterException: bad syntax, an unknown attribute, an operator the attribute
+            does not take, or anything this module cannot compile.
+    """
+    try:
+        scim_filter = ScimFilter[kind.model](expression)  # type: ignore[name-defined]
+    except (SCIMException, ValidationError, ValueError, TypeError) as exc:
+        raise _invalid_filter(exc) from exc
+    return _Compiler(_Document(_Context(kind, scim_filter, dialect))).visit(scim_filter.ast)
+
+
+def compile_sort(kind: Kind, sort_by: str, dialect: str) -> sa.ColumnElement[Any]:
+    """The expression to order ``kind.table`` by for ``sortBy`` (RFC 7644 §3.4.2.3).
+
+    Strings that are not caseExact sort case-insensitively. A multi-valued attribute sorts
+    by its primary value, else its first one. Missing values are NULL: order with
+    ``.asc().nulls_last()`` / ``.desc().nulls_first()`` as the RFC asks.
+
+    Raises:
+        InvalidValueException: ``sort_by`` is not an attribute path of the kind, or names
+            one that cannot be sorted on (a complex attribute, members).
+    """
+    try:
+        path = Path[kind.model](sort_by).ast  # type: ignore[name-defined]
+        if not isinstance(path, AttrPath):
+            raise InvalidValueException(detail=f"sortBy {sort_by!r} is not an attribute path")
+        resolver = ScimFilter[kind.model](Present(path))  # type: ignore[name-defined]
+        return _Document(_Context(kind, resolver, dialect)).target(path, True).sort_key()
+    except InvalidValueException:
+        raise
+    except (SCIMException, ValidationError, ValueError) as exc:
+        raise InvalidValueException(detail=f"sortBy {sort_by!r}: {_detail(exc)}") from exc
+
+
+def _detail(exc: Exception) -> str:
+    return exc.detail if isinstance(exc, SCIMException) else str(exc)
+
+
+def _invalid_filter(exc: Exception) -> InvalidFilterException:
+    if isinstance(exc, InvalidFilterException):
+        return exc
+    return InvalidFilterException(detail=_detail(exc))
+
+
+def _unsupported(what: str) -> InvalidFilterException:
+    return InvalidFilterException(detail=f"{what} cannot be used in a filter")
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What every scope of one compilation shares."""
+
+    kind: Kind
+    resolver: ScimFilter[Any]
+    dialect: str
+
+    def resolve(self, path: AttrPath, comparison: bool) -> AttributeBinding:
+        """Bind a path to the kind's model; an unknown attribute raises invalidFilter."""
+        resolve = self.resolver.resolve_comparison if comparison else self.resolver.resolve
+        binding = resolve(path, strict=True)
+        assert binding is not None  # the resolver is always bound to one model
+        return binding
+
+    def keys(self, binding: AttributeBinding) -> tuple[str, ...]:
+        """The member names of the attribute in the document, extension URN first."""
+        schema = str(getattr(binding.model, "__schema__", ""))
+        names = tuple(binding.urn[len(schema) + 1 :].split("."))
+        core = str(getattr(self.kind.model, "__schema__", ""))
+        return names if schema == core else (schema, *names)
+
+    def text_mode(self, binding: AttributeBinding, name: str = "") -> str:
+        if name in self.kind.folded:
+            return "folded"
+        return "exact" if binding.case_exact else "lower"
+
+
+def _name(keys: tuple[str, ...]) -> str:
+    """The lower-cased attribute path, as :attr:`Kind.indexed` spells it."""
+    if keys[0].lower().startswith("urn:"):
+        return f"{keys[0]}:{'.'.join(keys[1:])}".lower()
+    return ".".join(keys).lower()
+
+
+@dataclass(frozen=True)
+class _Slot:
+    """Where one compared value lives in SQL."""
+
+    read: Callable[[str], sa.ColumnElement[Any]]  # the value, given its type
+    presence: Condition
+    binding: AttributeBinding | None  # None: an entry of a free map, typed by its operand
+    text: str  # "exact", "lower" or "folded" (the column holds fold(value))
+    dialect: str
+
+    def present(self) -> Condition:
+        return self.presence
+
+    def compare(self, op: CompareOperator, operand: Any) -> Condition:
+        if self.binding is not None:
+            operand = _plain(coerce_value(self.binding, operand, op))
+        value_type = _value_type(self.binding) if self.binding else _operand_type(operand)
+        _check_operator(op, operand, value_type)
+        left = self.read(value_type)
+        if op in _LIKE:
+            return self._substring(op, left, operand)
+        right = _utc(operand) if isinstance(operand, datetime) else operand
+        if value_type == "string":
+            left, right = self._cased(left, right)
+        if op is CompareOperator.ne:
+            return sa.not_(sa.func.coalesce(left == right, sa.false()))
+        return _COMPARISONS[op](left, right)
+
+    def _cased(self, left: Any, value: Any) -> tuple[Any, Any]:
+        if self.text == "folded":
+            return left, fold(value)
+        if self.text == "lower":
+            return fold_sql(left, self.dialect), sa.literal(fold(value), sa.String())
+        return left, sa.literal(value, sa.String())
+
+    def _substring(self, op: CompareOperator, left: Any, value: str) -> Condition:
+        if not value:
+            return left.is_not(None)  # type: ignore[no-any-return]
+        if self.text == "exact" and self.dialect == "sqlite":
+            return _EXACT_SQLITE[op](left, value)
+        pattern = _LIKE[op].format(_escape_like(value))
+        left, right = self._cased(left, pattern)
+        return left.like(right, escape="/")  # type: ignore[no-any-return]
+
+    def sort_key(self) -> sa.ColumnElement[Any]:
+        if self.binding is None:
+            raise InvalidValueException(detail="entries of a free map have no type to sort by")
+        value_type = _value_type(self.binding)
+        value = self.read(value_type)
+        if value_type == "string" and self.text == "lower":
+            return fold_sql(value, self.dialect)
+        return value
+
+
+class _Target(Protocol):
+    """Something a comparison, ``pr`` or ``sortBy`` applies to: a slot, or any element's."""
+
+    def compare(self, op: CompareOperator, operand: Any) -> Condition: ...
+    def present(self) -> Condition: ...
+    def sort_key(self) -> sa.ColumnElement[Any]: ...
+
+
+class _Scope(Protocol):
+    """Where attribute paths are resolved: the resource, or one element inside ``[...]``."""
+
+    def target(self, path: AttrPath, comparison: bool = False) -> _Target: ...
+    def collection(self, path: AttrPath) -> "_Collection": ...
+
+
+class _Collection(Protocol):
+    """The values of a multi-valued attribute, as rows of a correlated subquery."""
+
+    def exists(self, where: Callable[[_Scope], Condition]) -> Condition: ...
+    def present(self) -> Condition: ...
+    def first(self, read: Callable[[_Scope], sa.ColumnElement[Any]]) -> sa.ColumnElement[Any]: ...
+
+
+class _Compiler(FilterVisitor[Condition]):
+    """Compile a filter tree within one scope; nodes outside the grammar raise TypeError."""
+
+    def __init__(self, scope: _Scope) -> None:
+        self.scope = scope
+
+    def visit_comparison(self, node: Comparison) -> Condition:
+        target = self.scope.target(node.attr_path, True)
+        if node.value is not None:
+            return target.compare(node.op, node.value)
+        if node.op not in (CompareOperator.eq, CompareOperator.ne):
+            raise InvalidFilterException(detail="null is only compared with eq and ne")
+        return target.present() if node.op is CompareOperator.ne else sa.not_(target.present())
+
+    def visit_present(self, node: Present) -> Condition:
+        return self.scope.target(node.attr_path).present()
+
+    def visit_not(self, node: Not) -> Condition:
+        return sa.not_(sa.func.coalesce(self.visit(node.expr), sa.false()))
+
+    def visit_logical_expr(self, node: LogicalExpr) -> Condition:
+        join = sa.and_ if node.op is LogicalOperator.and_ else sa.or_
+        return join(*(self.visit(term) for term in node.terms))
+
+    def visit_value_path(self, node: ValuePath) -> Condition:
+        values = self.scope.collection(node.attr_path)
+        return values.exists(lambda scope: _Compiler(scope).visit(node.val_filter))
+
+
+@dataclass(frozen=True)
+class _Document:
+    """The resource row: its columns, its membership rows and its JSON document."""
+
+    ctx: _Context
+
+    @property
+    def doc(self) -> JsonRef:
+        return json_document(self.ctx.kind.table.c.doc, self.ctx.dialect)
+
+    def target(self, path: AttrPath, comparison: bool = False) -> _Target:
+        ctx = self.ctx
+        if (entry := _map_entry(ctx, path)) is not None:
+            return _json_slot(self.doc.child(*entry), None, "lower", ctx.dialect)
+        binding = ctx.resolve(path, comparison)
+        keys = ctx.keys(binding)
+        name = _name(keys)
+        if name in ctx.kind.indexed:
+            column = ctx.kind.table.c[ctx.kind.indexed[name]]
+            return _column_slot(column, binding, ctx.text_mode(binding, name), ctx.dialect)
+        if name in _COMPUTED:
+            expression = _COMPUTED[name](ctx.kind)
+            return _column_slot(expression, binding, ctx.text_mode(binding), ctx.dialect)
+        if keys[0] in _NOT_STORED:
+            raise _unsupported(f"'{path}'")
+        if binding.is_multivalued:
+            return _AnyOf(self.collection(path), _element_path(binding, keys))
+        return _json_slot(self.doc.child(*keys), binding, ctx.text_mode(binding), ctx.dialect)
+
+    def collection(self, path: AttrPath) -> _Collection:
+        binding = self.ctx.resolve(AttrPath(path.attr, None, path.uri), False)
+        keys = self.ctx.keys(binding)
+        if (relation := _RELATIONS.get((self.ctx.kind.name, keys[0]))) is not None:
+            return _Members(self.ctx, path, relation)
+        return _JsonArray(self.ctx, path, self.doc.child(*keys), binding)
+
+
+def _map_entry(ctx: _Context, path: AttrPath) -> tuple[str, ...] | None:
+    """The document keys of ``map.key`` when ``map`` is a free map (a dict attribute).
+
+    scim2-models has no schema to resolve ``key`` in, so the entry is typed by the operand.
+    """
+    if not path.sub_attr:
+        return None
+    head = ctx.resolver.resolve(AttrPath(path.attr, None, path.uri), strict=False)
+    if head is None or dict not in (head.field_type, get_origin(head.field_type)):
+        return None
+    return (*ctx.keys(head), path.sub_attr)
+
+
+def _is_complex(field_type: Any) -> bool:
+    return isclass(field_type) and issubclass(field_type, BaseModel)
+
+
+def _element_path(binding: AttributeBinding, keys: tuple[str, ...]) -> AttrPath | None:
+    """What a comparison on a multi-valued attribute compares in each element."""
+    if binding.sub_field_name:
+        return AttrPath(keys[-1])
+    return None if _is_complex(binding.field_type) else AttrPath("value")
+
+
+@dataclass(frozen=True)
+class _AnyOf:
+    """A multi-valued attribute's sub-attribute: matches when some element matches."""
+
+    values: _Collection
+    sub: AttrPath | None  # None: the attribute itself, which only ``pr`` applies to
+
+    def _in(self, scope: _Scope) -> _Target:
+        if self.sub is None:
+            raise _unsupported("a complex attribute compared as a whole")
+        return scope.target(self.sub)
+
+    def compare(self, op: CompareOperator, operand: Any) -> Condition:
+        if op is CompareOperator.ne:  # no element equals (see the module docstring)
+            eq = CompareOperator.eq
+            return sa.not_(self.values.exists(lambda scope: self._in(scope).compare(eq, operand)))
+        return self.values.exists(lambda scope: self._in(scope).compare(op, operand))
+
+    def present(self) -> Condition:
+        if self.sub is None:
+            return self.values.present()
+        return self.values.exists(lambda scope: self._in(scope).present())
+
+    def sort_key(self) -> sa.ColumnElement[Any]:
+        return self.values.first(lambda scope: self._in(scope).sort_key())
+
+
+@dataclass(frozen=True)
+class _Element:
+    """One value of a multi-valued attribute: the scope of the filter in ``emails[...]``."""
+
+    ctx: _Context
+    outer: AttrPath
+    slot: Callable[[AttributeBinding], _Slot]  # where a sub-attribute of the value lives
+
+    def target(self, path: AttrPath, comparison: bool = False) -> _Target:
+        if path.uri or path.sub_attr:
+            raise InvalidFilterException(detail=f"'{path}' is no sub-attribute of {self.outer}")
+        head = self.ctx.resolve(AttrPath(self.outer.attr, None, self.outer.uri), False)
+        if _is_complex(head.field_type):
+            sub = AttrPath(self.outer.attr, path.attr, self.outer.uri)
+            return self.slot(self.ctx.resolve(sub, False))
+        if path.attr.lower() == "value":  # a list of plain values: "value" is the value
+            return self.slot(head)
+        raise InvalidFilterException(detail=f"'{self.outer}' holds plain values, named 'value'")
+
+    def collection(self, path: AttrPath) -> _Collection:
+        raise InvalidFilterException(detail="value filters cannot nest")
+
+
+@dataclass(frozen=True)
+class _JsonArray:
+    """An array in the document, walked with json_each / jsonb_array_elements."""
+
+    ctx: _Context
+    outer: AttrPath
+    array: JsonRef
+    binding: AttributeBinding
+
+    def _rows(self) -> tuple[Elements, _Element]:
+        rows = self.array.elements()
+
+        def slot(binding: AttributeBinding) -> _Slot:
+            ref = (
+                rows.item.child(self.ctx.keys(binding)[-1]) if binding.sub_field_name else rows.item
+            )
+            return _json_slot(ref, binding, self.ctx.text_mode(binding), self.ctx.dialect)
+
+        return rows, _Element(self.ctx, self.outer, slot)
+
+    def exists(self, where: Callable[[_Scope], Condition]) -> Condition:
+        rows, element = self._rows()
+        query = sa.select(1).select_from(rows.source)
+        return sa.exists(query.where(sa.and_(rows.guard, where(element))))
+
+    def present(self) -> Condition:
+        return self.array.present()
+
+    def first(self, read: Callable[[_Scope], sa.ColumnElement[Any]]) -> sa.ColumnElement[Any]:
+        """The primary value, else the first one (RFC 7644 §3.4.2.3)."""
+        rows, element = self._rows()
+        order: list[Any] = [rows.position]
+        if "primary" in getattr(self.binding.field_type, "model_fields", {}):
+            primary = element.target(AttrPath("primary")).compare(CompareOperator.eq, True)
+            order.insert(0, sa.case((primary, 0), else_=1))
+        query = sa.select(read(element)).select_from(rows.source).where(rows.guard)
+        return query.order_by(*order).limit(1).scalar_subquery()
+
+
+@dataclass(frozen=True)
+class _Members:
+    """Group members or User groups: rows of the membership table, same tenant."""
+
+    ctx: _Context
+    outer: AttrPath
+    relation: _Relation
+
+    def _slot(self, binding: AttributeBinding) -> _Slot:
+        column = self.relation.columns.get(self.ctx.keys(binding)[-1].lower())
+        if column is None:
+            names = ", ".join(f"{self.outer.attr}.{name}" for name in self.relation.columns)
+            raise _unsupported(f"'{binding.urn}' (only {names})")
+        text = self.ctx.text_mode(binding)
+        return _column_slot(MEMBERSHIP.c[column], binding, text, self.ctx.dialect)
+
+    def exists(self, where: Callable[[_Scope], Condition]) -> Condition:
+        table = self.ctx.kind.table
+        return sa.exists().where(
+            MEMBERSHIP.c[self.relation.owner] == table.c.id,
+            MEMBERSHIP.c.tenant_id == table.c.tenant_id,
+            where(_Element(self.ctx, self.outer, self._slot)),
+        )
+
+    def present(self) -> Condition:
+        return self.exists(lambda _scope: sa.true())
+
+    def first(self, read: Callable[[_Scope], sa.ColumnElement[Any]]) -> sa.ColumnElement[Any]:
+        raise InvalidValueException(detail=f"cannot sort by '{self.outer}'")
+
+
+def _json_slot(ref: JsonRef, binding: AttributeBinding | None, text: str, dialect: str) -> _Slot:
+    return _Slot(ref.value, ref.present(), binding, text, dialect)  # type: ignore[arg-type]
+
+
+def _column_slot(
+    column: sa.ColumnElement[Any], binding: AttributeBinding, text: str, dialect: str
+) -> _Slot:
+    present: Condition = column.is_not(None)
+    if _value_type(binding) == "string":
+        present = sa.and_(present, column != "")
+    return _Slot(lambda _type: column, present, binding, text, dialect)
+
+
+def _value_type(binding: AttributeBinding) -> str:
+    """The type a comparison of the attribute uses; complex and binary ones have none."""
+    target = binding.target_type
+    if not isclass(target) or issubclass(target, bytes | BaseModel | dict):
+        raise _unsupported(f"the value of '{binding.urn}'")
+    if issubclass(target, bool):
+        return "boolean"
+    if issubclass(target, int | float):
+        return "number"
+    if issubclass(target, datetime):
+        return "datetime"
+    if issubclass(target, str | Enum) or target is EmailStr:
+        return "string"
+    raise _unsupported(f"the value of '{binding.urn}'")
+
+
+def _operand_type(value: Any) -> str:
+    for python_type, name in ((bool, "boolean"), (int | float, "number"), (str, "string")):
+        if isinstance(value, python_type):
+            return name
+    raise InvalidFilterException(detail=f"{value!r} is not a value a filter can compare")
+
+
+def _check_operator(op: CompareOperator, operand: Any, value_type: str) -> None:
+    if op in _LIKE:
+        if value_type != "string" or not isinstance(operand, str):
+            raise InvalidFilterException(detail=f"'{op.value}' only compares strings")
+        return
+    if op not in (CompareOperator.eq, CompareOperator.ne) and value_type == "boolean":
+        raise InvalidFilterException(detail=f"'{op.value}' does not order booleans")
+    actual = "datetime" if isinstance(operand, datetime) else _operand_type(operand)
+    if actual != value_type:
+        raise InvalidFilterException(detail=f"{operand!r} cannot be compared with a {value_type}")
+
+
+def _plain(value: Any) -> Any:
+    """Drop the wrappers coercion adds (enums, str subclasses), which drivers may refuse."""
+    if isinstance(value, Enum):
+        value = value.value
+    return str(value) if isinstance(value, str) else value
+
+
+def _utc(value: datetime) -> datetime:
+    """A dateTime without offset is read as UTC, the timezone of the timestamp columns."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def _escape_like(value: str) -> str:
+    return value.replace("/", "//").replace("%", "/%").replace("_", "/_")
