@@ -13,6 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.auth.authenticator import Authenticator
+from gateway.auth.tokens import ensure_tenant
 from gateway.config import GatewayConfig
 from gateway.errors import (
     MethodNotAllowed,
@@ -48,7 +49,11 @@ def create_app(
     *,
     http: httpx.AsyncClient | None = None,
 ) -> Starlette:
-    """Build the gateway app on an engine whose database is already migrated."""
+    """Build the gateway app on an engine whose database is already migrated.
+
+    The configured tenants are created in the database if missing, so a tenant reached
+    only through its JWT issuer has its row before its first write.
+    """
     owns_http = http is None
     client = http or httpx.AsyncClient(timeout=10.0)
 
@@ -73,6 +78,8 @@ def create_app(
         },
         lifespan=lifespan,
     )
+    for tenant_id, tenant in config.tenants.items():
+        ensure_tenant(engine, tenant_id, tenant.display_name)
     app.state.settings = settings
     app.state.config = config
     app.state.service = ResourceService(engine, config, policy=POLICY)

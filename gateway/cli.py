@@ -6,6 +6,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from gateway import logs
 from gateway.auth import tokens
 from gateway.config import ConfigError, GatewayConfig, load_config
 from gateway.settings import Settings
@@ -117,6 +118,7 @@ def serve(
     import uvicorn
 
     settings = _settings(database_url)
+    logs.configure(settings.log_level)
     config = _config(settings)
     if init:
         _initialise(settings, config)

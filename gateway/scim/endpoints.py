@@ -160,33 +160,30 @@ async def get_resource(request: Request) -> Response:
 
 
 async def replace_resource(request: Request) -> Response:
-    caller = await principal(request, "scim:write")
-    kind = kind_of(request)
-    payload = dialects.resource_payload(kind, await _body(request))
-    listing = await run_in_threadpool(
-        request.app.state.service.replace,
-        caller.tenant,
-        kind,
-        _id(request, caller),
-        payload,
-        if_match=request.headers.get("if-match"),
-    )
-    return resource_response(request, kind, listing, projection_of(request, caller))
+    """PUT: full replacement (RFC 7644 §3.5.1)."""
+    return await _update(request, "replace", dialects.resource_payload)
 
 
 async def patch_resource(request: Request) -> Response:
+    """PATCH (RFC 7644 §3.5.2). Microsoft's validator expects 200 with the resource,
+    which the RFC allows, rather than 204."""
+    return await _update(request, "patch", dialects.patch_payload)
+
+
+async def _update(
+    request: Request, method: str, rewrite: Callable[[Kind, dict[str, Any]], dict[str, Any]]
+) -> Response:
     caller = await principal(request, "scim:write")
     kind = kind_of(request)
-    payload = dialects.patch_payload(kind, await _body(request))
+    payload = rewrite(kind, await _body(request))
     listing = await run_in_threadpool(
-        request.app.state.service.patch,
+        getattr(request.app.state.service, method),
         caller.tenant,
         kind,
         _id(request, caller),
         payload,
         if_match=request.headers.get("if-match"),
     )
-    # Microsoft's validator expects 200 with the resource, which RFC 7644 §3.5.2 allows.
     return resource_response(request, kind, listing, projection_of(request, caller))
 
 

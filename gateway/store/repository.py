@@ -144,16 +144,23 @@ class Repository:
             with self.connection.begin_nested():
                 self.connection.execute(statement)
         except sa.exc.IntegrityError as exc:
+            if not _is_unique_violation(exc):
+                raise  # a foreign key or NOT NULL failure is our bug, not the client's
             raise UniquenessException(detail=_uniqueness_detail(kind, exc)) from None
+
+
+def _is_unique_violation(exc: sa.exc.IntegrityError) -> bool:
+    code = getattr(exc.orig, "sqlstate", None)  # psycopg: 23505 is unique_violation
+    if code is not None:
+        return bool(code == "23505")
+    return "unique constraint" in str(exc.orig).lower()  # sqlite3
 
 
 def _uniqueness_detail(kind: Kind, exc: sa.exc.IntegrityError) -> str:
     message = str(exc.orig).lower()
     if "user_name" in message:
         return "userName is already taken in this tenant (compared case-insensitively)"
-    if "primary" in message or ".id" in message or "pkey" in message:
-        return f"a {kind.name} with this id already exists"
-    return f"the {kind.name} conflicts with an existing one"
+    return f"a {kind.name} with this id already exists"
 
 
 def _chunks(items: list[str], size: int) -> list[list[str]]:

@@ -1,0 +1,112 @@
+"""The targets, the printed tables and ``results/latest.json``."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+from benchmarks.wrk import Measurement
+
+#: (name, what it compares, threshold, whether the value must be at least or at most it)
+TARGETS = (
+    ("GET /Users/{id} >= 50% of bare req/s", "get_vs_bare", 0.5, "min"),
+    ("filter userName eq >= 50% of bare req/s", "filter_vs_bare", 0.5, "min"),
+    ("filter p50 at 1M <= 1.5x p50 at 1k", "filter_p50_1m_over_1k", 1.5, "max"),
+    ("POST /Users >= 1,000 req/s on SQLite", "post_rps", 1000.0, "min"),
+)
+
+
+def row(name: str, database: str, users: int, m: Measurement, bare_rps: float | None) -> dict:
+    return {
+        "scenario": name,
+        "database": database,
+        "users": users,
+        "rps": round(m.rps, 1),
+        "p50_ms": m.p50_ms,
+        "p90_ms": m.p90_ms,
+        "p99_ms": m.p99_ms,
+        "max_ms": m.max_ms,
+        "requests": m.requests,
+        "statuses": m.statuses,
+        "vs_bare": round(m.rps / bare_rps, 3) if bare_rps else None,
+        "failure": m.failure,
+        "command": m.command,
+    }
+
+
+def _find(rows: list[dict], scenario: str, database: str = "sqlite") -> dict | None:
+    return next((r for r in rows if r["scenario"] == scenario and r["database"] == database), None)
+
+
+def evaluate(rows: list[dict], latency: list[dict]) -> list[dict]:
+    """Each target with its value, or None when its measurement is missing or failed."""
+    values: dict[str, float | None] = {}
+    for key, scenario in (("get_vs_bare", "get"), ("filter_vs_bare", "filter")):
+        found = _find(rows, scenario)
+        values[key] = found["vs_bare"] if found and not found["failure"] else None
+    post = _find(rows, "post")
+    values["post_rps"] = post["rps"] if post and not post["failure"] else None
+    by_size = {r["users"]: r for r in latency if not r["failure"]}
+    small, large = by_size.get(1000), by_size.get(1_000_000)
+    ratio = large["p50_ms"] / small["p50_ms"] if small and large and small["p50_ms"] else None
+    values["filter_p50_1m_over_1k"] = round(ratio, 2) if ratio is not None else None
+    results = []
+    for name, key, threshold, sense in TARGETS:
+        value = values[key]
+        met = None if value is None else (value >= threshold if sense == "min" else value <= threshold)
+        results.append({"target": name, "value": value, "threshold": threshold, "met": met})
+    return results
+
+
+def _table(header: list[str], lines: list[list[str]]) -> str:
+    widths = [max(len(x) for x in column) for column in zip(header, *lines, strict=True)]
+    out = [" | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
+    out.append("-+-".join("-" * w for w in widths))
+    out += [" | ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) for line in lines]
+    return "\n".join(out)
+
+
+def render(results: dict[str, Any]) -> str:
+    scenarios = _table(
+        ["scenario", "db", "users", "req/s", "p50 ms", "p99 ms", "vs bare", "status"],
+        [
+            [
+                r["scenario"],
+                r["database"],
+                f"{r['users']:,}",
+                f"{r['rps']:,.0f}",
+                f"{r['p50_ms']:.2f}",
+                f"{r['p99_ms']:.2f}",
+                "" if r["vs_bare"] is None else f"{r['vs_bare']:.0%}",
+                r["failure"] or "ok",
+            ]
+            for r in results["scenarios"]
+        ],
+    )
+    latency = _table(
+        ["filter, 1 connection", "req/s", "p50 ms", "p99 ms", "db", "status"],
+        [
+            [
+                f"{r['users']:,} users",
+                f"{r['rps']:,.0f}",
+                f"{r['p50_ms']:.2f}",
+                f"{r['p99_ms']:.2f}",
+                "reused" if r.get("reused") else "seeded",
+                r["failure"] or "ok",
+            ]
+            for r in results["filter_latency"]
+        ],
+    )
+    verdict = {True: "MET", False: "MISSED", None: "NOT MEASURED"}
+    targets = _table(
+        ["target", "value", "verdict"],
+        [
+            [t["target"], "-" if t["value"] is None else f"{t['value']:,}", verdict[t["met"]]]
+            for t in results["targets"]
+        ],
+    )
+    return f"{scenarios}\n\n{latency}\n\n{targets}"
+
+
+def write(results: dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2) + "\n")

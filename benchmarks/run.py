@@ -1,0 +1,186 @@
+"""One benchmark run: ``python -m benchmarks.run`` (``make bench``).
+
+1. Throughput on a fresh SQLite database with 1k users, against the bare baseline:
+   GET /Users/{id}, filter userName eq, list count=100, PATCH, POST (wrk -t2 -c32).
+2. Filter latency on one connection (wrk -t1 -c1) at 1k, 100k and 1M users; the seeded
+   databases are kept in benchmarks/results/ and reused by later runs.
+3. GET, filter and POST on a fresh PostgreSQL database with 1k users (127.0.0.1:5432).
+
+Prints the tables and writes benchmarks/results/latest.json; exits 1 when a measurement
+failed (a non-2xx response, a socket error, a wrong body).
+"""
+
+import argparse
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from benchmarks import databases, machine, report
+from benchmarks.bare import USER_ID
+from benchmarks.servers import CONFIG, Server, start_bare, start_gateway
+from benchmarks.wrk import Load, Measurement, measure
+from gateway.config import load_config
+
+RESULTS = Path(__file__).parent / "results"
+SEED_USERS = 1000
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    script: str
+    path: str = "/"
+    #: Text every response body must contain.
+    expect: str | None = None
+
+
+BARE = Scenario("bare GET (baseline)", "common", f"/scim/v2/Users/{USER_ID}")
+GET = Scenario("get", "get")
+FILTER = Scenario("filter", "filter", expect='"totalResults":1,')
+LIST = Scenario("list", "common", "/scim/v2/Users?count=100", expect='"itemsPerPage":100,')
+PATCH = Scenario("patch", "patch")
+POST = Scenario("post", "post")
+#: Order matters: the writes come last so that the reads see exactly the seeded users.
+SQLITE_SCENARIOS = (GET, FILTER, LIST, PATCH, POST)
+POSTGRES_SCENARIOS = (GET, FILTER, POST)
+
+
+@dataclass
+class Runner:
+    load: Load
+    warmup: int
+    run_id: str
+    invocations: int = 0
+
+    def nonce(self) -> str:
+        """Unique per wrk invocation, so that POST userNames never repeat (no 409)."""
+        self.invocations += 1
+        return f"{self.run_id}{self.invocations}"
+
+    def run(self, server: Server, scenario: Scenario, env: dict[str, str], load: Load) -> Any:
+        env = {**env, "BENCH_EXPECT": scenario.expect} if scenario.expect else dict(env)
+        url = server.url + scenario.path
+        if self.warmup:
+            warm = Load(load.threads, load.connections, self.warmup)
+            measure(url, scenario.script, warm, {**env, "BENCH_RUN": self.nonce()})
+        env["BENCH_RUN"] = self.nonce()
+        measurement, output = measure(url, scenario.script, load, env)
+        log = RESULTS / "wrk" / f"{server.name}-{scenario.script}-{scenario.name}.txt"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(f"{measurement.command}\n\n{output}")
+        status = measurement.failure or "ok"
+        print(f"  {scenario.name:<22} {measurement.rps:>9,.0f} req/s  {status}", flush=True)
+        return measurement
+
+
+def gateway_env(url: str, users: int) -> dict[str, str]:
+    ids = databases.export_ids(url, RESULTS / f"ids-{uuid.uuid4().hex[:8]}.txt")
+    return {
+        "BENCH_TOKEN": databases.new_token(url),
+        "BENCH_IDS": str(ids),
+        "BENCH_USERS": str(users),
+    }
+
+
+def throughput(
+    runner: Runner, url: str, database: str, scenarios: tuple[Scenario, ...], workers: int,
+    bare_rps: float | None,
+) -> list[dict[str, Any]]:
+    env = gateway_env(url, SEED_USERS)
+    rows = []
+    try:
+        with start_gateway(url, workers, RESULTS / f"scimgw-{database}.log") as server:
+            for scenario in scenarios:
+                m = runner.run(server, scenario, env, runner.load)
+                rows.append(report.row(scenario.name, database, SEED_USERS, m, bare_rps))
+    finally:
+        Path(env["BENCH_IDS"]).unlink(missing_ok=True)
+    return rows
+
+
+def filter_latency(runner: Runner, sizes: list[int], workers: int) -> list[dict[str, Any]]:
+    config = load_config(CONFIG)
+    single = Load(threads=1, connections=1, seconds=runner.load.seconds)
+    rows = []
+    for users in sizes:
+        started = time.perf_counter()
+        url, reused = databases.cached_sqlite(RESULTS, config, users)
+        how = "reused" if reused else f"seeded in {time.perf_counter() - started:.0f}s"
+        print(f"  {users:,} users ({how})", flush=True)
+        env = gateway_env(url, users)
+        try:
+            with start_gateway(url, workers, RESULTS / f"scimgw-{users}.log") as server:
+                m: Measurement = runner.run(server, FILTER, env, single)
+        finally:
+            Path(env["BENCH_IDS"]).unlink(missing_ok=True)
+        rows.append({**report.row("filter", "sqlite", users, m, None), "reused": reused})
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="scimgw benchmarks")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn workers (both apps)")
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--connections", type=int, default=32, help="wrk connections")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per scenario")
+    parser.add_argument("--warmup", type=int, default=2, help="seconds before each")
+    parser.add_argument("--sizes", default="1000,100000,1000000", help="filter latency sizes")
+    parser.add_argument("--no-postgres", action="store_true")
+    args = parser.parse_args()
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    load = Load(args.threads, args.connections, args.duration)
+    runner = Runner(load, args.warmup, uuid.uuid4().hex[:8])
+    config = load_config(CONFIG)
+    started = time.perf_counter()
+    results: dict[str, Any] = {
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine.describe(),
+        "settings": {**vars(args), "load": " ".join(load.flags()), "seed_users": SEED_USERS},
+    }
+
+    print(f"throughput, SQLite, {SEED_USERS:,} users, wrk {' '.join(load.flags())}", flush=True)
+    with start_bare(args.workers, RESULTS / "bare.log") as bare:
+        m = runner.run(bare, BARE, {}, load)
+    bare_row = report.row(BARE.name, "none", 0, m, m.rps)
+    bare_rps = None if m.failure else m.rps
+    sqlite_url = databases.fresh_sqlite(RESULTS / "bench-sqlite.db", config, SEED_USERS)
+    rows = [bare_row]
+    rows += throughput(runner, sqlite_url, "sqlite", SQLITE_SCENARIOS, args.workers, bare_rps)
+
+    print("filter latency, SQLite, 1 connection", flush=True)
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    results["filter_latency"] = filter_latency(runner, sizes, args.workers)
+
+    if not args.no_postgres:
+        print(f"throughput, PostgreSQL, {SEED_USERS:,} users", flush=True)
+        try:
+            pg_url = databases.fresh_postgres(config, SEED_USERS)
+        except Exception as exc:  # no server: SQLite stays the headline
+            print(f"  skipped: {exc}", flush=True)
+            results["postgres_skipped"] = str(exc)
+        else:
+            try:
+                rows += throughput(
+                    runner, pg_url, "postgresql", POSTGRES_SCENARIOS, args.workers, bare_rps
+                )
+            finally:
+                databases.drop_postgres()
+
+    results["scenarios"] = rows
+    results["targets"] = report.evaluate(rows, results["filter_latency"])
+    results["elapsed_s"] = round(time.perf_counter() - started, 1)
+    report.write(results, RESULTS / "latest.json")
+    print()
+    print(report.render(results))
+    print(f"\n{results['elapsed_s']:.0f}s; written to {RESULTS / 'latest.json'}")
+    failed = [r for r in rows + results["filter_latency"] if r["failure"]]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

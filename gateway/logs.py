@@ -1,0 +1,64 @@
+"""Structured logs (structlog) that never carry secrets or sensitive attributes.
+
+Every event passes through :func:`redact`, which replaces the values of keys that name a
+credential or a sensitive HR attribute, at any depth, before anything is rendered.
+"""
+
+import logging
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+import structlog
+
+#: Keys whose values never reach a log line, compared case-insensitively.
+REDACTED_KEYS = frozenset(
+    {
+        "authorization",
+        "token",
+        "secret",
+        "password",
+        "client_secret",
+        "api_key",
+        "dateofbirth",
+        "date_of_birth",
+        "ssn",
+    }
+)
+REDACTED = "[redacted]"
+
+
+def _scrub(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {
+            k: REDACTED if str(k).lower() in REDACTED_KEYS else _scrub(v) for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_scrub(item) for item in value]
+    return value
+
+
+def redact(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
+    """structlog processor: replace credential and sensitive values, at any depth."""
+    return _scrub(event)  # type: ignore[no-any-return]
+
+
+def configure(level: str = "info", json: bool = True) -> None:
+    """Route structlog and the standard library to stderr, one event per line."""
+    renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            redact,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+    logging.basicConfig(
+        level=level.upper(), stream=sys.stderr, format="%(levelname)s %(name)s %(message)s"
+    )
