@@ -30,6 +30,7 @@ def row(name: str, database: str, users: int, m: Measurement, bare_rps: float | 
         "vs_bare": round(m.rps / bare_rps, 3) if bare_rps else None,
         "failure": m.failure,
         "command": m.command,
+        **m.extra,
     }
 
 
@@ -52,7 +53,10 @@ def evaluate(rows: list[dict], latency: list[dict]) -> list[dict]:
     results = []
     for name, key, threshold, sense in TARGETS:
         value = values[key]
-        met = None if value is None else (value >= threshold if sense == "min" else value <= threshold)
+        if value is None:
+            met = None
+        else:
+            met = value >= threshold if sense == "min" else value <= threshold
         results.append({"target": name, "value": value, "threshold": threshold, "met": met})
     return results
 

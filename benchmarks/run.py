@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks import databases, machine, report
+from benchmarks import cpu, databases, machine, report
 from benchmarks.bare import USER_ID
 from benchmarks.servers import CONFIG, Server, start_bare, start_gateway
 from benchmarks.wrk import Load, Measurement, measure
@@ -54,6 +54,7 @@ class Runner:
     load: Load
     warmup: int
     run_id: str
+    patience: float
     invocations: int = 0
 
     def nonce(self) -> str:
@@ -64,16 +65,27 @@ class Runner:
     def run(self, server: Server, scenario: Scenario, env: dict[str, str], load: Load) -> Any:
         env = {**env, "BENCH_EXPECT": scenario.expect} if scenario.expect else dict(env)
         url = server.url + scenario.path
+        busy = cpu.wait_quiet(patience=self.patience)
         if self.warmup:
             warm = Load(load.threads, load.connections, self.warmup)
             measure(url, scenario.script, warm, {**env, "BENCH_RUN": self.nonce()})
         env["BENCH_RUN"] = self.nonce()
-        measurement, output = measure(url, scenario.script, load, env)
+        with cpu.usage(server.process.pid) as used:
+            measurement, output = measure(url, scenario.script, load, env)
+        measurement.extra = {
+            "machine_busy_before": busy,
+            "machine_busy": used.machine_busy,
+            "server_cores": used.server_cores,
+        }
         log = RESULTS / "wrk" / f"{server.name}-{scenario.script}-{scenario.name}.txt"
         log.parent.mkdir(parents=True, exist_ok=True)
         log.write_text(f"{measurement.command}\n\n{output}")
         status = measurement.failure or "ok"
-        print(f"  {scenario.name:<22} {measurement.rps:>9,.0f} req/s  {status}", flush=True)
+        print(
+            f"  {scenario.name:<22} {measurement.rps:>9,.0f} req/s  server "
+            f"{used.server_cores:.2f} cores, machine {used.machine_busy:.0%} busy  {status}",
+            flush=True,
+        )
         return measurement
 
 
@@ -87,7 +99,11 @@ def gateway_env(url: str, users: int) -> dict[str, str]:
 
 
 def throughput(
-    runner: Runner, url: str, database: str, scenarios: tuple[Scenario, ...], workers: int,
+    runner: Runner,
+    url: str,
+    database: str,
+    scenarios: tuple[Scenario, ...],
+    workers: int,
     bare_rps: float | None,
 ) -> list[dict[str, Any]]:
     env = gateway_env(url, SEED_USERS)
@@ -130,11 +146,14 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=2, help="seconds before each")
     parser.add_argument("--sizes", default="1000,100000,1000000", help="filter latency sizes")
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument(
+        "--patience", type=float, default=120, help="seconds to wait for a quiet machine"
+    )
     args = parser.parse_args()
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     load = Load(args.threads, args.connections, args.duration)
-    runner = Runner(load, args.warmup, uuid.uuid4().hex[:8])
+    runner = Runner(load, args.warmup, uuid.uuid4().hex[:8], args.patience)
     config = load_config(CONFIG)
     started = time.perf_counter()
     results: dict[str, Any] = {

@@ -24,7 +24,14 @@ class Load:
     seconds: int = 10
 
     def flags(self) -> list[str]:
-        return [f"-t{self.threads}", f"-c{self.connections}", f"-d{self.seconds}s"]
+        # A 10 s timeout instead of wrk's 2 s: a slow response is a latency, not an error.
+        return [
+            f"-t{self.threads}",
+            f"-c{self.connections}",
+            f"-d{self.seconds}s",
+            "--timeout",
+            "10s",
+        ]
 
 
 @dataclass
