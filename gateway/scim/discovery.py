@@ -31,8 +31,6 @@ from gateway.scim.http import scim_response
 from gateway.scim.listing import LIST_RESPONSE
 from gateway.scim.models import CustomFieldSpec, hr_extension, user_model
 
-DOCS = "https://github.com/scimgw/scimgw#readme"
-
 
 @cache
 def provider(custom_fields: CustomFieldSpec = (), sensitive_reader: bool = False) -> ScimProvider:
@@ -56,7 +54,6 @@ def tenant_provider(request: Request) -> ScimProvider:
 def service_provider_config(server: ServerConfig) -> ServiceProviderConfig:
     """What the server supports, with the limits it enforces (RFC 7643 §5)."""
     return ServiceProviderConfig(
-        documentation_uri=DOCS,
         patch=Patch(supported=True),
         bulk=Bulk(
             supported=True,
@@ -81,7 +78,6 @@ def service_provider_config(server: ServerConfig) -> ServiceProviderConfig:
                 name="OAuth Bearer Token",
                 description="A scimgw token, or an OAuth2 JWT from the tenant's issuer",
                 spec_uri="https://www.rfc-editor.org/info/rfc6750",
-                documentation_uri=DOCS,
                 primary=True,
             )
         ],
