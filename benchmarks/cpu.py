@@ -42,6 +42,8 @@ def _group_seconds(pgid: int) -> float:
 class Usage:
     #: Share of all CPUs that were busy, 0..1.
     machine_busy: float = 0.0
+    #: The same in cores.
+    busy_cores: float = 0.0
     #: CPU used by the server's process group, in cores (1.0 = one core all the time).
     server_cores: float = 0.0
 
@@ -56,6 +58,7 @@ def usage(pgid: int | None) -> Iterator[Usage]:
     elapsed = time.monotonic() - started
     busy1, total1 = _machine()
     result.machine_busy = round((busy1 - busy0) / max(1, total1 - total0), 3)
+    result.busy_cores = round(result.machine_busy * (os.cpu_count() or 1), 2)
     if pgid:
         result.server_cores = round((_group_seconds(pgid) - server0) / elapsed, 2)
 

@@ -51,6 +51,18 @@ def _wrk() -> str:
     return (done.stdout + done.stderr).splitlines()[0].strip()
 
 
+def code() -> dict[str, Any]:
+    """The commit measured, and the gateway files that differed from it."""
+    root = Path(__file__).resolve().parent.parent
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
+        return done.stdout.rstrip()
+
+    changed = git("status", "--porcelain", "--", "gateway", "provisioning").splitlines()
+    return {"commit": git("rev-parse", "--short", "HEAD"), "uncommitted": changed}
+
+
 def describe() -> dict[str, Any]:
     mem_kb = _first("/proc/meminfo", "MemTotal").split()[0]
     return {
@@ -62,4 +74,5 @@ def describe() -> dict[str, Any]:
         "python": platform.python_version(),
         "packages": {name: _version(name) for name in PACKAGES},
         "wrk": _wrk(),
+        "code": code(),
     }

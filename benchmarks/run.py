@@ -72,18 +72,22 @@ class Runner:
         env["BENCH_RUN"] = self.nonce()
         with cpu.usage(server.process.pid) as used:
             measurement, output = measure(url, scenario.script, load, env)
+        wrk_cores = measurement.wrk_cpu_seconds / measurement.seconds
         measurement.extra = {
-            "machine_busy_before": busy,
-            "machine_busy": used.machine_busy,
             "server_cores": used.server_cores,
+            "wrk_cores": round(wrk_cores, 2),
+            # CPU the machine spent on neither the server nor wrk: other people's work.
+            "other_cores": round(used.busy_cores - used.server_cores - wrk_cores, 2),
+            "other_busy_before": busy,
         }
         log = RESULTS / "wrk" / f"{server.name}-{scenario.script}-{scenario.name}.txt"
         log.parent.mkdir(parents=True, exist_ok=True)
         log.write_text(f"{measurement.command}\n\n{output}")
         status = measurement.failure or "ok"
         print(
-            f"  {scenario.name:<22} {measurement.rps:>9,.0f} req/s  server "
-            f"{used.server_cores:.2f} cores, machine {used.machine_busy:.0%} busy  {status}",
+            f"  {scenario.name:<22} {measurement.rps:>9,.0f} req/s  cores: server "
+            f"{used.server_cores:.2f}, wrk {wrk_cores:.2f}, other "
+            f"{measurement.extra['other_cores']:.2f}  {status}",
             flush=True,
         )
         return measurement

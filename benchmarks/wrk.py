@@ -6,6 +6,7 @@ or on any socket error or timeout: a fast stream of errors is not a throughput f
 
 import json
 import os
+import resource
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,7 @@ class Measurement:
     errors: dict[str, int]
     unexpected: int
     command: str
+    wrk_cpu_seconds: float = 0.0
     failure: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -61,6 +63,7 @@ def command(url: str, script: str, load: Load) -> list[str]:
 def measure(url: str, script: str, load: Load, env: dict[str, str]) -> tuple[Measurement, str]:
     """Run one scenario; returns the measurement and wrk's full output."""
     argv = command(url, script, load)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(
         argv,
         cwd=LUA,
@@ -69,6 +72,8 @@ def measure(url: str, script: str, load: Load, env: dict[str, str]) -> tuple[Mea
         text=True,
         timeout=load.seconds + 60,
     )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_seconds = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     output = done.stdout + done.stderr
     line = next((x for x in done.stdout.splitlines() if x.startswith(MARKER)), None)
     if done.returncode != 0 or line is None:
@@ -86,6 +91,7 @@ def measure(url: str, script: str, load: Load, env: dict[str, str]) -> tuple[Mea
         errors=data["errors"],
         unexpected=data["unexpected"],
         command=" ".join(argv),
+        wrk_cpu_seconds=cpu_seconds,
     )
     result.failure = failure(result)
     return result, output

@@ -26,6 +26,7 @@ from gateway.scim import bulk, discovery, endpoints
 from gateway.scim.dialects import POLICY
 from gateway.service import ResourceService
 from gateway.settings import Settings
+from gateway.store.calls import StoreCaller
 
 
 async def _http_exception(request: Request, exc: Exception) -> Response:
@@ -83,5 +84,6 @@ def create_app(
     app.state.settings = settings
     app.state.config = config
     app.state.service = ResourceService(engine, config, policy=POLICY)
+    app.state.store = StoreCaller(engine)
     app.state.authenticator = Authenticator(engine, config, client)
     return app

@@ -29,6 +29,9 @@ class ServerConfig(StrictModel):
     max_request_size: int = Field(1_048_576, ge=1024, description="non-Bulk bodies")
     max_results: int = Field(1000, ge=1, description="largest page a list returns")
     default_count: int = Field(100, ge=1)
+    #: How long a validated static token is trusted without a database lookup; a token
+    #: revoked from another process stops working within this many seconds.
+    token_cache_seconds: float = Field(5.0, ge=0, le=300)
 
 
 class JWTConfig(StrictModel):

@@ -25,7 +25,7 @@ from gateway.scim import member_operations
 from gateway.scim.etags import check_if_match, etag
 from gateway.scim.kinds import GROUP, USER, Kind
 from gateway.scim.models import DISCARDED_ATTRIBUTES, SENSITIVE_ATTRIBUTES
-from gateway.store.database import writer
+from gateway.store.database import reader, writer
 from gateway.store.memberships import Memberships
 from gateway.store.repository import Page, Repository, StoredResource
 from provisioning.outbox import Action, Change, classify_update, enqueue
@@ -73,6 +73,7 @@ class ResourceService:
         new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
     ) -> None:
         self.engine = engine
+        self._reader, self._writer = reader(engine), writer(engine)
         self.config = config
         self.policy = policy or ScimPolicy()
         self.clock = clock
@@ -83,7 +84,7 @@ class ResourceService:
     @contextmanager
     def transaction(self, *, write: bool = True) -> Iterator[Transaction]:
         """One transaction; Bulk opens one and passes it to each operation."""
-        engine = writer(self.engine) if write else self.engine
+        engine = self._writer if write else self._reader
         with engine.begin() as connection:
             yield Transaction(connection, Repository(connection), Memberships(connection))
 
@@ -145,6 +146,8 @@ class ResourceService:
                 typed = self._typed(unit, tenant, members)
                 unit.memberships.add(tenant, resource_id, typed, _displays(members))
             self._enqueue(unit, tenant, kind, stored, Action.CREATED, at)
+            if not members:  # nothing derived to read back: a new user is in no group
+                return Listing(Page([stored], 1))
             return self.get(tenant, kind, resource_id, tx=unit)
 
     def replace(

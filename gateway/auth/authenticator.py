@@ -6,6 +6,8 @@ issuer's JWKS. The token, not the URL, decides the tenant.
 """
 
 import base64
+import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -13,7 +15,7 @@ import orjson
 from sqlalchemy.engine import Engine
 
 from gateway.auth.jwt import JWKSCache, JWTSettings, JWTVerifier
-from gateway.auth.tokens import KNOWN_SCOPES, Principal, authenticate
+from gateway.auth.tokens import KNOWN_SCOPES, Principal, authenticate, hash_token
 from gateway.config import GatewayConfig
 from gateway.errors import UnauthorizedException
 
@@ -21,8 +23,16 @@ from gateway.errors import UnauthorizedException
 class Authenticator:
     """Authenticates requests for every tenant of one configuration."""
 
-    def __init__(self, engine: Engine, config: GatewayConfig, http: httpx.AsyncClient) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        config: GatewayConfig,
+        http: httpx.AsyncClient,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.engine = engine
+        self.clock = clock
+        self.cache = TokenCache(config.server.token_cache_seconds, clock)
         self.verifiers: dict[str, tuple[str, JWTVerifier, frozenset[str]]] = {}
         for tenant, tenant_config in config.tenants.items():
             jwt = tenant_config.jwt
@@ -40,7 +50,16 @@ class Authenticator:
             raise UnauthorizedException(detail="a bearer token is required")
         if credentials.count(".") == 2 and self.verifiers:
             return await self._jwt_principal(credentials)
-        return authenticate(self.engine, credentials)
+        return self._static_principal(credentials)
+
+    def _static_principal(self, secret: str) -> Principal:
+        digest = hash_token(secret)
+        cached = self.cache.get(digest)
+        if cached is not None:
+            return cached
+        principal = authenticate(self.engine, secret)
+        self.cache.put(digest, principal)
+        return principal
 
     async def _jwt_principal(self, token: str) -> Principal:
         issuer = _unverified_issuer(token)
@@ -51,6 +70,33 @@ class Authenticator:
         verified = await verifier.verify(token)
         scopes = granted | (verified.scopes & KNOWN_SCOPES)
         return Principal(tenant=tenant, name=f"jwt:{verified.subject}", scopes=frozenset(scopes))
+
+
+class TokenCache:
+    """Principals of recently validated static tokens, keyed by the token's hash.
+
+    Only successes are cached; an unknown token always reaches the database. The cache is
+    bounded: when full it is emptied, which costs one lookup per live token.
+    """
+
+    MAX_ENTRIES = 10_000
+
+    def __init__(self, ttl: float, clock: Callable[[], float]) -> None:
+        self.ttl, self.clock = ttl, clock
+        self.entries: dict[str, tuple[Principal, float]] = {}
+
+    def get(self, digest: str) -> Principal | None:
+        entry = self.entries.get(digest)
+        if entry is None or entry[1] <= self.clock():
+            return None
+        return entry[0]
+
+    def put(self, digest: str, principal: Principal) -> None:
+        if self.ttl <= 0:
+            return
+        if len(self.entries) >= self.MAX_ENTRIES:
+            self.entries.clear()
+        self.entries[digest] = (principal, self.clock() + self.ttl)
 
 
 def _unverified_issuer(token: str) -> str | None:

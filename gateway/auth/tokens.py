@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from gateway.errors import UnauthorizedException
-from gateway.store.database import writer
+from gateway.store.database import reader, writer
 from gateway.store.tables import ApiToken, Tenant
 
 tokens = ApiToken.__table__  # type: ignore[attr-defined]
@@ -128,12 +128,22 @@ def has_live_token(engine: Engine, tenant: str) -> bool:
         return connection.execute(query.limit(1)).first() is not None
 
 
+#: Built once; the lookup runs for every request whose token is not cached.
+BY_HASH = sa.select(
+    tokens.c.token_hash,
+    tokens.c.tenant_id,
+    tokens.c.name,
+    tokens.c.scopes,
+    tokens.c.user_id,
+    tokens.c.revoked,
+).where(tokens.c.token_hash == sa.bindparam("digest"))
+
+
 def authenticate(engine: Engine, secret: str) -> Principal:
     """The principal of a live token; 401 for an unknown or revoked one."""
     digest = hash_token(secret)
-    query = sa.select(tokens).where(tokens.c.token_hash == digest)
-    with engine.connect() as connection:
-        row = connection.execute(query).first()
+    with reader(engine).connect() as connection:
+        row = connection.execute(BY_HASH, {"digest": digest}).first()
     # The index lookup already matched the digest; the constant-time comparison keeps
     # the check itself from leaking timing should the lookup ever become a prefix scan.
     if row is None or not hmac.compare_digest(row.token_hash, digest) or row.revoked:

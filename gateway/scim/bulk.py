@@ -20,7 +20,6 @@ from scim2_models import (
     ScimPolicy,
     ScimProvider,
 )
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -41,6 +40,7 @@ from gateway.scim.http import read_json, scim_response
 from gateway.scim.kinds import Kind
 from gateway.scim.models import GroupResource
 from gateway.service import Listing, ResourceService
+from gateway.store.calls import StoreCaller
 
 BULK_REQUEST = str(BulkRequest.__schema__)
 REFERENCE = "bulkId:"
@@ -176,9 +176,15 @@ class BulkJob:
     """The operations of one request for one tenant, run in an order their bulkIds allow."""
 
     def __init__(
-        self, service: ResourceService, tenant: str, root: str, fail_on_errors: int | None
+        self,
+        service: ResourceService,
+        store: StoreCaller,
+        tenant: str,
+        root: str,
+        fail_on_errors: int | None,
     ) -> None:
-        self.service, self.tenant, self.root, self.limit = service, tenant, root, fail_on_errors
+        self.service, self.store = service, store
+        self.tenant, self.root, self.limit = tenant, root, fail_on_errors
         self.owners: dict[str, int] = {}
         self.created: dict[str, str] = {}
         self.failed: set[str] = set()
@@ -254,7 +260,7 @@ class BulkJob:
     async def _execute(self, step: Step) -> Any:
         target = resolve(_target(step), self.created)
         data = resolve(step.data, self.created)
-        listing = await run_in_threadpool(self._call, step, target, data)
+        listing = await self.store(self._call, step, target, data)
         if listing is None:
             return _result(step, 204, f"{self.root}{step.kind.endpoint}/{target}")
         stored, created = listing.page.resources[0], step.parsed.method is Method.post
@@ -302,7 +308,9 @@ async def bulk(request: Request) -> Response:
     steps, fail_on_errors = parse_request(
         body, limits.bulk_max_operations, service.policy, kinds, _provider(request)
     )
-    job = BulkJob(service, caller.tenant, base_url(request), fail_on_errors)
+    job = BulkJob(
+        service, request.app.state.store, caller.tenant, base_url(request), fail_on_errors
+    )
     resource = kinds["users"].model | GroupResource
     response = BulkResponse[resource](operations=await job.run(steps))  # type: ignore[valid-type]
     return scim_response(response.model_dump(scim_ctx=Context.BULK_RESPONSE))

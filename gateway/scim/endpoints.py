@@ -8,7 +8,6 @@ exception handler.
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -119,7 +118,7 @@ async def _search(
         local_offset = max(0, offset - total)
         limit = max(0, query.count - len(resources))
         related = query.projection.wants("members" if kind.name == GROUP.name else "groups")
-        listing = await run_in_threadpool(
+        listing = await request.app.state.store(
             service.query,
             caller.tenant,
             kind,
@@ -143,7 +142,7 @@ async def create_resource(request: Request) -> Response:
     kind = kind_of(request)
     payload = dialects.resource_payload(kind, await _body(request))
     service = request.app.state.service
-    listing = await run_in_threadpool(service.create, caller.tenant, kind, payload)
+    listing = await request.app.state.store(service.create, caller.tenant, kind, payload)
     return resource_response(request, kind, listing, projection_of(request, caller), 201)
 
 
@@ -154,7 +153,7 @@ async def get_resource(request: Request) -> Response:
     caller = await principal(request, "scim:read")
     kind = kind_of(request)
     service = request.app.state.service
-    listing = await run_in_threadpool(service.get, caller.tenant, kind, _id(request, caller))
+    listing = await request.app.state.store(service.get, caller.tenant, kind, _id(request, caller))
     check_if_none_match(request.headers.get("if-none-match"), listing.page.resources[0].version)
     return resource_response(request, kind, listing, projection_of(request, caller))
 
@@ -176,7 +175,7 @@ async def _update(
     caller = await principal(request, "scim:write")
     kind = kind_of(request)
     payload = rewrite(kind, await _body(request))
-    listing = await run_in_threadpool(
+    listing = await request.app.state.store(
         getattr(request.app.state.service, method),
         caller.tenant,
         kind,
@@ -190,7 +189,7 @@ async def _update(
 async def delete_resource(request: Request) -> Response:
     caller = await principal(request, "scim:write")
     kind = kind_of(request)
-    await run_in_threadpool(
+    await request.app.state.store(
         request.app.state.service.delete,
         caller.tenant,
         kind,

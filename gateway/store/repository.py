@@ -7,6 +7,7 @@ connection the :class:`~gateway.service.ResourceService` opened.
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -32,6 +33,15 @@ class Page:
     total: int
 
 
+@cache
+def _by_id(table: sa.Table, for_update: bool) -> sa.Select[Any]:
+    """Built once per table: constructing a statement costs more than running it."""
+    query = sa.select(table.c.id, table.c.version, table.c.doc).where(
+        table.c.tenant_id == sa.bindparam("tenant"), table.c.id == sa.bindparam("id")
+    )
+    return query.with_for_update() if for_update else query
+
+
 def _stored(row: sa.Row[Any]) -> StoredResource:
     doc = row.doc
     if isinstance(doc, str | bytes):  # SQLite drivers may hand back raw JSON text
@@ -52,13 +62,8 @@ class Repository:
         self, tenant: str, kind: Kind, resource_id: str, *, for_update: bool = False
     ) -> StoredResource | None:
         """The resource, or None when it does not exist in this tenant."""
-        table = kind.table
-        query = sa.select(table.c.id, table.c.version, table.c.doc).where(
-            table.c.tenant_id == tenant, table.c.id == resource_id
-        )
-        if for_update and self.dialect == "postgresql":
-            query = query.with_for_update()
-        row = self.connection.execute(query).first()
+        query = _by_id(kind.table, for_update and self.dialect == "postgresql")
+        row = self.connection.execute(query, {"tenant": tenant, "id": resource_id}).first()
         return _stored(row) if row else None
 
     def insert(self, tenant: str, kind: Kind, resource: StoredResource, at: datetime) -> None:

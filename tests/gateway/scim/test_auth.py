@@ -3,7 +3,11 @@
 import httpx
 from sqlalchemy.engine import Engine
 
+from gateway.app import create_app
+from gateway.auth.authenticator import Authenticator
 from gateway.auth.tokens import create_token, revoke_token
+from gateway.config import parse_config
+from gateway.settings import Settings
 
 CORE = "urn:ietf:params:scim:schemas:core:2.0:User"
 
@@ -20,12 +24,37 @@ async def test_unknown_token_is_401(client: httpx.AsyncClient) -> None:
     assert response.status_code == 401
 
 
-async def test_revoked_token_is_refused_at_once(client: httpx.AsyncClient, engine: Engine) -> None:
+async def test_revoked_token_is_refused_once_the_cache_expires(engine: Engine, token: str) -> None:
+    """A token validated less than token_cache_seconds ago is trusted without a lookup;
+    a revocation made elsewhere (the CLI) takes effect when that time has passed."""
+    now = [1000.0]
+    config = parse_config({"server": {"token_cache_seconds": 5}, "tenants": {"acme": {}}})
+    app = create_app(Settings(), engine, config)
+    app.state.authenticator = Authenticator(
+        engine, config, httpx.AsyncClient(), clock=lambda: now[0]
+    )
     secret = create_token(engine, "acme", "temp")
     headers = {"Authorization": f"Bearer {secret}"}
-    assert (await client.get("/Users", headers=headers)).status_code == 200
-    assert revoke_token(engine, "acme", "temp")
-    assert (await client.get("/Users", headers=headers)).status_code == 401
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t/scim/v2") as client:
+        assert (await client.get("/Users", headers=headers)).status_code == 200
+        assert revoke_token(engine, "acme", "temp")
+        now[0] += 4
+        assert (await client.get("/Users", headers=headers)).status_code == 200
+        now[0] += 2
+        assert (await client.get("/Users", headers=headers)).status_code == 401
+
+
+async def test_without_cache_revocation_is_immediate(engine: Engine) -> None:
+    config = parse_config({"server": {"token_cache_seconds": 0}, "tenants": {"acme": {}}})
+    app = create_app(Settings(), engine, config)
+    secret = create_token(engine, "acme", "temp")
+    headers = {"Authorization": f"Bearer {secret}"}
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t/scim/v2") as client:
+        assert (await client.get("/Users", headers=headers)).status_code == 200
+        assert revoke_token(engine, "acme", "temp")
+        assert (await client.get("/Users", headers=headers)).status_code == 401
 
 
 async def test_read_only_token_cannot_write(client: httpx.AsyncClient, engine: Engine) -> None:
