@@ -141,6 +141,35 @@ def filter_latency(runner: Runner, sizes: list[int], workers: int) -> list[dict[
     return rows
 
 
+def sqlite_throughput(runner: Runner, workers: int) -> list[dict[str, Any]]:
+    """The bare baseline, then the gateway on a fresh SQLite database."""
+    load = runner.load
+    print(f"throughput, SQLite, {SEED_USERS:,} users, wrk {' '.join(load.flags())}", flush=True)
+    with start_bare(workers, RESULTS / "bare.log") as bare:
+        m = runner.run(bare, BARE, {}, load)
+    bare_rps = None if m.failure else m.rps
+    url = databases.fresh_sqlite(RESULTS / "bench-sqlite.db", load_config(CONFIG), SEED_USERS)
+    rows = [report.row(BARE.name, "none", 0, m, m.rps)]
+    return rows + throughput(runner, url, "sqlite", SQLITE_SCENARIOS, workers, bare_rps)
+
+
+def postgres_throughput(runner: Runner, workers: int, bare_rps: float | None) -> list[dict]:
+    """The same on a fresh PostgreSQL database; none when the server is not there."""
+    print(f"throughput, PostgreSQL, {SEED_USERS:,} users", flush=True)
+    try:
+        url = databases.fresh_postgres(load_config(CONFIG), SEED_USERS)
+    except Exception as exc:  # no server: SQLite stays the headline
+        print(f"  skipped: {exc}", flush=True)
+        return []
+    try:
+        return throughput(runner, url, "postgresql", POSTGRES_SCENARIOS, workers, bare_rps)
+    finally:
+        databases.drop_postgres()
+
+
+PHASES = ("throughput", "latency", "postgres")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description="scimgw benchmarks")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn workers (both apps)")
@@ -149,59 +178,48 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=10, help="seconds per scenario")
     parser.add_argument("--warmup", type=int, default=2, help="seconds before each")
     parser.add_argument("--sizes", default="1000,100000,1000000", help="filter latency sizes")
-    parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument(
+        "--phases", default=",".join(PHASES), help="a subset of " + ",".join(PHASES)
+    )
     parser.add_argument(
         "--patience", type=float, default=120, help="seconds to wait for a quiet machine"
     )
+    parser.add_argument("--output", type=Path, default=RESULTS / "latest.json")
     args = parser.parse_args()
+    phases = set(args.phases.split(","))
+    if phases - set(PHASES):
+        parser.error(f"unknown phases: {', '.join(sorted(phases - set(PHASES)))}")
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     load = Load(args.threads, args.connections, args.duration)
     runner = Runner(load, args.warmup, uuid.uuid4().hex[:8], args.patience)
-    config = load_config(CONFIG)
     started = time.perf_counter()
+    settings = {**vars(args), "output": str(args.output), "load": " ".join(load.flags())}
     results: dict[str, Any] = {
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine.describe(),
-        "settings": {**vars(args), "load": " ".join(load.flags()), "seed_users": SEED_USERS},
+        "settings": {**settings, "seed_users": SEED_USERS},
+        "scenarios": [],
+        "filter_latency": [],
     }
+    if "throughput" in phases:
+        results["scenarios"] += sqlite_throughput(runner, args.workers)
+    if "latency" in phases:
+        print("filter latency, SQLite, 1 connection", flush=True)
+        sizes = [int(s) for s in args.sizes.split(",") if s]
+        results["filter_latency"] = filter_latency(runner, sizes, args.workers)
+    if "postgres" in phases:
+        bare = next((r for r in results["scenarios"] if r["database"] == "none"), None)
+        bare_rps = bare["rps"] if bare and not bare["failure"] else None
+        results["scenarios"] += postgres_throughput(runner, args.workers, bare_rps)
 
-    print(f"throughput, SQLite, {SEED_USERS:,} users, wrk {' '.join(load.flags())}", flush=True)
-    with start_bare(args.workers, RESULTS / "bare.log") as bare:
-        m = runner.run(bare, BARE, {}, load)
-    bare_row = report.row(BARE.name, "none", 0, m, m.rps)
-    bare_rps = None if m.failure else m.rps
-    sqlite_url = databases.fresh_sqlite(RESULTS / "bench-sqlite.db", config, SEED_USERS)
-    rows = [bare_row]
-    rows += throughput(runner, sqlite_url, "sqlite", SQLITE_SCENARIOS, args.workers, bare_rps)
-
-    print("filter latency, SQLite, 1 connection", flush=True)
-    sizes = [int(s) for s in args.sizes.split(",") if s]
-    results["filter_latency"] = filter_latency(runner, sizes, args.workers)
-
-    if not args.no_postgres:
-        print(f"throughput, PostgreSQL, {SEED_USERS:,} users", flush=True)
-        try:
-            pg_url = databases.fresh_postgres(config, SEED_USERS)
-        except Exception as exc:  # no server: SQLite stays the headline
-            print(f"  skipped: {exc}", flush=True)
-            results["postgres_skipped"] = str(exc)
-        else:
-            try:
-                rows += throughput(
-                    runner, pg_url, "postgresql", POSTGRES_SCENARIOS, args.workers, bare_rps
-                )
-            finally:
-                databases.drop_postgres()
-
-    results["scenarios"] = rows
-    results["targets"] = report.evaluate(rows, results["filter_latency"])
+    results["targets"] = report.evaluate(results["scenarios"], results["filter_latency"])
     results["elapsed_s"] = round(time.perf_counter() - started, 1)
-    report.write(results, RESULTS / "latest.json")
+    report.write(results, args.output)
     print()
     print(report.render(results))
-    print(f"\n{results['elapsed_s']:.0f}s; written to {RESULTS / 'latest.json'}")
-    failed = [r for r in rows + results["filter_latency"] if r["failure"]]
+    print(f"\n{results['elapsed_s']:.0f}s; written to {args.output}")
+    failed = [r for r in results["scenarios"] + results["filter_latency"] if r["failure"]]
     return 1 if failed else 0
 
 

@@ -42,6 +42,19 @@ def _by_id(table: sa.Table, for_update: bool) -> sa.Select[Any]:
     return query.with_for_update() if for_update else query
 
 
+@cache
+def _insert(table: sa.Table) -> sa.Insert:
+    return sa.insert(table)
+
+
+@cache
+def _update(table: sa.Table) -> sa.Update:
+    # Parameters named apart from the columns: the SET clause binds the column names.
+    return sa.update(table).where(
+        table.c.tenant_id == sa.bindparam("match_tenant"), table.c.id == sa.bindparam("match_id")
+    )
+
+
 def _stored(row: sa.Row[Any]) -> StoredResource:
     doc = row.doc
     if isinstance(doc, str | bytes):  # SQLite drivers may hand back raw JSON text
@@ -70,17 +83,13 @@ class Repository:
         """Insert a new resource; a taken unique key raises 409 ``uniqueness``."""
         values = self._row_values(kind, resource, at)
         values.update(id=resource.id, tenant_id=tenant, created=at)
-        self._write(kind, sa.insert(kind.table).values(**values))
+        self._write(kind, _insert(kind.table), values)
 
     def update(self, tenant: str, kind: Kind, resource: StoredResource, at: datetime) -> None:
         """Overwrite the stored document and its index columns."""
-        table = kind.table
-        statement = (
-            sa.update(table)
-            .where(table.c.tenant_id == tenant, table.c.id == resource.id)
-            .values(**self._row_values(kind, resource, at))
-        )
-        self._write(kind, statement)
+        values = self._row_values(kind, resource, at)
+        values.update(match_tenant=tenant, match_id=resource.id)
+        self._write(kind, _update(kind.table), values)
 
     def delete(self, tenant: str, kind: Kind, resource_id: str) -> bool:
         """Delete the resource; False when there was none."""
@@ -142,12 +151,11 @@ class Repository:
             "doc": resource.doc,
         }
 
-    def _write(self, kind: Kind, statement: sa.Executable) -> None:
-        # A savepoint keeps the surrounding transaction usable after a unique violation,
-        # which Bulk needs to report one failed operation and go on with the next.
+    def _write(self, kind: Kind, statement: sa.Executable, values: dict[str, Any]) -> None:
+        # A unique violation ends the unit of work: the service's transaction rolls back
+        # as the exception leaves it (each Bulk operation is its own unit of work).
         try:
-            with self.connection.begin_nested():
-                self.connection.execute(statement)
+            self.connection.execute(statement, values)
         except sa.exc.IntegrityError as exc:
             if not _is_unique_violation(exc):
                 raise  # a foreign key or NOT NULL failure is our bug, not the client's
