@@ -21,6 +21,7 @@ run: $(STAMP)
 ## Install the dev extras and run the whole suite (SQLite, plus PostgreSQL when
 ## SCIMGW_TEST_POSTGRES_URL is set; .ci/run sets it and then requires it).
 test: $(STAMP)
+	$(BIN)/ruff check gateway provisioning tests
 	$(BIN)/python -m pytest -n 2 -q $(PYTEST_ARGS)
 
 lint: $(STAMP)

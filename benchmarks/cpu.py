@@ -72,3 +72,19 @@ def wait_quiet(threshold: float = 0.15, patience: float = 600.0) -> float:
         if sample.machine_busy < threshold or time.monotonic() > deadline:
             return sample.machine_busy
         print(f"  machine {sample.machine_busy:.0%} busy with other work; waiting", flush=True)
+
+
+def calibrate() -> float:
+    """Milliseconds a fixed pure-Python loop takes (best of 3): the machine's speed now.
+
+    On a shared virtual machine this drifts; a measurement taken while it is high was
+    taken on a slower machine.
+    """
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        total = 0
+        for i in range(300_000):
+            total += i * i
+        best = min(best, time.perf_counter() - started)
+    return round(best * 1000, 1)
