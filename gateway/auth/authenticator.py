@@ -18,6 +18,7 @@ from gateway.auth.jwt import JWKSCache, JWTSettings, JWTVerifier
 from gateway.auth.tokens import KNOWN_SCOPES, Principal, authenticate, hash_token
 from gateway.config import GatewayConfig
 from gateway.errors import UnauthorizedException
+from gateway.store.calls import StoreCaller
 
 
 class Authenticator:
@@ -33,6 +34,7 @@ class Authenticator:
         self.engine = engine
         self.clock = clock
         self.cache = TokenCache(config.server.token_cache_seconds, clock)
+        self.store = StoreCaller(engine)
         self.verifiers: dict[str, tuple[str, JWTVerifier, frozenset[str]]] = {}
         for tenant, tenant_config in config.tenants.items():
             jwt = tenant_config.jwt
@@ -50,14 +52,14 @@ class Authenticator:
             raise UnauthorizedException(detail="a bearer token is required")
         if credentials.count(".") == 2 and self.verifiers:
             return await self._jwt_principal(credentials)
-        return self._static_principal(credentials)
+        return await self._static_principal(credentials)
 
-    def _static_principal(self, secret: str) -> Principal:
+    async def _static_principal(self, secret: str) -> Principal:
         digest = hash_token(secret)
         cached = self.cache.get(digest)
         if cached is not None:
             return cached
-        principal = authenticate(self.engine, secret)
+        principal = await self.store(authenticate, self.engine, secret)
         self.cache.put(digest, principal)
         return principal
 
