@@ -4,8 +4,9 @@
    count=100, PATCH and POST on a fresh SQLite database with 1k users (wrk -t2 -c32),
    then the baseline again: the ratios use the mean of both baseline runs.
 2. latency: filter userName eq on one connection (wrk -t1 -c1) at 1k, 100k and 1M users,
-   in interleaved rounds (medians reported), so that a drifting machine speed hits every
-   size alike. The seeded databases stay in benchmarks/results/ for later runs.
+   in 5 interleaved rounds whose order rotates (medians reported), so that a drifting
+   machine speed hits every size alike. The seeded databases stay in benchmarks/results/
+   for later runs.
 3. postgres: GET, filter and POST on a fresh PostgreSQL database (127.0.0.1:5432).
 
 Prints the tables and writes benchmarks/results/latest.json; exits 1 when a measurement
@@ -18,6 +19,7 @@ import sys
 import time
 import uuid
 from contextlib import ExitStack
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -94,8 +96,10 @@ def filter_latency(
         runs: dict[int, list[Any]] = {users: [] for users in sizes}
         for number in range(rounds):
             print(f"  round {number + 1} of {rounds}", flush=True)
-            for users, _reused, server, env in targets:
-                runs[users].append(runner.run(server, FILTER, env, single))
+            turn = number % len(targets)  # each size goes first in turn
+            for users, _reused, server, env in targets[turn:] + targets[:turn]:
+                scenario = replace(FILTER, name=f"filter-{users}")
+                runs[users].append(runner.run(server, scenario, env, single))
     return [report.latency_row(users, runs[users], reused) for users, reused, _s, _e in targets]
 
 
@@ -121,7 +125,7 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--duration", type=int, default=10, help="seconds per measurement")
     parser.add_argument("--warmup", type=int, default=2, help="seconds before each")
     parser.add_argument("--sizes", default="1000,100000,1000000", help="filter latency sizes")
-    parser.add_argument("--rounds", type=int, default=3, help="filter latency rounds")
+    parser.add_argument("--rounds", type=int, default=5, help="filter latency rounds")
     parser.add_argument("--phases", default=",".join(PHASES), help="of " + ",".join(PHASES))
     parser.add_argument("--patience", type=float, default=120, help="s to wait for quiet")
     parser.add_argument("--output", type=Path, default=RESULTS / "latest.json")

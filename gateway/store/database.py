@@ -7,6 +7,7 @@ and the CLI with the URL from settings.
 from pathlib import Path
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
@@ -26,9 +27,19 @@ def normalize_url(url: str) -> str:
     return url
 
 
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
 def create_engine(url: str, **kwargs: Any) -> Engine:
-    """Create an engine; on SQLite, WAL mode, a busy timeout and foreign keys."""
+    """Create an engine; on SQLite, WAL mode, a busy timeout and foreign keys.
+
+    JSON documents go through orjson: the stdlib's json.loads was a fifth of a
+    100-resource list (benchmarks/).
+    """
     url = normalize_url(url)
+    kwargs.setdefault("json_serializer", _json_dumps)
+    kwargs.setdefault("json_deserializer", orjson.loads)
     if url.startswith("sqlite"):
         return _sqlite_engine(url, **kwargs)
     if "poolclass" not in kwargs:
@@ -82,6 +93,10 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
+    # Index lookups at 1M users: the 2 MB default page cache made them 5x slower than at
+    # 1k; memory-mapped reads and a 64 MB cache keep them flat (docs/benchmarks.md).
+    cursor.execute("PRAGMA mmap_size=1073741824")
+    cursor.execute("PRAGMA cache_size=-65536")
     cursor.close()
     dbapi_connection.create_function("scimgw_fold", 1, _fold, deterministic=True)
 

@@ -115,10 +115,6 @@ class Repository:
         conditions = [table.c.tenant_id == tenant]
         if where is not None:
             conditions.append(where)
-        total = 0
-        if count:
-            count_query = sa.select(sa.func.count()).select_from(table).where(*conditions)
-            total = self.connection.execute(count_query).scalar_one()
         rows: list[sa.Row[Any]] = []
         if limit > 0:
             query = (
@@ -129,6 +125,12 @@ class Repository:
                 .limit(limit)
             )
             rows = list(self.connection.execute(query))
+        total = 0
+        if offset == 0 and 0 < len(rows) < limit:
+            total = len(rows)  # the first page holds every match: no COUNT(*) needed
+        elif count:
+            count_query = sa.select(sa.func.count()).select_from(table).where(*conditions)
+            total = self.connection.execute(count_query).scalar_one()
         return Page(resources=[_stored(row) for row in rows], total=total)
 
     def existing_ids(self, tenant: str, kind: Kind, ids: list[str]) -> set[str]:
