@@ -167,8 +167,7 @@ class ResourceService:
         an employee's date of birth with each PUT.
         """
         with self._unit(tx) as unit:
-            current = self._load(unit, tenant, kind, resource_id, for_update=True)
-            check_if_match(if_match, current.version)
+            current = self._locked(unit, tenant, kind, resource_id, if_match)
             payload = keep_write_only(payload, current.doc)
             replacement = self._validate(kind, payload, Context.RESOURCE_REPLACEMENT_REQUEST)
             original = self._model(kind, current.doc)
@@ -193,8 +192,7 @@ class ResourceService:
         """PATCH (RFC 7644 §3.5.2): apply all operations, or none of them."""
         patch = self._validate_patch(kind, payload)
         with self._unit(tx) as unit:
-            current = self._load(unit, tenant, kind, resource_id, for_update=True)
-            check_if_match(if_match, current.version)
+            current = self._locked(unit, tenant, kind, resource_id, if_match)
             changed = False
             operations = patch.operations or []
             if kind.name == GROUP.name:
@@ -220,8 +218,7 @@ class ResourceService:
     ) -> None:
         """Delete a resource, remove it from every group, and enqueue the deletion."""
         with self._unit(tx) as unit:
-            current = self._load(unit, tenant, kind, resource_id, for_update=True)
-            check_if_match(if_match, current.version)
+            current = self._locked(unit, tenant, kind, resource_id, if_match)
             at = self.clock()
             for group_id in unit.memberships.forget_member(tenant, resource_id):
                 self._touch_group(unit, tenant, group_id, at)
@@ -267,6 +264,14 @@ class ResourceService:
         if resource is None:
             raise NotFoundException(detail=f"{kind.name} {resource_id} not found")
         return resource
+
+    def _locked(
+        self, unit: Transaction, tenant: str, kind: Kind, resource_id: str, if_match: str | None
+    ) -> StoredResource:
+        """The resource a write is about to change, locked, at the version the client named."""
+        current = self._load(unit, tenant, kind, resource_id, for_update=True)
+        check_if_match(if_match, current.version)
+        return current
 
     def _document(
         self,

@@ -32,7 +32,6 @@ class Authenticator:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.engine = engine
-        self.clock = clock
         self.cache = TokenCache(config.server.token_cache_seconds, clock)
         self.store = StoreCaller(engine)
         self.verifiers: dict[str, tuple[str, JWTVerifier, frozenset[str]]] = {}

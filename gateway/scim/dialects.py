@@ -81,7 +81,7 @@ def _drop_id_from_value(operation: Payload) -> Payload:
     if operation.get("path") or not isinstance(value, dict):
         return operation
     cleaned = {k: v for k, v in value.items() if k.lower() != "id"}
-    return {**operation, "value": cleaned} if cleaned else {**operation, "value": cleaned or {}}
+    return {**operation, "value": cleaned}
 
 
 def _map_operations(payload: Payload, rewrite: Callable[[Payload], Payload]) -> Payload:

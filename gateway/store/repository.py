@@ -108,7 +108,6 @@ class Repository:
         order_by: list[sa.ColumnElement[Any]],
         offset: int,
         limit: int,
-        count: bool = True,
     ) -> Page:
         """A page of matching resources, and the total number of matches."""
         table = kind.table
@@ -128,7 +127,7 @@ class Repository:
         total = 0
         if offset == 0 and 0 < len(rows) < limit:
             total = len(rows)  # the first page holds every match: no COUNT(*) needed
-        elif count:
+        else:
             count_query = sa.select(sa.func.count()).select_from(table).where(*conditions)
             total = self.connection.execute(count_query).scalar_one()
         return Page(resources=[_stored(row) for row in rows], total=total)
