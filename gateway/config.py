@@ -12,6 +12,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from provisioning.connection import TargetConnection
+
 
 class ConfigError(ValueError):
     """The configuration file is missing or invalid; the message names the YAML path."""
@@ -46,16 +48,6 @@ class JWTConfig(StrictModel):
     scopes: tuple[str, ...] = ("scim:read", "scim:write")
 
 
-class ConnectionConfig(BaseModel):
-    """A target or source connection; settings beyond these belong to its connector."""
-
-    model_config = ConfigDict(extra="allow", frozen=True)
-
-    type: str
-    enabled: bool = True
-    direction: str = "target"
-
-
 _ATTRIBUTE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 
 CustomFieldType = Literal["string", "boolean", "integer", "decimal", "dateTime"]
@@ -67,7 +59,7 @@ class TenantConfig(StrictModel):
     #: The tenant's free HR fields, published under the HR extension's ``customFields``:
     #: name (kept exactly, case-sensitive) -> SCIM type.
     custom_fields: dict[str, CustomFieldType] = Field(default_factory=dict)
-    connections: dict[str, ConnectionConfig] = Field(default_factory=dict)
+    connections: dict[str, TargetConnection] = Field(default_factory=dict)
 
     @field_validator("custom_fields")
     @classmethod
@@ -109,11 +101,23 @@ def parse_config(data: dict[str, Any] | None) -> GatewayConfig:
     try:
         return GatewayConfig.model_validate(data or {})
     except ValidationError as exc:
-        problems = [
-            f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}"
-            for error in exc.errors(include_url=False)
-        ]
+        problems = [_describe(error) for error in exc.errors(include_url=False)]
         raise ConfigError("; ".join(problems)) from None
+
+
+def _describe(error: Any) -> str:
+    """``tenants.acme.connections.lms.auth.client_secret: environment variable X is not set``."""
+    # A discriminated union adds the chosen tag to the location; the YAML has no such key.
+    location = [str(part) for part in error["loc"] if not _is_union_tag(part)]
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"{'.'.join(location)}: {message}"
+
+
+def _is_union_tag(part: Any) -> bool:
+    return part in _AUTH_TAGS
+
+
+_AUTH_TAGS = {"api_key", "basic", "bearer", "oauth2_client_credentials", "microsoft"}
 
 
 def load_config(path: str | Path | None) -> GatewayConfig:

@@ -1,0 +1,1 @@
+"""Outbound authentication: the strategies a connection's HTTP client uses."""

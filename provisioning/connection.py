@@ -1,0 +1,95 @@
+"""A connection's settings as the YAML file declares them (ARCHITECTURE.md, "Configuration").
+
+Only the shape lives here; the engine interprets it. Connector-specific settings go under
+``options`` and are validated by the connector.
+"""
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from provisioning.auth.settings import AuthSettings
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+_RATE = re.compile(r"\s*(\d+)\s*/\s*(s|sec|second|min|minute|h|hour)\s*")
+_UNIT_SECONDS = {"s": 1, "sec": 1, "second": 1, "min": 60, "minute": 60, "h": 3600, "hour": 3600}
+
+
+class RateLimit(_Model):
+    """At most ``requests`` calls per ``per_seconds`` (a token bucket of that capacity)."""
+
+    requests: int = Field(ge=1)
+    per_seconds: float = Field(60.0, gt=0)
+
+    @classmethod
+    def parse(cls, value: Any) -> Any:
+        """Accept the short form ``"50/min"`` as well as the mapping."""
+        if isinstance(value, str):
+            match = _RATE.fullmatch(value)
+            if not match:
+                raise ValueError('expected "<n>/s", "<n>/min" or "<n>/hour"')
+            return {"requests": int(match.group(1)), "per_seconds": _UNIT_SECONDS[match.group(2)]}
+        return value
+
+    @property
+    def per_second(self) -> float:
+        return self.requests / self.per_seconds
+
+
+MatchKey = Literal["email", "userName", "employeeNumber", "externalId"]
+
+
+class Matching(_Model):
+    """How an existing remote account is found before creating one."""
+
+    key: MatchKey = "email"
+    #: Link to an account that existed before scimgw (opt-in: it may belong to someone else).
+    adopt_existing: bool = False
+
+
+class Deprovision(_Model):
+    """What happens in the target when a user is deactivated, deleted or leaves scope."""
+
+    action: Literal["deactivate", "delete"] = "deactivate"
+
+
+class DeletionGuard(_Model):
+    """Pause the connection instead of deprovisioning more than this in one window."""
+
+    max_share: float = Field(0.2, gt=0, le=1, description="of the linked accounts")
+    max_count: int = Field(100, ge=1)
+    #: Below this many linked accounts the share rule does not apply (1 of 3 is 33 %).
+    min_linked: int = Field(20, ge=0)
+    window_seconds: int = Field(3600, ge=60)
+
+
+class TargetConnection(_Model):
+    """A target connection: where changes go and how they are translated."""
+
+    type: str
+    enabled: bool = True
+    direction: Literal["target", "source", "both"] = "target"
+    base_url: str = ""
+    auth: AuthSettings | None = None
+    #: Target field <- SCIM path; replaces the connector's default map when given.
+    field_map: dict[str, Any] | None = None
+    #: SCIM filter a user must match to be provisioned (leaving it deprovisions).
+    scope: str | None = None
+    matching: Matching = Field(default_factory=Matching)
+    deprovision: Deprovision = Field(default_factory=Deprovision)
+    rate_limit: RateLimit | None = None
+    concurrency: int = Field(4, ge=1, le=256)
+    timeout_seconds: float = Field(30.0, gt=0)
+    max_attempts: int = Field(8, ge=1)
+    guard: DeletionGuard = Field(default_factory=DeletionGuard)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("rate_limit", mode="before")
+    @classmethod
+    def _short_rate(cls, value: Any) -> Any:
+        return RateLimit.parse(value)

@@ -1,0 +1,1 @@
+"""Target connectors, one module per vendor or protocol."""

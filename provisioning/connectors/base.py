@@ -1,0 +1,115 @@
+"""The interface every target connector implements, and what the engine hands it.
+
+A connector is small (ARCHITECTURE.md, "Connectors"): a declarative default field map plus
+a few async methods. It receives payloads already mapped by the engine, calls the target's
+API through the ``httpx.AsyncClient`` the engine built (auth, timeouts, rate limit), and
+raises :mod:`provisioning.errors` types. It never sleeps, retries or logs secrets.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+import httpx
+
+
+@dataclass(frozen=True)
+class RemoteAccount:
+    """An account in the target, as far as the engine needs to know it.
+
+    Attributes:
+        id: the target's identifier, stored in the link table.
+        active: whether the target considers it active, when the target says.
+        fields: the target's own representation, for matching and diagnostics.
+    """
+
+    id: str
+    active: bool | None = None
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DeliveryContext:
+    """Who and what a call is about; ``event_id`` doubles as an idempotency key."""
+
+    tenant: str
+    connection: str
+    resource_type: str
+    resource_id: str
+    event_id: int
+    action: str
+
+
+@dataclass(frozen=True)
+class ConnectorSetup:
+    """What the engine gives a connector when it builds it.
+
+    Attributes:
+        name: the connection's name in the configuration.
+        base_url: the target's API root.
+        http: a client with the connection's auth, timeouts and redacted logging.
+        options: the connector-specific settings of the connection (``options:``).
+    """
+
+    name: str
+    base_url: str
+    http: httpx.AsyncClient
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class TargetConnector(Protocol):
+    """An app that receives users (one account per SCIM user).
+
+    ``payload`` arguments are the output of the connection's field map: target field
+    names to values. Every method raises a :class:`provisioning.errors.DeliveryError`
+    subclass on failure and returns normally only when the target has the effect.
+    """
+
+    #: The ``type`` that selects this connector in the configuration.
+    type: ClassVar[str]
+    #: Target field <- SCIM path entries used when the connection gives no field_map.
+    default_field_map: ClassVar[Mapping[str, Any]]
+    #: Matching keys (email, userName, employeeNumber, externalId) this target can look up.
+    lookup_keys: ClassVar[tuple[str, ...]]
+
+    async def check(self) -> None:
+        """Prove the credentials and settings with a read-only call; raise AuthError if bad."""
+
+    async def find(self, key: str, value: str) -> list[RemoteAccount]:
+        """Accounts whose ``key`` equals ``value`` case-insensitively (empty if none)."""
+
+    async def create(self, payload: Mapping[str, Any], context: DeliveryContext) -> RemoteAccount:
+        """Create the account; raise ConflictError if the target already has it."""
+
+    async def update(
+        self, account: RemoteAccount, payload: Mapping[str, Any], context: DeliveryContext
+    ) -> RemoteAccount:
+        """Bring the account to ``payload`` (the target may ignore unchanged fields)."""
+
+    async def deactivate(self, account: RemoteAccount, context: DeliveryContext) -> None:
+        """Take away access, keeping the account (idempotent)."""
+
+    async def reactivate(self, account: RemoteAccount, context: DeliveryContext) -> None:
+        """Give access back to a deactivated account (idempotent)."""
+
+    async def delete(self, account: RemoteAccount, context: DeliveryContext) -> None:
+        """Remove the account; a missing account is not an error."""
+
+
+class ExportConnector(Protocol):
+    """A target fed by a full file per run (CSV over SFTP) rather than per-user calls.
+
+    The engine coalesces a connection's due events into one run and hands over every
+    in-scope user's mapped row; deactivated users are included with their status, so a
+    leaver disappears from access on the vendor's next import.
+    """
+
+    type: ClassVar[str]
+    default_field_map: ClassVar[Mapping[str, Any]]
+
+    async def check(self) -> None:
+        """Prove that the destination is reachable and writable."""
+
+    async def export(self, rows: list[Mapping[str, Any]], context: DeliveryContext) -> str:
+        """Write one complete file atomically; return its remote name."""
