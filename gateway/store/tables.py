@@ -134,6 +134,94 @@ class OutboxEvent(SQLModel, table=True):
     attempts: int = 0
     due_at: datetime
     created: datetime
+    #: The worker holding the row and until when; an expired lease is taken over.
+    claimed_by: str | None = Field(default=None, max_length=80)
+    claimed_until: datetime | None = None
+    #: The last failure, redacted; kept on dead letters for the admin.
+    last_error: str | None = Field(default=None, max_length=600)
+    finished: datetime | None = None
+
+
+class AccountLink(SQLModel, table=True):
+    """Which remote account a resource is in a target, and what was last sent to it.
+
+    A link in state ``creating`` is written before the create call is made: if the worker
+    dies before it records the answer, the next attempt looks the account up instead of
+    creating a second one.
+    """
+
+    __tablename__ = "account_link"
+    __table_args__ = (
+        sa.Index("ix_account_link_remote", "tenant_id", "connection", "remote_id"),
+    )
+
+    tenant_id: str = Field(primary_key=True, max_length=64)
+    connection: str = Field(primary_key=True, max_length=100)
+    resource_type: str = Field(primary_key=True, max_length=10)
+    resource_id: str = Field(primary_key=True, max_length=36)
+    remote_id: str | None = Field(default=None, max_length=300)
+    state: str = Field(max_length=12, description="creating, active, inactive, deleted")
+    payload_hash: str | None = Field(default=None, max_length=64)
+    created: datetime
+    updated: datetime
+
+
+class Delivery(SQLModel, table=True):
+    """One attempt to deliver one event: the delivery log an admin reads.
+
+    Holds no payload and no attribute values: only ids, statuses and a redacted error.
+    """
+
+    __tablename__ = "delivery"
+    __table_args__ = (
+        sa.Index("ix_delivery_connection", "tenant_id", "connection", "at"),
+        sa.Index("ix_delivery_resource", "tenant_id", "resource_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: str = Field(max_length=64)
+    connection: str = Field(max_length=100)
+    event_id: int
+    resource_type: str = Field(max_length=10)
+    resource_id: str = Field(max_length=36)
+    operation: str = Field(max_length=12, description="create, update, deactivate, ...")
+    attempt: int
+    outcome: str = Field(max_length=12, description="delivered, skipped, retry, dead, held")
+    http_status: int | None = None
+    latency_ms: float | None = None
+    remote_id: str | None = Field(default=None, max_length=300)
+    error: str | None = Field(default=None, max_length=600)
+    at: datetime
+
+
+class AuditEntry(SQLModel, table=True):
+    """A decision worth an admin's attention: links, conflicts, guard trips, replays."""
+
+    __tablename__ = "audit"
+    __table_args__ = (sa.Index("ix_audit_connection", "tenant_id", "connection", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: str = Field(max_length=64)
+    connection: str | None = Field(default=None, max_length=100)
+    actor: str = Field(max_length=100, description="worker id, cli, or admin name")
+    action: str = Field(max_length=40)
+    resource_id: str | None = Field(default=None, max_length=36)
+    detail: str | None = Field(default=None, max_length=1000)
+    at: datetime
+
+
+class ConnectionState(SQLModel, table=True):
+    """Runtime state of a connection: paused by the mass-deletion guard, and until when a
+    confirmation lets deprovisions through."""
+
+    __tablename__ = "connection_state"
+
+    tenant_id: str = Field(primary_key=True, max_length=64)
+    connection: str = Field(primary_key=True, max_length=100)
+    paused: bool = False
+    reason: str | None = Field(default=None, max_length=600)
+    paused_at: datetime | None = None
+    confirmed_until: datetime | None = None
 
 
 metadata = SQLModel.metadata
