@@ -8,43 +8,24 @@ from rich.table import Table
 
 from gateway import logs
 from gateway.auth import tokens
-from gateway.config import ConfigError, GatewayConfig, load_config
+from gateway.cli_common import DatabaseOption, config_from, err, settings_from
+from gateway.config import GatewayConfig
 from gateway.settings import Settings
 from gateway.store import migrations
 from gateway.store.database import create_engine
+from provisioning import commands as provisioning_commands
 
 app = typer.Typer(help="scimgw: SCIM 2.0 identity provisioning gateway", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema", no_args_is_help=True)
 token_app = typer.Typer(help="Inbound bearer tokens", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(token_app, name="token")
-err = Console(stderr=True)
-
-
-def _settings(database_url: str | None) -> Settings:
-    settings = Settings.from_env()
-    if database_url:
-        settings = Settings(**{**settings.__dict__, "database_url": database_url})
-    return settings
-
-
-def _config(settings: Settings) -> GatewayConfig:
-    try:
-        return load_config(settings.config_path)
-    except ConfigError as exc:
-        err.print(f"[red]configuration error:[/red] {exc}")
-        raise typer.Exit(2) from None
-
-
-DatabaseOption = Annotated[
-    str | None, typer.Option("--database-url", help="overrides SCIMGW_DATABASE_URL")
-]
 
 
 @db_app.command("upgrade")
 def db_upgrade(database_url: DatabaseOption = None) -> None:
     """Apply the migrations to the database (SQLite or PostgreSQL)."""
-    settings = _settings(database_url)
+    settings = settings_from(database_url)
     migrations.upgrade(settings.database_url)
     typer.echo(f"database at revision {migrations.current(settings.database_url)}")
 
@@ -60,7 +41,7 @@ def token_create(
     database_url: DatabaseOption = None,
 ) -> None:
     """Create a token and print it once; only its hash is stored."""
-    engine = create_engine(_settings(database_url).database_url)
+    engine = create_engine(settings_from(database_url).database_url)
     try:
         scopes = tuple(scope or tokens.DEFAULT_SCOPES)
         secret = tokens.create_token(engine, tenant, name, scopes, user)
@@ -78,7 +59,7 @@ def token_revoke(
     database_url: DatabaseOption = None,
 ) -> None:
     """Revoke a token by name; requests with it fail with 401 at once."""
-    engine = create_engine(_settings(database_url).database_url)
+    engine = create_engine(settings_from(database_url).database_url)
     if not tokens.revoke_token(engine, tenant, name):
         err.print(f"[red]no live token named {name} in tenant {tenant}[/red]")
         raise typer.Exit(1)
@@ -90,7 +71,7 @@ def token_list(
     tenant: Annotated[str | None, typer.Option()] = None, database_url: DatabaseOption = None
 ) -> None:
     """List tokens (names, scopes, hints; never secrets)."""
-    engine = create_engine(_settings(database_url).database_url)
+    engine = create_engine(settings_from(database_url).database_url)
     table = Table("tenant", "name", "scopes", "hint", "created", "revoked")
     for info in tokens.list_tokens(engine, tenant):
         table.add_row(
@@ -110,19 +91,23 @@ def serve(
     port: Annotated[int | None, typer.Option(help="default SCIMGW_PORT or 8080")] = None,
     workers: Annotated[int, typer.Option(help="HTTP worker processes")] = 1,
     init: Annotated[bool, typer.Option(help="migrate, create tenants and a first token")] = False,
+    worker: Annotated[
+        bool, typer.Option(help="also deliver to target connections in this process")
+    ] = True,
     database_url: DatabaseOption = None,
 ) -> None:
-    """Serve the SCIM API."""
+    """Serve the SCIM API (and, by default, deliver changes to the target connections)."""
     import os
 
     import uvicorn
 
-    settings = _settings(database_url)
+    settings = settings_from(database_url)
     logs.configure(settings.log_level)
-    config = _config(settings)
+    config = config_from(settings)
     if init:
         _initialise(settings, config)
     os.environ["SCIMGW_DATABASE_URL"] = settings.database_url
+    os.environ["SCIMGW_RUN_WORKER"] = "1" if worker else "0"
     if settings.config_path:
         os.environ["SCIMGW_CONFIG"] = settings.config_path
     typer.echo(f"SCIM base URL: http://{host or settings.host}:{port or settings.port}/scim/v2")
@@ -149,6 +134,8 @@ def _initialise(settings: Settings, config: GatewayConfig) -> None:
         err.print(f"A SCIM token for tenant '{default}' (shown once; keep it).")
     engine.dispose()
 
+
+provisioning_commands.register(app)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -16,6 +16,8 @@ class Settings:
     #: gateway runs behind a proxy; empty means "derive it from the request".
     public_url: str = ""
     log_level: str = "info"
+    #: Run the delivery worker inside ``serve`` (the embedded default).
+    run_worker: bool = True
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -28,4 +30,5 @@ class Settings:
             port=int(env.get("SCIMGW_PORT", cls.port)),
             public_url=env.get("SCIMGW_PUBLIC_URL", "").rstrip("/"),
             log_level=env.get("SCIMGW_LOG_LEVEL", cls.log_level),
+            run_worker=env.get("SCIMGW_RUN_WORKER", "1") != "0",
         )

@@ -85,7 +85,8 @@ class TargetConnection(_Model):
     rate_limit: RateLimit | None = None
     concurrency: int = Field(4, ge=1, le=256)
     timeout_seconds: float = Field(30.0, gt=0)
-    max_attempts: int = Field(8, ge=1)
+    #: With the backoff (2 s doubling, capped at 1 h, full jitter) 15 attempts span hours.
+    max_attempts: int = Field(15, ge=1)
     guard: DeletionGuard = Field(default_factory=DeletionGuard)
     options: dict[str, Any] = Field(default_factory=dict)
 

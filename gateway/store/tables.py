@@ -120,6 +120,7 @@ class OutboxEvent(SQLModel, table=True):
     __table_args__ = (
         sa.Index("ix_outbox_due", "status", "priority", "due_at"),
         sa.Index("ix_outbox_resource", "tenant_id", "connection", "resource_id", "id"),
+        sa.Index("ix_outbox_claim", "tenant_id", "connection", "status", "priority", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -151,9 +152,7 @@ class AccountLink(SQLModel, table=True):
     """
 
     __tablename__ = "account_link"
-    __table_args__ = (
-        sa.Index("ix_account_link_remote", "tenant_id", "connection", "remote_id"),
-    )
+    __table_args__ = (sa.Index("ix_account_link_remote", "tenant_id", "connection", "remote_id"),)
 
     tenant_id: str = Field(primary_key=True, max_length=64)
     connection: str = Field(primary_key=True, max_length=100)

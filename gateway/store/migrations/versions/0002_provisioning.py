@@ -24,6 +24,9 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("claimed_until", _time(), nullable=True))
         batch_op.add_column(sa.Column("last_error", _text(length=600), nullable=True))
         batch_op.add_column(sa.Column("finished", _time(), nullable=True))
+        batch_op.create_index(
+            "ix_outbox_claim", ["tenant_id", "connection", "status", "priority", "id"]
+        )
 
     op.create_table(
         "account_link",
@@ -99,6 +102,7 @@ def downgrade() -> None:
     op.drop_index("ix_account_link_remote", table_name="account_link")
     op.drop_table("account_link")
     with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.drop_index("ix_outbox_claim")
         batch_op.drop_column("finished")
         batch_op.drop_column("last_error")
         batch_op.drop_column("claimed_until")

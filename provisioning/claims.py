@@ -1,0 +1,237 @@
+"""Claiming outbox rows for delivery, and settling them afterwards.
+
+A row is *due* when it is pending and its time has come, or when the worker that claimed
+it let its lease expire (it was killed). A row is only claimable when no earlier row of the
+same (tenant, connection, resource) is still pending or in flight: events of one resource
+reach a target in commit order and are never in flight twice. On PostgreSQL the pick runs
+``FOR UPDATE SKIP LOCKED``, so any number of workers can claim at once; SQLite has one
+writer at a time and one worker (ARCHITECTURE.md, "Processes").
+
+Each function runs on the connection of a transaction its caller owns.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+
+from gateway.store.tables import OutboxEvent
+
+outbox = OutboxEvent.__table__  # type: ignore[attr-defined]
+
+PENDING, INFLIGHT, DONE, DEAD, HELD, DISCARDED = (
+    "pending",
+    "inflight",
+    "done",
+    "dead",
+    "held",
+    "discarded",
+)
+#: States that keep later events of the same resource waiting (commit order).
+_BLOCKING = (PENDING, INFLIGHT)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """An outbox row this worker holds until ``claimed_until``."""
+
+    id: int
+    tenant: str
+    connection: str
+    resource_type: str
+    resource_id: str
+    action: str
+    version: int
+    priority: int
+    attempts: int
+
+
+def claim(
+    connection: sa.Connection,
+    *,
+    tenant: str,
+    target: str,
+    worker: str,
+    now: datetime,
+    lease: timedelta,
+    limit: int,
+) -> list[Claim]:
+    """Take up to ``limit`` due rows of one connection, leaving ones other workers hold.
+
+    Abandoned claims (expired leases) are taken first, then pending rows by priority.
+    """
+    skip_locked = connection.dialect.name == "postgresql"
+    taken: list[Claim] = []
+    for status, due in ((INFLIGHT, "claimed_until"), (PENDING, "due_at")):
+        if len(taken) < limit:
+            picked = _pick(tenant, target, status, due, now, limit - len(taken), skip_locked)
+            taken += _take(connection, picked, worker, now + lease)
+    return sorted(taken, key=lambda c: (c.priority, c.id))
+
+
+def _take(connection: sa.Connection, picked: sa.CTE, worker: str, until: datetime) -> list[Claim]:
+    statement = (
+        sa.update(outbox)
+        .where(outbox.c.id.in_(sa.select(picked.c.id)))
+        .values(
+            status=INFLIGHT, claimed_by=worker, claimed_until=until, attempts=outbox.c.attempts + 1
+        )
+        .returning(
+            outbox.c.id,
+            outbox.c.tenant_id,
+            outbox.c.connection,
+            outbox.c.resource_type,
+            outbox.c.resource_id,
+            outbox.c.action,
+            outbox.c.version,
+            outbox.c.priority,
+            outbox.c.attempts,
+        )
+    )
+    return [Claim(*row) for row in connection.execute(statement)]
+
+
+def _pick(
+    tenant: str, target: str, status: str, due: str, now: datetime, limit: int, skip_locked: bool
+) -> sa.CTE:
+    # Walks ix_outbox_claim in (priority, id) order and stops at ``limit``: the cost does
+    # not grow with the backlog (a 100,000-user initial load waits in the same table).
+    row, earlier = outbox.alias("row"), outbox.alias("earlier")
+    waits_behind = sa.exists().where(
+        earlier.c.tenant_id == row.c.tenant_id,
+        earlier.c.connection == row.c.connection,
+        earlier.c.resource_id == row.c.resource_id,
+        earlier.c.id < row.c.id,
+        earlier.c.status.in_(_BLOCKING),
+    )
+    query = (
+        sa.select(row.c.id)
+        .where(
+            row.c.tenant_id == tenant,
+            row.c.connection == target,
+            row.c.status == status,
+            row.c[due] <= now,
+            ~waits_behind,
+        )
+        .order_by(row.c.priority, row.c.id)
+        .limit(limit)
+    )
+    if skip_locked:
+        query = query.with_for_update(skip_locked=True, of=row)
+        # Materialised: the pick runs once, so its LIMIT and locks hold for the update.
+        return query.cte("picked").prefix_with("MATERIALIZED")
+    return query.cte("picked")
+
+
+def latest_event(connection: sa.Connection, claim: Claim) -> int:
+    """The newest event id of the claim's resource: the state loaded with it covers all up
+    to this one, so they are settled together (read in the same snapshot as the resource)."""
+    query = sa.select(sa.func.max(outbox.c.id)).where(
+        outbox.c.tenant_id == claim.tenant,
+        outbox.c.connection == claim.connection,
+        outbox.c.resource_id == claim.resource_id,
+    )
+    return int(connection.execute(query).scalar_one() or claim.id)
+
+
+def finish(connection: sa.Connection, claim: Claim, upto: int, now: datetime) -> None:
+    """Mark the claim done, and the later pending events its delivery already covered."""
+    connection.execute(
+        sa.update(outbox)
+        .where(outbox.c.id == claim.id)
+        .values(status=DONE, finished=now, claimed_by=None, claimed_until=None, last_error=None)
+    )
+    if upto > claim.id:
+        connection.execute(
+            sa.update(outbox)
+            .where(
+                outbox.c.tenant_id == claim.tenant,
+                outbox.c.connection == claim.connection,
+                outbox.c.resource_id == claim.resource_id,
+                outbox.c.status == PENDING,
+                outbox.c.id > claim.id,
+                outbox.c.id <= upto,
+            )
+            .values(status=DONE, finished=now)
+        )
+
+
+def reschedule(connection: sa.Connection, claim: Claim, due_at: datetime, error: str) -> None:
+    """Put the claim back to wait until ``due_at``."""
+    _settle(connection, claim, status=PENDING, due_at=due_at, last_error=error[:600])
+
+
+def bury(connection: sa.Connection, claim: Claim, error: str, now: datetime) -> None:
+    """Dead-letter the claim: it waits for an admin's ``scimgw replay``."""
+    _settle(connection, claim, status=DEAD, last_error=error[:600], finished=now)
+
+
+def hold(connection: sa.Connection, claim: Claim, reason: str) -> None:
+    """Park the claim while its connection is paused by the mass-deletion guard."""
+    _settle(connection, claim, status=HELD, last_error=reason[:600])
+
+
+def _settle(connection: sa.Connection, claim: Claim, **values: object) -> None:
+    connection.execute(
+        sa.update(outbox)
+        .where(outbox.c.id == claim.id)
+        .values(claimed_by=None, claimed_until=None, **values)
+    )
+
+
+def release(connection: sa.Connection, worker: str, ids: list[int]) -> int:
+    """Give back claims a stopping worker did not start, without using up an attempt."""
+    if not ids:
+        return 0
+    result = connection.execute(
+        sa.update(outbox)
+        .where(outbox.c.id.in_(ids), outbox.c.claimed_by == worker, outbox.c.status == INFLIGHT)
+        .values(status=PENDING, claimed_by=None, claimed_until=None, attempts=outbox.c.attempts - 1)
+    )
+    return result.rowcount or 0
+
+
+def requeue(
+    connection: sa.Connection,
+    *,
+    status: str,
+    now: datetime,
+    tenant: str | None = None,
+    target: str | None = None,
+    event_id: int | None = None,
+) -> list[int]:
+    """Make dead (or held) rows pending again, due now, with a fresh attempt budget."""
+    conditions = [outbox.c.status == status]
+    if tenant is not None:
+        conditions.append(outbox.c.tenant_id == tenant)
+    if target is not None:
+        conditions.append(outbox.c.connection == target)
+    if event_id is not None:
+        conditions.append(outbox.c.id == event_id)
+    statement = (
+        sa.update(outbox)
+        .where(*conditions)
+        .values(status=PENDING, due_at=now, attempts=0, finished=None)
+        .returning(outbox.c.id)
+    )
+    return sorted(connection.execute(statement).scalars())
+
+
+def discard_held(connection: sa.Connection, tenant: str, target: str, now: datetime) -> int:
+    """Drop the deprovisions a guard held, when an admin says they were a mistake."""
+    result = connection.execute(
+        sa.update(outbox)
+        .where(outbox.c.tenant_id == tenant, outbox.c.connection == target, outbox.c.status == HELD)
+        .values(status=DISCARDED, finished=now)
+    )
+    return result.rowcount or 0
+
+
+def extend(connection: sa.Connection, worker: str, ids: list[int], until: datetime) -> None:
+    """Renew the lease of claims still being worked on (a throttled call may wait long)."""
+    if ids:
+        connection.execute(
+            sa.update(outbox)
+            .where(outbox.c.id.in_(ids), outbox.c.claimed_by == worker, outbox.c.status == INFLIGHT)
+            .values(claimed_until=until)
+        )

@@ -1,0 +1,63 @@
+"""Full-file exports (CSV over SFTP): one run covers every due event of a connection.
+
+A file target cannot be told "this one user changed": the vendor imports a complete file.
+So the due events of a connection are coalesced into one run that maps every in-scope user
+of the tenant (deactivated ones included, with their status) and uploads one file.
+"""
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from provisioning.claims import Claim
+from provisioning.connectors.base import DeliveryContext
+from provisioning.errors import MappingError
+from provisioning.mapping import MappingContext
+from provisioning.snapshot import ENTERPRISE, as_document
+from provisioning.targets import Target
+
+RunInThread = Callable[..., Awaitable[Any]]
+
+
+async def export_all(engine: Engine, target: Target, batch: list[Claim], db: RunInThread) -> str:
+    """Map every in-scope user and upload one file; returns the remote file name."""
+    docs = await db(_in_scope_documents, engine, target)
+    rows = map_rows(target, docs)
+    newest = max(batch, key=lambda claim: claim.id)
+    context = DeliveryContext(
+        tenant=target.tenant,
+        connection=target.name,
+        resource_type="User",
+        resource_id="*",
+        event_id=newest.id,
+        action="export",
+    )
+    if target.rate is not None:
+        await target.rate.acquire()
+    return str(await target.connector.export(rows, context))
+
+
+def map_rows(target: Target, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each document through the field map, with managers resolved among the exported."""
+    by_id = {doc["id"]: doc for doc in docs}
+    rows = []
+    for doc in docs:
+        manager_id = ((doc.get(ENTERPRISE) or {}).get("manager") or {}).get("value")
+        context = MappingContext(manager=by_id.get(manager_id), manager_remote_id=manager_id)
+        try:
+            rows.append(target.field_map.apply(doc, context))
+        except MappingError as exc:
+            # Leaving the user out would read as a leaver to the vendor's import: fail the run.
+            raise MappingError(f"user {doc['id']}: {exc.message}") from None
+    return rows
+
+
+def _in_scope_documents(engine: Engine, target: Target) -> list[dict[str, Any]]:
+    table = target.kind.table
+    query = sa.select(table.c.doc).where(table.c.tenant_id == target.tenant).order_by(table.c.id)
+    if target.scope is not None:
+        query = query.where(target.scope)
+    with engine.connect() as connection:
+        return [as_document(doc) for doc in connection.execute(query).scalars()]

@@ -1,0 +1,61 @@
+"""Delivery rows (one per attempt) and audit rows (decisions an admin should see).
+
+Neither holds payloads or attribute values: ids, outcomes, statuses and redacted errors
+only, so a sensitive attribute (dateOfBirth, ssn) can never reach them.
+"""
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from gateway.store.tables import AuditEntry, Delivery
+
+deliveries = Delivery.__table__  # type: ignore[attr-defined]
+audit = AuditEntry.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class DeliveryRecord:
+    tenant_id: str
+    connection: str
+    event_id: int
+    resource_type: str
+    resource_id: str
+    operation: str
+    attempt: int
+    outcome: str
+    at: datetime
+    http_status: int | None = None
+    latency_ms: float | None = None
+    remote_id: str | None = None
+    error: str | None = None
+
+
+def record_deliveries(connection: sa.Connection, records: list[DeliveryRecord]) -> None:
+    if records:
+        connection.execute(sa.insert(deliveries), [asdict(record) for record in records])
+
+
+def record_audit(
+    connection: sa.Connection,
+    *,
+    tenant: str,
+    actor: str,
+    action: str,
+    at: datetime,
+    target: str | None = None,
+    resource_id: str | None = None,
+    detail: str | None = None,
+) -> None:
+    connection.execute(
+        sa.insert(audit).values(
+            tenant_id=tenant,
+            connection=target,
+            actor=actor,
+            action=action,
+            resource_id=resource_id,
+            detail=detail[:1000] if detail else None,
+            at=at,
+        )
+    )

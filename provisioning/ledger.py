@@ -1,0 +1,128 @@
+"""Settling finished deliveries: outbox row, account link, delivery and audit rows.
+
+Outcomes are written in batches, each in one transaction, so that a worker delivering a
+thousand events a second does not pay a commit per event. An outcome lost to a crash
+before its batch commits is not lost work: its claim's lease expires and the event is
+delivered again, which converges (the link and payload hash make it idempotent).
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from gateway.store.database import writer
+from provisioning import claims, guard, links
+from provisioning.claims import Claim
+from provisioning.journal import DeliveryRecord, record_audit, record_deliveries
+from provisioning.links import Link
+
+DELIVERED, SKIPPED, RETRY, DEAD, HELD = "delivered", "skipped", "retry", "dead", "held"
+
+
+@dataclass
+class Outcome:
+    """How one claimed event ended."""
+
+    claim: Claim
+    operation: str
+    result: str
+    at: datetime
+    upto: int = 0
+    link: Link | None = None
+    remote_id: str | None = None
+    latency_ms: float | None = None
+    http_status: int | None = None
+    error: str | None = None
+    due_at: datetime | None = None
+    audit: list[tuple[str, str]] = field(default_factory=list)
+
+
+def settle(engine: Engine, worker: str, outcomes: list[Outcome]) -> None:
+    """Write a batch of outcomes in one transaction."""
+    if not outcomes:
+        return
+    with writer(engine).begin() as connection:
+        for outcome in outcomes:
+            _settle_one(connection, worker, outcome)
+        record_deliveries(connection, [_record(outcome) for outcome in outcomes])
+
+
+def _settle_one(connection: sa.Connection, worker: str, outcome: Outcome) -> None:
+    claim = outcome.claim
+    if outcome.result in (DELIVERED, SKIPPED):
+        claims.finish(connection, claim, max(outcome.upto, claim.id), outcome.at)
+    elif outcome.result == RETRY:
+        assert outcome.due_at is not None
+        claims.reschedule(connection, claim, outcome.due_at, outcome.error or "")
+    elif outcome.result == DEAD:
+        claims.bury(connection, claim, outcome.error or "", outcome.at)
+    elif outcome.result == HELD:
+        claims.hold(connection, claim, outcome.error or "")
+    if outcome.link is not None:
+        links.save(
+            connection,
+            claim.tenant,
+            claim.connection,
+            claim.resource_type,
+            outcome.link,
+            outcome.at,
+        )
+    for action, detail in outcome.audit:
+        record_audit(
+            connection,
+            tenant=claim.tenant,
+            actor=worker,
+            action=action,
+            at=outcome.at,
+            target=claim.connection,
+            resource_id=claim.resource_id,
+            detail=detail,
+        )
+
+
+def _record(outcome: Outcome) -> DeliveryRecord:
+    claim = outcome.claim
+    return DeliveryRecord(
+        tenant_id=claim.tenant,
+        connection=claim.connection,
+        event_id=claim.id,
+        resource_type=claim.resource_type,
+        resource_id=claim.resource_id,
+        operation=outcome.operation,
+        attempt=claim.attempts,
+        outcome=outcome.result,
+        at=outcome.at,
+        http_status=outcome.http_status,
+        latency_ms=outcome.latency_ms,
+        remote_id=outcome.remote_id,
+        error=outcome.error[:600] if outcome.error else None,
+    )
+
+
+def mark_creating(
+    engine: Engine, target_tenant: str, target: str, pending: list[Link], at: datetime
+) -> None:
+    """Record, before calling create, that an account may come into being."""
+    if not pending:
+        return
+    with writer(engine).begin() as connection:
+        for link in pending:
+            links.save(connection, target_tenant, target, "User", link, at)
+
+
+def pause_for_guard(
+    engine: Engine, tenant: str, target: str, reason: str, worker: str, at: datetime
+) -> None:
+    with writer(engine).begin() as connection:
+        guard.pause(connection, tenant, target, reason, at)
+        record_audit(
+            connection,
+            tenant=tenant,
+            actor=worker,
+            action="guard.paused",
+            at=at,
+            target=target,
+            detail=reason,
+        )

@@ -1,0 +1,97 @@
+"""Reading, in one consistent snapshot, what a batch of claimed events needs.
+
+The resource is loaded as it is *now* (ARCHITECTURE.md, step 3), so a late or replayed
+event converges on the current state. The newest event id of each resource is read in the
+same snapshot: every event up to it is covered by this state and settled with it.
+"""
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from provisioning import claims as claim_rows
+from provisioning import links
+from provisioning.claims import Claim
+from provisioning.decisions import Work
+from provisioning.scoping import in_scope
+from provisioning.targets import Target
+
+ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+
+
+def load_work(engine: Engine, target: Target, batch: list[Claim]) -> list[Work]:
+    """The state of every claimed event's resource, read in one transaction."""
+    user_ids = [c.resource_id for c in batch if c.resource_type == "User"]
+    with engine.connect() as connection, connection.begin():
+        docs = _documents(connection, target, user_ids)
+        scoped = in_scope(connection, target.tenant, target.kind, target.scope, docs)
+        known = links.load(connection, target.tenant, target.name, "User", user_ids)
+        managers = _managers(connection, target, docs) if target.field_map.needs_manager else {}
+        latest = {c.id: claim_rows.latest_event(connection, c) for c in batch}
+    return [_work(c, docs, scoped, known, managers, latest[c.id]) for c in batch]
+
+
+def _work(
+    claim: Claim,
+    docs: dict[str, dict[str, Any]],
+    scoped: set[str],
+    known: dict[str, links.Link],
+    managers: dict[str, tuple[dict[str, Any], str | None]],
+    upto: int,
+) -> Work:
+    doc = docs.get(claim.resource_id)
+    manager_id = _manager_id(doc) if doc else None
+    manager, manager_remote = managers.get(manager_id or "", (None, None))
+    return Work(
+        claim=claim,
+        doc=doc,
+        in_scope=claim.resource_id in scoped,
+        link=known.get(claim.resource_id),
+        upto=upto,
+        manager=manager,
+        manager_remote_id=manager_remote,
+    )
+
+
+def _documents(
+    connection: sa.Connection, target: Target, ids: list[str]
+) -> dict[str, dict[str, Any]]:
+    if not ids:
+        return {}
+    table = target.kind.table
+    query = sa.select(table.c.id, table.c.doc).where(
+        table.c.tenant_id == target.tenant, table.c.id.in_(ids)
+    )
+    return {row.id: as_document(row.doc) for row in connection.execute(query)}
+
+
+def _managers(
+    connection: sa.Connection, target: Target, docs: dict[str, dict[str, Any]]
+) -> dict[str, tuple[dict[str, Any], str | None]]:
+    """Each referenced manager's document and remote id in this target."""
+    ids = {m for doc in docs.values() if (m := _manager_id(doc))}
+    manager_docs = _documents(connection, target, sorted(ids))
+    manager_links = links.load(connection, target.tenant, target.name, "User", manager_docs)
+    return {
+        manager_id: (
+            doc,
+            manager_links[manager_id].remote_id if manager_id in manager_links else None,
+        )
+        for manager_id, doc in manager_docs.items()
+    }
+
+
+def _manager_id(doc: Mapping[str, Any]) -> str | None:
+    manager = (doc.get(ENTERPRISE) or {}).get("manager") or {}
+    value = manager.get("value") if isinstance(manager, Mapping) else None
+    return str(value) if value else None
+
+
+def as_document(doc: Any) -> dict[str, Any]:
+    """A stored document as a dict, whichever way the driver hands JSON back."""
+    if isinstance(doc, str | bytes):  # SQLite drivers may hand back raw JSON text
+        return dict(orjson.loads(doc))
+    return dict(doc)
