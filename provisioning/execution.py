@@ -83,7 +83,16 @@ async def _create(
     found = await _match(work, target)
     if found is not None:
         return await _adopt(work, step, target, context, found, linked_to)
-    account = await _call(target, "create", step.payload, context)
+    try:
+        account = await _call(target, "create", step.payload, context)
+    except ConflictError:
+        # The lookup just found nothing, so the account appeared in between: another
+        # attempt of this same event (a claim taken over while still in flight). It is
+        # ours: link it rather than dead-letter a user who is in fact provisioned.
+        found = await _match(work, target)
+        if found is None:
+            raise
+        return await _adopt(work, step, target, context, found, linked_to, ours=True)
     return Effect(_linked(work, account.id, links.ACTIVE, step.digest), account.id)
 
 
@@ -105,8 +114,10 @@ async def _adopt(
     context: DeliveryContext,
     found: RemoteAccount,
     linked_to: LinkedTo,
+    *,
+    ours: bool = False,
 ) -> Effect:
-    ours = work.link is not None and work.link.state == links.CREATING
+    ours = ours or (work.link is not None and work.link.state == links.CREATING)
     key = target.settings.matching.key
     if not ours and not target.settings.matching.adopt_existing:
         raise ConflictError(

@@ -100,6 +100,7 @@ class Worker:
         # SQLite has one writer; more threads would only queue on its lock.
         size = 1 if engine.dialect.name == "sqlite" else 4
         self._db_limiter = anyio.CapacityLimiter(size)
+        self._lease_limiter = anyio.CapacityLimiter(1)
 
     async def _db(self, function: Callable[..., T], *args: Any) -> T:
         return await anyio.to_thread.run_sync(partial(function, *args), limiter=self._db_limiter)
@@ -341,8 +342,13 @@ class Worker:
     async def _heartbeat(self, stop: asyncio.Event) -> None:
         while True:
             await asyncio.sleep(self.lease.total_seconds() / 3)
+            held, until = sorted(self._held), self.clock() + self.lease
             with contextlib.suppress(Exception):
-                await self._db(self._renew, sorted(self._held), self.clock() + self.lease)
+                # Its own thread slot: a renewal queued behind busy store calls could miss
+                # the lease and let another worker take over a delivery still in flight.
+                await anyio.to_thread.run_sync(
+                    partial(self._renew, held, until), limiter=self._lease_limiter
+                )
 
     def _renew(self, held: list[int], until: datetime) -> None:
         with writer(self.engine).begin() as connection:

@@ -6,7 +6,7 @@ API through the ``httpx.AsyncClient`` the engine built (auth, timeouts, rate lim
 raises :mod:`provisioning.errors` types. It never sleeps, retries or logs secrets.
 """
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -113,3 +113,46 @@ class ExportConnector(Protocol):
 
     async def export(self, rows: list[Mapping[str, Any]], context: DeliveryContext) -> str:
         """Write one complete file atomically; return its remote name."""
+
+
+@runtime_checkable
+class GroupTarget(Protocol):
+    """A target that also holds groups, next to its :class:`TargetConnector` methods.
+
+    A remote group is a :class:`RemoteAccount` too (its ``id`` is stored in the link
+    table; ``active`` is None). ``payload`` is the output of the connection's group field
+    map (``default_group_field_map`` when it gives none). Members are always given as
+    the *remote* ids of linked accounts: the engine translates, the connector does not.
+    Errors are :class:`provisioning.errors.DeliveryError` subclasses, as for users.
+    """
+
+    #: Target field <- SCIM path entries for groups (displayName, externalId...).
+    default_group_field_map: ClassVar[Mapping[str, Any]]
+
+    @property
+    def manages_groups(self) -> bool:
+        """Whether this connection takes group changes; the configuration may turn them off."""
+
+    async def find_group(self, display_name: str) -> list[RemoteAccount]:
+        """Groups whose display name equals ``display_name`` case-insensitively."""
+
+    async def create_group(
+        self, payload: Mapping[str, Any], members: Collection[str], context: DeliveryContext
+    ) -> RemoteAccount:
+        """Create the group with exactly ``members``; ConflictError if it already exists."""
+
+    async def update_group(
+        self,
+        group: RemoteAccount,
+        payload: Mapping[str, Any],
+        members: Collection[str] | None,
+        context: DeliveryContext,
+    ) -> RemoteAccount:
+        """Bring the group to ``payload`` and its members to exactly ``members``.
+
+        ``members=None`` leaves the membership alone (a rename). Idempotent. A group gone
+        from the target is a PermanentError with status 404, so the engine re-links it.
+        """
+
+    async def delete_group(self, group: RemoteAccount, context: DeliveryContext) -> None:
+        """Remove the group; a missing group is not an error."""
