@@ -88,6 +88,9 @@ class TargetConnection(_Model):
     #: With the backoff (2 s doubling, capped at 1 h, full jitter) 15 attempts span hours.
     max_attempts: int = Field(15, ge=1)
     guard: DeletionGuard = Field(default_factory=DeletionGuard)
+    #: Create accounts but never update existing ones: the target owns later edits
+    #: (Lucca, S4.6; TalentHR, S2.2). Deprovisioning still applies.
+    create_only: bool = False
     options: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("rate_limit", mode="before")

@@ -95,6 +95,8 @@ def _provision(work: Work, target: Target) -> Step:
         return Step(CREATE, reason, payload, digest)
     if link and link.state == links.INACTIVE:
         return Step(REACTIVATE, "active again", payload, digest)
+    if target.settings.create_only:
+        return Step(SKIP, "create-only connection: the target owns later edits", payload, digest)
     if link and link.payload_hash == digest:
         return Step(SKIP, "unchanged since the last delivery", payload, digest)
     return Step(UPDATE, "changed", payload, digest)

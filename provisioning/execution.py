@@ -127,7 +127,8 @@ async def _adopt(
     owner = await linked_to(found.id)
     if owner is not None and owner != work.claim.resource_id:
         raise ConflictError(f"remote account {found.id} is already linked to user {owner}")
-    await _call(target, "update", found, step.payload, context)
+    if not target.settings.create_only:
+        await _call(target, "update", found, step.payload, context)
     if found.active is False:
         await _call(target, "reactivate", found, context)
     note = ("link.recovered", f"found the account an earlier attempt created ({found.id})")
@@ -149,7 +150,8 @@ async def _reactivate(
 ) -> Effect:
     account = _account(work)
     await _call(target, "reactivate", account, context)
-    if work.link is None or work.link.payload_hash != step.digest:
+    changed = work.link is None or work.link.payload_hash != step.digest
+    if changed and not target.settings.create_only:
         await _call(target, "update", account, step.payload, context)
     return Effect(_linked(work, account.id, links.ACTIVE, step.digest), account.id)
 

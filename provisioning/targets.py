@@ -26,6 +26,14 @@ REGISTRY: dict[str, str] = {
     "scim": "provisioning.connectors.scim:ScimConnector",
     "webhook": "provisioning.connectors.webhook:WebhookConnector",
     "csv_sftp": "provisioning.connectors.csv_sftp:CsvSftpConnector",
+    "talentlms": "provisioning.connectors.talentlms:TalentLmsConnector",
+    "tribalhabits": "provisioning.connectors.tribalhabits:TribalHabitsConnector",
+    "lucca": "provisioning.connectors.lucca:LuccaConnector",
+    "talenthr": "provisioning.connectors.talenthr:TalentHrConnector",
+    "eloops": "provisioning.connectors.eloops:EloopsConnector",
+    "elevo": "provisioning.connectors.elevo:ElevoConnector",
+    "dynamics365_hr": "provisioning.connectors.dynamics365_hr:Dynamics365HrConnector",
+    "bamboohr": "provisioning.connectors.bamboohr:BambooHrConnector",
 }
 
 
