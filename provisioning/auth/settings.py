@@ -7,13 +7,13 @@ The strategies that use them live beside this module; they are built by
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from provisioning.secrets import Secret
 
 
 class _AuthModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
 
 class ApiKeyAuth(_AuthModel):
@@ -78,6 +78,12 @@ class MicrosoftIdentity(_AuthModel):
     private_key_password: Secret | None = None
     authority: str = "https://login.microsoftonline.com"
     leeway_seconds: int = Field(300, ge=0)
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> "MicrosoftIdentity":
+        if (self.client_secret is None) == (self.certificate_path is None):
+            raise ValueError("give exactly one of client_secret and certificate_path")
+        return self
 
 
 AuthSettings = Annotated[
