@@ -123,37 +123,50 @@ def _pick(
     return query.cte("picked")
 
 
-def latest_event(connection: sa.Connection, claim: Claim) -> int:
-    """The newest event id of the claim's resource: the state loaded with it covers all up
-    to this one, so they are settled together (read in the same snapshot as the resource)."""
-    query = sa.select(sa.func.max(outbox.c.id)).where(
-        outbox.c.tenant_id == claim.tenant,
-        outbox.c.connection == claim.connection,
-        outbox.c.resource_id == claim.resource_id,
+def latest_events(
+    connection: sa.Connection, tenant: str, target: str, resource_ids: list[str]
+) -> dict[str, int]:
+    """The newest event id of each resource: the state loaded with it covers all up to that
+    one, so they are settled together (read in the same snapshot as the resources)."""
+    query = (
+        sa.select(outbox.c.resource_id, sa.func.max(outbox.c.id))
+        .where(
+            outbox.c.tenant_id == tenant,
+            outbox.c.connection == target,
+            outbox.c.resource_id.in_(resource_ids),
+        )
+        .group_by(outbox.c.resource_id)
     )
-    return int(connection.execute(query).scalar_one() or claim.id)
+    return {resource_id: int(newest) for resource_id, newest in connection.execute(query)}
 
 
-def finish(connection: sa.Connection, claim: Claim, upto: int, now: datetime) -> None:
-    """Mark the claim done, and the later pending events its delivery already covered."""
+def finish_all(connection: sa.Connection, done: list[tuple[Claim, int]], now: datetime) -> None:
+    """Mark claims done, and the later pending events their deliveries already covered."""
+    if not done:
+        return
     connection.execute(
         sa.update(outbox)
-        .where(outbox.c.id == claim.id)
+        .where(outbox.c.id.in_([claim.id for claim, _ in done]))
         .values(status=DONE, finished=now, claimed_by=None, claimed_until=None, last_error=None)
     )
-    if upto > claim.id:
-        connection.execute(
-            sa.update(outbox)
-            .where(
-                outbox.c.tenant_id == claim.tenant,
-                outbox.c.connection == claim.connection,
-                outbox.c.resource_id == claim.resource_id,
-                outbox.c.status == PENDING,
-                outbox.c.id > claim.id,
-                outbox.c.id <= upto,
-            )
-            .values(status=DONE, finished=now)
+    for claim, upto in done:
+        if upto > claim.id:
+            _cover(connection, claim, upto, now)
+
+
+def _cover(connection: sa.Connection, claim: Claim, upto: int, now: datetime) -> None:
+    connection.execute(
+        sa.update(outbox)
+        .where(
+            outbox.c.tenant_id == claim.tenant,
+            outbox.c.connection == claim.connection,
+            outbox.c.resource_id == claim.resource_id,
+            outbox.c.status == PENDING,
+            outbox.c.id > claim.id,
+            outbox.c.id <= upto,
         )
+        .values(status=DONE, finished=now)
+    )
 
 
 def reschedule(connection: sa.Connection, claim: Claim, due_at: datetime, error: str) -> None:

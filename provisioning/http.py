@@ -63,12 +63,21 @@ def build_client(
         headers={"User-Agent": USER_AGENT},
         timeout=client_timeout(connection.timeout_seconds),
         limits=client_limits(connection.concurrency),
-        transport=transport,
+        transport=transport or _network(connection),
         event_hooks={"request": [exchanges.on_request], "response": [exchanges.on_response]},
     )
     # Set after construction because, by default, the auth fetches tokens through the client.
     client.auth = build_auth(connection.auth, token_client=token_client or client)
     return client
+
+
+def _network(connection: TargetConnection) -> httpx.AsyncBaseTransport:
+    # httpcore's pool scans every connection on each request (has_expired polls the
+    # socket): at 100 connections that scan was 35 % of a worker's CPU (docs/benchmarks.md).
+    # aiohttp's connector, behind the same httpx API, keeps idle connections in a queue.
+    from httpx_aiohttp import AiohttpTransport
+
+    return AiohttpTransport(limits=client_limits(connection.concurrency))
 
 
 def client_timeout(seconds: float) -> httpx.Timeout:

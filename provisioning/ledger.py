@@ -43,32 +43,32 @@ def settle(engine: Engine, worker: str, outcomes: list[Outcome]) -> None:
     """Write a batch of outcomes in one transaction."""
     if not outcomes:
         return
+    done = [
+        (o.claim, max(o.upto, o.claim.id)) for o in outcomes if o.result in (DELIVERED, SKIPPED)
+    ]
+    placed = [
+        links.Placed(o.claim.tenant, o.claim.connection, o.claim.resource_type, o.link)
+        for o in outcomes
+        if o.link is not None
+    ]
     with writer(engine).begin() as connection:
+        claims.finish_all(connection, done, outcomes[-1].at)
         for outcome in outcomes:
             _settle_one(connection, worker, outcome)
+        links.save_all(connection, placed, outcomes[-1].at)
         record_deliveries(connection, [_record(outcome) for outcome in outcomes])
 
 
 def _settle_one(connection: sa.Connection, worker: str, outcome: Outcome) -> None:
+    """What a delivered or skipped outcome does not share with the rest of the batch."""
     claim = outcome.claim
-    if outcome.result in (DELIVERED, SKIPPED):
-        claims.finish(connection, claim, max(outcome.upto, claim.id), outcome.at)
-    elif outcome.result == RETRY:
+    if outcome.result == RETRY:
         assert outcome.due_at is not None
         claims.reschedule(connection, claim, outcome.due_at, outcome.error or "")
     elif outcome.result == DEAD:
         claims.bury(connection, claim, outcome.error or "", outcome.at)
     elif outcome.result == HELD:
         claims.hold(connection, claim, outcome.error or "")
-    if outcome.link is not None:
-        links.save(
-            connection,
-            claim.tenant,
-            claim.connection,
-            claim.resource_type,
-            outcome.link,
-            outcome.at,
-        )
     for action, detail in outcome.audit:
         record_audit(
             connection,
@@ -108,8 +108,9 @@ def mark_creating(
     if not pending:
         return
     with writer(engine).begin() as connection:
-        for link in pending:
-            links.save(connection, target_tenant, target, "User", link, at)
+        links.save_all(
+            connection, [links.Placed(target_tenant, target, "User", p) for p in pending], at
+        )
 
 
 def pause_for_guard(

@@ -7,8 +7,11 @@ States: ``creating`` (a create call may be under way: look up before creating ag
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from gateway.store.tables import AccountLink
 
@@ -43,6 +46,16 @@ def load(
     return {row.resource_id: Link(*row) for row in connection.execute(query)}
 
 
+@dataclass(frozen=True)
+class Placed:
+    """A link and where it belongs: tenant, connection, resource type."""
+
+    tenant: str
+    target: str
+    resource_type: str
+    link: Link
+
+
 def save(
     connection: sa.Connection,
     tenant: str,
@@ -52,20 +65,51 @@ def save(
     now: datetime,
 ) -> None:
     """Insert or replace the link of one resource."""
-    key = {
-        "tenant_id": tenant,
-        "connection": target,
-        "resource_type": resource_type,
-        "resource_id": link.resource_id,
-    }
-    values = {"remote_id": link.remote_id, "state": link.state, "payload_hash": link.payload_hash}
-    updated = connection.execute(
-        sa.update(links)
-        .where(*(links.c[name] == value for name, value in key.items()))
-        .values(updated=now, **values)
+    save_all(connection, [Placed(tenant, target, resource_type, link)], now)
+
+
+def save_all(connection: sa.Connection, placed: list[Placed], now: datetime) -> None:
+    """Insert or replace many links in one statement (a settlement batch)."""
+    if not placed:
+        return
+    # One row per key: ON CONFLICT may not touch a row twice in one statement.
+    latest = {(p.tenant, p.target, p.resource_type, p.link.resource_id): p for p in placed}
+    rows = [
+        {
+            "tenant_id": p.tenant,
+            "connection": p.target,
+            "resource_type": p.resource_type,
+            "resource_id": p.link.resource_id,
+            "remote_id": p.link.remote_id,
+            "state": p.link.state,
+            "payload_hash": p.link.payload_hash,
+            "created": now,
+            "updated": now,
+        }
+        for p in latest.values()
+    ]
+    connection.execute(_upsert(connection.dialect.name), rows)
+
+
+@cache
+def _upsert(dialect: str) -> Any:
+    """Built once per dialect and run with many rows: compiling it per batch cost more
+    than running it."""
+    statement = _dialect_insert(dialect)(links)
+    return statement.on_conflict_do_update(
+        index_elements=[c.name for c in links.primary_key],
+        set_={
+            name: statement.excluded[name]
+            for name in ("remote_id", "state", "payload_hash", "updated")
+        },
     )
-    if not updated.rowcount:
-        connection.execute(sa.insert(links).values(created=now, updated=now, **key, **values))
+
+
+def _dialect_insert(dialect: str) -> Any:
+    # Both stores have INSERT ... ON CONFLICT DO UPDATE; SQLAlchemy spells it per dialect.
+    if dialect == "postgresql":
+        return postgresql.insert
+    return sqlite.insert
 
 
 def count_linked(connection: sa.Connection, tenant: str, target: str) -> int:

@@ -30,8 +30,9 @@ def load_work(engine: Engine, target: Target, batch: list[Claim]) -> list[Work]:
         scoped = in_scope(connection, target.tenant, target.kind, target.scope, docs)
         known = links.load(connection, target.tenant, target.name, "User", user_ids)
         managers = _managers(connection, target, docs) if target.field_map.needs_manager else {}
-        latest = {c.id: claim_rows.latest_event(connection, c) for c in batch}
-    return [_work(c, docs, scoped, known, managers, latest[c.id]) for c in batch]
+        ids = sorted({c.resource_id for c in batch})
+        latest = claim_rows.latest_events(connection, target.tenant, target.name, ids)
+    return [_work(c, docs, scoped, known, managers, latest.get(c.resource_id, c.id)) for c in batch]
 
 
 def _work(

@@ -61,9 +61,9 @@ async def test_timeouts_follow_the_connection_with_a_shorter_connect() -> None:
 
 async def test_the_connection_pool_is_as_large_as_the_connection_concurrency() -> None:
     async with build_client(connection(concurrency=12)) as client:
-        # httpx exposes the pool only through its transport; this is what caps parallel calls.
-        pool = client._transport._pool  # type: ignore[attr-defined]
-        assert pool._max_connections == 12
+        # The network transport (aiohttp's connector behind httpx) caps parallel calls.
+        transport = client._transport  # type: ignore[attr-defined]
+        assert transport.limits.max_connections == 12
 
 
 # -- the outbound log -------------------------------------------------------------------

@@ -97,8 +97,8 @@ async def test_secret_reference_is_resolved_into_the_header(
 def test_microsoft_without_a_credential_is_a_configuration_error(
     token_client: httpx.AsyncClient,
 ) -> None:
-    settings = SETTINGS.validate_python(
-        {"type": "microsoft", "tenant_id": "t", "client_id": "c", "resource": "https://r"}
-    )
+    # Caught when the configuration is loaded, before any client is built.
     with pytest.raises(ValueError, match="exactly one of client_secret and certificate_path"):
-        build_auth(settings, token_client=token_client)
+        SETTINGS.validate_python(
+            {"type": "microsoft", "tenant_id": "t", "client_id": "c", "resource": "https://r"}
+        )

@@ -1,0 +1,162 @@
+"""Worker delivery benchmark: ``python -m benchmarks.delivery``.
+
+1. throughput: N users are seeded through the store (one outbox row each for a webhook
+   connection), then ONE worker delivers them to a sink that answers every request after
+   50 ms (benchmarks/slow_target.py, its own process, real sockets). Reported: events/s
+   from the first claim to the last settlement.
+2. rate: the same with ``rate_limit`` set; reported: the rate the sink saw arrive.
+
+SQLite by default (the embedded worker's store); ``--postgres`` uses 127.0.0.1:5432.
+"""
+
+import argparse
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import sqlalchemy as sa
+
+from gateway.auth.tokens import ensure_tenant
+from gateway.config import parse_config
+from gateway.scim.dialects import POLICY
+from gateway.scim.kinds import USER
+from gateway.service import ResourceService
+from gateway.store.database import create_engine
+from gateway.store.migrations import upgrade
+from gateway.store.tables import OutboxEvent
+from provisioning.targets import build_targets
+from provisioning.worker import Worker
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _sink(delay_ms: float) -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    command = [sys.executable, "-m", "benchmarks.slow_target", str(port), str(delay_ms)]
+    process = subprocess.Popen(command)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            httpx.get(f"{url}/arrivals")
+            return process, url
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise RuntimeError("sink did not start")
+
+
+def _config(url: str, concurrency: int, rate: str | None) -> dict:  # type: ignore[type-arg]
+    connection = {
+        "type": "webhook",
+        "base_url": url,
+        "options": {"secret": "${BENCH_HOOK_SECRET}", "path": "/hooks"},
+        "concurrency": concurrency,
+    }
+    if rate:
+        connection["rate_limit"] = rate
+    return {"tenants": {"bench": {"connections": {"sink": connection}}}}
+
+
+def _seed(database_url: str, raw: dict, users: int) -> None:  # type: ignore[type-arg]
+    engine = create_engine(database_url)
+    ensure_tenant(engine, "bench", "")
+    service = ResourceService(engine, parse_config(raw), policy=POLICY)
+    for n in range(users):
+        body = {
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": f"user{n}@bench.test",
+            "emails": [{"value": f"user{n}@bench.test", "type": "work"}],
+            "name": {"givenName": f"U{n}", "familyName": "Bench"},
+        }
+        service.create("bench", USER, body)
+    engine.dispose()
+
+
+async def _deliver(database_url: str, raw: dict, events: int) -> float:  # type: ignore[type-arg]
+    engine = create_engine(database_url)
+    targets = build_targets(parse_config(raw), engine.dialect.name)
+    worker = Worker(engine, targets, poll_interval=0.05)
+    stop = asyncio.Event()
+    outbox = OutboxEvent.__table__  # type: ignore[attr-defined]
+    started = time.perf_counter()
+    task = asyncio.create_task(worker.run(stop))
+    while True:
+        await asyncio.sleep(0.1)
+        with engine.connect() as connection:
+            done = connection.execute(
+                sa.select(sa.func.count()).where(outbox.c.status == "done")
+            ).scalar_one()
+        if done >= events:
+            break
+    elapsed = time.perf_counter() - started
+    stop.set()
+    await task
+    for target in targets:
+        await target.aclose()
+    engine.dispose()
+    return elapsed
+
+
+def _database(postgres: bool, directory: Path, name: str) -> str:
+    if not postgres:
+        return f"sqlite:///{directory}/{name}.db"
+    admin = sa.create_engine(
+        "postgresql+psycopg://postgres@127.0.0.1:5432/test", isolation_level="AUTOCOMMIT"
+    )
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f"DROP DATABASE IF EXISTS bench_{name}")
+        connection.exec_driver_sql(f"CREATE DATABASE bench_{name}")
+    return f"postgresql://postgres@127.0.0.1:5432/bench_{name}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=5000)
+    parser.add_argument("--concurrency", type=int, default=100)
+    parser.add_argument("--delay-ms", type=float, default=50.0)
+    parser.add_argument("--rate", default="20/s", help="rate limit for the second phase")
+    parser.add_argument("--rate-events", type=int, default=300)
+    parser.add_argument("--postgres", action="store_true")
+    args = parser.parse_args()
+    os.environ.setdefault("BENCH_HOOK_SECRET", "bench-secret")
+    directory = Path(tempfile.mkdtemp(prefix="scimgw-delivery-"))
+    sink, url = _sink(args.delay_ms)
+    try:
+        database = _database(args.postgres, directory, "throughput")
+        upgrade(database)
+        raw = _config(url, args.concurrency, None)
+        _seed(database, raw, args.events)
+        elapsed = asyncio.run(_deliver(database, raw, args.events))
+        print(
+            f"throughput: {args.events} events in {elapsed:.2f} s = {args.events / elapsed:,.0f} events/s "
+            f"(target answers in {args.delay_ms:.0f} ms, concurrency {args.concurrency})"
+        )
+
+        arrivals_before = len(httpx.get(f"{url}/arrivals").json())
+        database = _database(args.postgres, directory, "rate")
+        upgrade(database)
+        raw = _config(url, args.concurrency, args.rate)
+        _seed(database, raw, args.rate_events)
+        elapsed = asyncio.run(_deliver(database, raw, args.rate_events))
+        arrivals = httpx.get(f"{url}/arrivals").json()[arrivals_before:]
+        span = arrivals[-1] - arrivals[0]
+        observed = (len(arrivals) - 1) / span if span else float("inf")
+        print(
+            f"rate limit {args.rate}: {len(arrivals)} requests, observed {observed:.2f}/s at the target"
+        )
+    finally:
+        sink.terminate()
+        sink.wait()
+
+
+if __name__ == "__main__":
+    main()

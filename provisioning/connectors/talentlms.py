@@ -1,0 +1,368 @@
+"""TalentLMS (API v1) target: users signed up, edited and (de)activated by the v1 API.
+
+``base_url`` is the portal's API root, ``https://{domain}.talentlms.com/api/v1``. The API key
+travels as HTTP basic username with an empty password (``auth: {type: basic}``, applied by
+the engine). GET arguments are path segments (``/users/email:ada@acme.com``), POST bodies are
+form-encoded. Email *and* login are unique in a portal; both can be looked up.
+
+``usersignup`` requires a password: the connector generates a strong random one per user
+(:mod:`secrets`), sends it once and forgets it. People sign in through SSO or reset it; it
+is never logged, stored or returned. Custom user fields are named in ``options`` and matched
+to the portal's ``custom_field_N`` keys by exact, case-sensitive name and type (S2.3).
+
+Vendor facts come from target-apis.md §2a ([V] verified, [I] inferred from client libraries,
+[A] assumed); docs/connectors/talentlms.md lists them.
+"""
+
+import secrets
+import string
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, ClassVar, Literal
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field
+
+from provisioning.connectors.base import ConnectorSetup, DeliveryContext, RemoteAccount
+from provisioning.errors import (
+    ConflictError,
+    MappingError,
+    PermanentError,
+    TargetConfigError,
+)
+from provisioning.responses import default_message, raise_for_status, send
+
+__all__ = ["DEFAULT_FIELD_MAP", "TalentLmsConnector", "TalentLmsOptions", "read_talentlms_error"]
+
+# -- vendor facts (target-apis.md §2a) ------------------------------------------------------
+USERS = "users"  # GET /users/email:{e} | /users/username:{login} | /users/id:{id}
+SIGNUP = "usersignup"  # POST, form-encoded
+EDIT = "edituser"  # POST, form-encoded, with user_id
+SET_STATUS = "usersetstatus"  # GET /usersetstatus/user_id:{id},status:active|inactive
+DELETE = "deleteuser"  # POST user_id, permanent=yes|no
+CUSTOM_FIELDS = "getcustomregistrationfields"  # GET: [{key, type, name, ...}]
+BRANCHES = "branches"  # GET /branches/id:{id}
+ADD_TO_BRANCH = "addusertobranch"  # GET /addusertobranch/user_id:{id},branch_id:{id}
+#: Matching key -> the ``/users/<arg>:<value>`` lookup and the user field it compares.
+LOOKUPS: Mapping[str, tuple[str, str]] = MappingProxyType(
+    {"email": ("email", "email"), "userName": ("username", "login")}
+)
+#: ``usersignup`` requires these (and ``password``) [V].
+SIGNUP_REQUIRED = ("first_name", "last_name", "email", "login")
+#: Fields ``usersignup`` takes besides ``custom_field_N`` [V]; the last three [I] (clients of
+#: the v1 PDF document them as optional signup fields).
+SIGNUP_FIELDS = frozenset({*SIGNUP_REQUIRED, "restrict_email", "user_type", "language"})
+#: Fields ``edituser`` takes besides ``user_id`` and ``custom_field_N`` [V];
+#: ``restrict_email`` and ``deactivation_date`` [I] as above. Language and user type are
+#: not among them, so they are set at signup only.
+EDIT_FIELDS = frozenset(
+    {*SIGNUP_REQUIRED, "restrict_email", "bio", "timezone", "credits", "deactivation_date"}
+)
+#: Error messages of the uniqueness clashes [V py-talentlms exceptions.py]; status 400 [A].
+DUPLICATE_MESSAGES = frozenset(
+    {
+        "A user with the same email address already exists",
+        "A user with the same login already exists",
+    }
+)
+ALREADY_IN_BRANCH = "The requested user is already a member of this branch"  # [V] message
+#: Custom registration field types [V ``getcustomregistrationfields``: text, dropdown...].
+CustomFieldType = Literal["text", "dropdown", "checkbox", "date"]
+#: Password rule [V, from the vendor's "not strong enough" message]: an upper and a lower
+#: case letter, a digit, at least 8 characters. We send 24.
+PASSWORD_LENGTH = 24
+#: A one-time autologin URL in the user object: a credential, never kept in RemoteAccount.
+SECRET_USER_FIELDS = ("login_key",)
+#: Booleans as v1 form values (``restrict_email``, checkbox custom fields) [I Trifoia SDK].
+FORM_BOOLEANS = {True: "on", False: "off"}
+
+#: Target field <- SCIM path (S2.3 defaults: first and last name, email, language).
+DEFAULT_FIELD_MAP: Mapping[str, Any] = MappingProxyType(
+    {
+        "first_name": "name.givenName",
+        "last_name": "name.familyName",
+        "email": {"from": ['emails[type eq "work"].value', "emails[primary eq true].value"]},
+        "login": "userName",
+        # TalentLMS language codes are ISO 639-1 ("en"); SCIM tags may carry a region.
+        "language": {
+            "from": ["hr:language", "preferredLanguage"],
+            "transform": [{"split": "-"}, "lower"],
+        },
+    }
+)
+
+
+class TalentLmsOptions(BaseModel):
+    """The ``options:`` of a ``type: talentlms`` connection."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+    #: Branch new users join (S2.1); None leaves branch membership alone.
+    branch_id: int | None = Field(None, ge=1)
+    #: Custom user field name (exact, case-sensitive, as in the portal) -> its type. The
+    #: field map sends them under these names; the connector turns them into ``custom_field_N``.
+    custom_fields: dict[str, CustomFieldType] = Field(default_factory=dict)
+    #: ``delete`` removes the user for good (``permanent=yes``) rather than soft-deleting.
+    delete_permanently: bool = False
+
+
+def read_talentlms_error(response: httpx.Response) -> str | None:
+    """``error.message`` of a v1 error body ``{"error": {"type", "message"}}``, else generic."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict) and error.get("message"):
+        return str(error["message"])
+    return default_message(response)
+
+
+def resolve_custom_fields(wanted: Mapping[str, str], definitions: Any) -> dict[str, str]:
+    """Configured name -> ``custom_field_N``; TargetConfigError naming a missing or mistyped one.
+
+    Retryable: an admin may create or fix the field in the portal, and the next attempt
+    reads the definitions again.
+    """
+    items = definitions if isinstance(definitions, list) else []
+    by_name = {str(i.get("name")): i for i in items if isinstance(i, dict) and i.get("key")}
+    keys = {}
+    for name, kind in wanted.items():
+        found = by_name.get(name)
+        if found is None:
+            raise TargetConfigError(
+                f"TalentLMS has no custom user field named {name!r} (names match exactly, "
+                "case-sensitively); create it in the portal or fix options.custom_fields"
+            )
+        if found.get("type") != kind:
+            raise TargetConfigError(
+                f"TalentLMS custom user field {name!r} is of type {found.get('type')!r}, "
+                f"not {kind!r} as options.custom_fields says"
+            )
+        keys[name] = str(found["key"])
+    return keys
+
+
+class TalentLmsConnector:
+    """A TalentLMS portal as a provisioning target (API v1).
+
+    Args:
+        setup: ``base_url`` is the API root (``.../api/v1``); ``http`` carries the basic
+            auth; ``options`` are validated by :class:`TalentLmsOptions`.
+    """
+
+    # Before ``type``, which shadows the builtin in the class body.
+    options_model: ClassVar[type[BaseModel]] = TalentLmsOptions
+    type: ClassVar[str] = "talentlms"
+    default_field_map: ClassVar[Mapping[str, Any]] = DEFAULT_FIELD_MAP
+    lookup_keys: ClassVar[tuple[str, ...]] = tuple(LOOKUPS)
+
+    def __init__(self, setup: ConnectorSetup) -> None:
+        self.options = TalentLmsOptions.model_validate(dict(setup.options))
+        self._base = setup.base_url.rstrip("/")
+        self._http = setup.http
+        self._custom_keys: dict[str, str] | None = None  # resolved once, on success
+
+    async def check(self) -> None:
+        """Read the custom field definitions (proving the key) and the branch, if any.
+
+        Raises AuthError for a bad key, TargetConfigError for a configured custom field or
+        branch the portal lacks.
+        """
+        self._custom_keys = None
+        await self._resolve_custom_fields()
+        branch = self.options.branch_id
+        if branch is not None:
+            response = await self._get(BRANCHES, {"id": branch}, missing_ok=True)
+            if response.status_code == 404:
+                raise TargetConfigError(f"TalentLMS has no branch with id {branch}")
+
+    async def find(self, key: str, value: str) -> list[RemoteAccount]:
+        """The user whose email or login (``userName``) equals ``value`` case-insensitively."""
+        if key not in LOOKUPS:
+            raise PermanentError(f"TalentLMS cannot look users up by {key!r}")
+        argument, field = LOOKUPS[key]
+        response = await self._get(USERS, {argument: value}, missing_ok=True)
+        if response.status_code == 404:  # "The requested user does not exist"
+            return []
+        body = _json(response)
+        users = body if isinstance(body, list) else [body]
+        wanted = value.casefold()
+        return [
+            _account(user)
+            for user in users
+            if isinstance(user, dict) and str(user.get(field, "")).casefold() == wanted
+        ]
+
+    async def create(self, payload: Mapping[str, Any], context: DeliveryContext) -> RemoteAccount:
+        """Sign the user up with a generated password, in the configured branch.
+
+        Fields ``usersignup`` does not take (bio, timezone...) follow in one ``edituser``.
+        A duplicate email or login is a ConflictError carrying the vendor's message.
+        """
+        fields = await self._form_fields(payload)
+        missing = [name for name in SIGNUP_REQUIRED if not fields.get(name)]
+        if missing:
+            raise MappingError(
+                f"TalentLMS signup needs {', '.join(SIGNUP_REQUIRED)}; "
+                f"the field map gave no value for {', '.join(missing)}"
+            )
+        signup = {k: v for k, v in fields.items() if k in SIGNUP_FIELDS or _is_custom(k)}
+        if self.options.branch_id is not None:
+            signup["branch_id"] = str(self.options.branch_id)
+        account = _account(_json(await self._post(SIGNUP, {**signup, "password": _password()})))
+        later = {k: v for k, v in fields.items() if k not in signup}
+        if later:
+            await self._post(EDIT, {"user_id": account.id, **later}, gone=account)
+        return account
+
+    async def update(
+        self, account: RemoteAccount, payload: Mapping[str, Any], context: DeliveryContext
+    ) -> RemoteAccount:
+        """``edituser`` with the fields it takes; language and user type are signup-only.
+
+        An account found by a lookup (its ``branches`` known) and missing from the
+        configured branch is added to it, which heals a signup whose answer was lost.
+        A user gone from the portal is a PermanentError (404) so the engine re-links.
+        """
+        fields = await self._form_fields(payload)
+        edit = {k: v for k, v in fields.items() if k in EDIT_FIELDS or _is_custom(k)}
+        result = account
+        if edit:
+            user = _json(await self._post(EDIT, {"user_id": account.id, **edit}, gone=account))
+            result = _account(user) if isinstance(user, dict) and user.get("id") else account
+        await self._join_branch(account)
+        return result
+
+    async def deactivate(self, account: RemoteAccount, context: DeliveryContext) -> None:
+        """``usersetstatus`` to ``inactive``; a user gone from the portal has no access left."""
+        await self._get(SET_STATUS, {"user_id": account.id, "status": "inactive"}, missing_ok=True)
+
+    async def reactivate(self, account: RemoteAccount, context: DeliveryContext) -> None:
+        """``usersetstatus`` to ``active``; a deleted user is gone (PermanentError, 404)."""
+        await self._get(SET_STATUS, {"user_id": account.id, "status": "active"}, gone=account)
+
+    async def delete(self, account: RemoteAccount, context: DeliveryContext) -> None:
+        """``deleteuser`` (``permanent`` per the options); a missing user counts as deleted."""
+        permanent = "yes" if self.options.delete_permanently else "no"
+        await self._post(DELETE, {"user_id": account.id, "permanent": permanent}, missing_ok=True)
+
+    # -- fields --------------------------------------------------------------------------
+
+    async def _form_fields(self, payload: Mapping[str, Any]) -> dict[str, str]:
+        """The payload as v1 form fields, custom field names turned into their keys."""
+        if "password" in payload:
+            raise MappingError("password: the connector generates it; remove it from the field map")
+        custom = self.options.custom_fields
+        unknown = sorted(
+            k for k in payload if k not in custom and k not in SIGNUP_FIELDS | EDIT_FIELDS
+        )
+        if unknown:
+            raise MappingError(
+                f"TalentLMS users have no field {', '.join(unknown)}; custom fields must be "
+                "declared under options.custom_fields"
+            )
+        keys = await self._resolve_custom_fields() if any(k in custom for k in payload) else {}
+        return {keys.get(name, name): _form_value(value) for name, value in payload.items()}
+
+    async def _resolve_custom_fields(self) -> dict[str, str]:
+        if self._custom_keys is None:
+            definitions = _json(await self._get(CUSTOM_FIELDS))
+            self._custom_keys = resolve_custom_fields(self.options.custom_fields, definitions)
+        return self._custom_keys
+
+    async def _join_branch(self, account: RemoteAccount) -> None:
+        branch = self.options.branch_id
+        known = account.fields.get("branches")
+        if branch is None or not isinstance(known, list):
+            return
+        if any(isinstance(b, dict) and str(b.get("id")) == str(branch) for b in known):
+            return
+        args = {"user_id": account.id, "branch_id": branch}
+        await self._get(ADD_TO_BRANCH, args, allow=ALREADY_IN_BRANCH)
+
+    # -- HTTP ----------------------------------------------------------------------------
+
+    async def _get(
+        self, action: str, args: Mapping[str, Any] | None = None, **how: Any
+    ) -> httpx.Response:
+        path = f"{self._base}/{action}"
+        if args:
+            path += "/" + ",".join(f"{k}:{quote(str(v), safe='@')}" for k, v in args.items())
+        return await self._call(action, self._http.build_request("GET", path), **how)
+
+    async def _post(self, action: str, form: Mapping[str, str], **how: Any) -> httpx.Response:
+        # data= makes httpx send application/x-www-form-urlencoded, which v1 requires.
+        request = self._http.build_request("POST", f"{self._base}/{action}", data=dict(form))
+        return await self._call(action, request, **how)
+
+    async def _call(
+        self,
+        action: str,
+        request: httpx.Request,
+        *,
+        gone: RemoteAccount | None = None,
+        missing_ok: bool = False,
+        allow: str | None = None,
+    ) -> httpx.Response:
+        """Send; raise the typed error of a failure.
+
+        A 404 is returned when ``missing_ok`` and is the PermanentError saying the user is
+        gone when ``gone`` names it; a failure whose message is ``allow`` is returned too.
+        """
+        response = await send(self._http, request)
+        status = response.status_code
+        if status < 400 or (status == 404 and missing_ok):
+            return response
+        if status == 404 and gone is not None:
+            raise PermanentError(
+                f"the TalentLMS user {gone.id} no longer exists (HTTP 404 on {action}); "
+                "it must be re-linked or re-created",
+                status=404,
+            )
+        message = read_talentlms_error(response)
+        if allow is not None and message == allow:
+            return response
+        if message in DUPLICATE_MESSAGES:
+            raise ConflictError(f"HTTP {status}: {message}", status=status)
+        return raise_for_status(response, read_message=read_talentlms_error)
+
+
+def _is_custom(name: str) -> bool:
+    return name.startswith("custom_field_")
+
+
+def _form_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return FORM_BOOLEANS[value]
+    return "" if value is None else str(value)
+
+
+def _password() -> str:
+    """A fresh random password meeting the vendor's rule (one of each class, 8+ characters)."""
+    classes = (string.ascii_uppercase, string.ascii_lowercase, string.digits)
+    alphabet = "".join(classes)
+    while True:
+        candidate = "".join(secrets.choice(alphabet) for _ in range(PASSWORD_LENGTH))
+        if all(any(c in chars for c in candidate) for chars in classes):
+            return candidate
+
+
+def _json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        raise PermanentError(
+            f"TalentLMS answered {response.status_code} without a JSON body",
+            status=response.status_code,
+        ) from None
+
+
+def _account(user: Any) -> RemoteAccount:
+    if not isinstance(user, dict) or not user.get("id"):
+        raise PermanentError("TalentLMS answered a user without an id")
+    status = user.get("status")
+    active = None if status not in ("active", "inactive") else status == "active"
+    kept = {k: v for k, v in user.items() if k not in SECRET_USER_FIELDS}
+    return RemoteAccount(id=str(user["id"]), active=active, fields=kept)

@@ -1,0 +1,335 @@
+"""Tribal Habits (LMS) as a provisioning target: the Public API's ``/papi/users``.
+
+[V] marks what the vendor's API reference
+(https://s3-ap-southeast-2.amazonaws.com/tribalhabits-api-docs/index.html) and support
+article 1630430 state, [A] what no public source confirms (``docs/connectors/tribalhabits.md``
+lists what to check in a sandbox). The engine's ``api_key`` auth sends the raw key as
+``Authorization: <key>`` [V]. A user's remote id is its ``user_name`` [V]; the username
+policy of S5.2 is the ``username_from`` option, which picks one of the default field map's
+``user_name.<source>`` candidates. Custom fields are field map entries named ``X-<name>`` [V].
+"""
+
+import json
+from collections.abc import AsyncIterator, Mapping
+from datetime import date, datetime
+from types import MappingProxyType
+from typing import Any, ClassVar, Literal
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel, ConfigDict
+
+from provisioning.connectors.base import ConnectorSetup, DeliveryContext, RemoteAccount
+from provisioning.errors import MappingError, PermanentError, RateLimited
+from provisioning.responses import default_message, raise_for_status, send
+
+__all__ = ["DEFAULT_FIELD_MAP", "TribalHabitsConnector", "TribalHabitsOptions", "read_error"]
+
+# -- vendor facts ([V] documented, [A] assumed) ----------------------------------------------
+
+#: [V] Users live under the API root ``https://{org}.tribalhabits.com/papi`` (the base_url);
+#: [A] one user is shown, created and updated (PUT, only the fields given) by ``user_name``
+#: in the path; [V] ``active: false`` deactivates (S5.1); [V] the API cannot delete users.
+USERS_PATH = "/users"
+#: [V] The fields of a user record; [V] custom fields are ``X-<name>``.
+STANDARD_FIELDS = frozenset(
+    {"user_name", "first_name", "last_name", "email", "manager_email", "active"}
+)
+CUSTOM_PREFIX = "X-"
+#: [V] A list custom field takes its items joined by semicolons (``'itemA;itemB'``).
+LIST_SEPARATOR = ";"
+#: [V] Above 300 requests/min the organisation is blocked (429) for one minute; [A] the
+#: 429 carries no Retry-After, so that minute is the wait.
+BLOCK_SECONDS = 60.0
+#: [A] The list is paged by ``?page=<n>`` (1-based; [V] 25 records a page, ``total_pages``).
+PAGE_PARAM = "page"
+#: A stop for a server whose ``total_pages`` never ends (25 x 4,000 = 100,000 users).
+MAX_PAGES = 4000
+#: [A] A uniqueness clash (user_name or email already taken) is answered 409.
+CONFLICT_STATUSES = (409,)
+JSON = "application/json"
+
+# -- field map ---------------------------------------------------------------------------
+
+UsernameSource = Literal["email", "userName", "employeeNumber", "externalId"]
+#: Policies whose values compare case-insensitively, so they are sent in lower case.
+CASE_FOLDED = frozenset({"email", "userName"})
+CANDIDATE = "user_name."
+
+WORK_EMAIL = 'emails[type eq "work"].value'
+PRIMARY_EMAIL = "emails[primary eq true].value"
+
+#: Target field <- SCIM path. ``user_name.<source>`` entries are the username candidates,
+#: one per ``username_from`` value; only the chosen one is sent, as ``user_name``.
+DEFAULT_FIELD_MAP: Mapping[str, Any] = MappingProxyType(
+    {
+        f"{CANDIDATE}email": {"from": [WORK_EMAIL, PRIMARY_EMAIL], "transform": ["lower"]},
+        f"{CANDIDATE}userName": {"from": "userName", "transform": ["lower"]},
+        f"{CANDIDATE}employeeNumber": {"from": "enterprise:employeeNumber", "transform": ["strip"]},
+        f"{CANDIDATE}externalId": {"from": "externalId", "transform": ["strip"]},
+        "first_name": {"from": "name.givenName", "required": True},
+        "last_name": {"from": "name.familyName", "required": True},
+        "email": {"from": [WORK_EMAIL, PRIMARY_EMAIL], "transform": ["lower"], "required": True},
+        # default null: a manager removed in HR is cleared in Tribal Habits too.
+        "manager_email": {"transform": [{"manager": "email"}, "lower"], "default": None},
+        "active": "active",
+    }
+)
+
+
+class TribalHabitsOptions(BaseModel):
+    """The ``options:`` of a ``type: tribalhabits`` connection."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+    #: What becomes ``user_name`` (S5.2): the work email when SSO uses it, or an HR id
+    #: (``employeeNumber``, ``externalId``) when people have personal emails. Give the
+    #: connection's ``matching.key`` the same value, so a lookup is one ``GET``.
+    username_from: UsernameSource = "email"
+
+
+def read_error(response: httpx.Response) -> str | None:
+    """The message of an error body: [A] ``{"error": "..."}``; ``errors`` lists and
+    Rails-style ``{"errors": {"email": ["has already been taken"]}}`` are read too."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("error"), str):
+        return str(body["error"])
+    errors = body.get("errors") if isinstance(body, dict) else None
+    if isinstance(errors, list):
+        return "; ".join(str(item) for item in errors)
+    if isinstance(errors, dict):
+        why = {k: v if isinstance(v, list) else [v] for k, v in errors.items()}
+        return "; ".join(f"{k} {' '.join(map(str, v))}" for k, v in why.items())
+    return default_message(response)
+
+
+class TribalHabitsConnector:
+    """A :class:`~provisioning.connectors.base.TargetConnector` for Tribal Habits users.
+
+    Args:
+        setup: ``base_url`` is the API root (``https://acme.tribalhabits.com/papi``);
+            ``http`` carries the ``api_key`` auth; ``options`` per :class:`TribalHabitsOptions`.
+    """
+
+    type: ClassVar[str] = "tribalhabits"
+    default_field_map: ClassVar[Mapping[str, Any]] = DEFAULT_FIELD_MAP
+    lookup_keys: ClassVar[tuple[str, ...]] = ("email", "userName", "employeeNumber", "externalId")
+
+    def __init__(self, setup: ConnectorSetup) -> None:
+        self.options = TribalHabitsOptions.model_validate(dict(setup.options))
+        self._base = setup.base_url.rstrip("/")
+        self._http = setup.http
+
+    async def check(self) -> None:
+        """Read the first page of users; AuthError on 401/403, PermanentError if the answer
+        is not the user list (a wrong base URL)."""
+        _page(await self._call("GET", USERS_PATH, params={PAGE_PARAM: "1"}))
+
+    async def find(self, key: str, value: str) -> list[RemoteAccount]:
+        """The user whose ``user_name`` is ``value`` when ``key`` is the username policy
+        (one request); for ``email`` otherwise, every page of the list is read and compared
+        case-insensitively (costly: about one request per 25 users).
+
+        Raises:
+            PermanentError: ``key`` is neither ``email`` nor ``username_from``.
+        """
+        if key == self.options.username_from:
+            response = await self._call("GET", _user_path(_fold(key, value)), missing_ok=True)
+            return [] if response.status_code == 404 else [_account(_record(response))]
+        if key == "email":
+            wanted = value.strip().lower()
+            return [
+                _account(record)
+                async for record in self._records()
+                if str(record.get("email") or "").strip().lower() == wanted
+            ]
+        raise PermanentError(
+            f"Tribal Habits users can be found by email or by their user_name "
+            f"({self.options.username_from}), not by {key}: set matching.key accordingly"
+        )
+
+    async def create(self, payload: Mapping[str, Any], context: DeliveryContext) -> RemoteAccount:
+        """POST the user; a user_name or email already taken is a ConflictError [A: 409]."""
+        body = {"user_name": self._user_name(payload), **_body(payload)}
+        response = await self._call("POST", USERS_PATH, body)
+        return _account(_record(response, fallback=body))
+
+    async def update(
+        self, account: RemoteAccount, payload: Mapping[str, Any], context: DeliveryContext
+    ) -> RemoteAccount:
+        """PUT the mapped fields to the user; ``user_name`` is its id and is not changed [A].
+
+        A 404 is a PermanentError saying the account is gone, so the engine re-links it.
+        """
+        body = _body(payload)
+        response = await self._call("PUT", _user_path(account.id), body, gone=account)
+        return _account(_record(response, fallback={"user_name": account.id, **body}))
+
+    async def deactivate(self, account: RemoteAccount, context: DeliveryContext) -> None:
+        """Set ``active: false`` (S5.1); a user already gone has no access left either."""
+        await self._call("PUT", _user_path(account.id), {"active": False}, missing_ok=True)
+
+    async def reactivate(self, account: RemoteAccount, context: DeliveryContext) -> None:
+        """Set ``active: true``; a user gone (404) is a PermanentError."""
+        await self._call("PUT", _user_path(account.id), {"active": True}, gone=account)
+
+    async def delete(self, account: RemoteAccount, context: DeliveryContext) -> None:
+        """Deactivate: the API cannot delete users [V], and deactivation keeps their
+        learning records. A user already gone counts as deleted."""
+        await self.deactivate(account, context)
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _user_name(self, payload: Mapping[str, Any]) -> str:
+        source = self.options.username_from
+        value = payload.get("user_name", payload.get(CANDIDATE + source))
+        if value is None or not str(value).strip():
+            raise MappingError(
+                f"user_name: username_from is {source!r}, but the user has no value for it "
+                f"(field {CANDIDATE + source!r} of the field map)"
+            )
+        return str(value).strip()
+
+    async def _records(self) -> AsyncIterator[Mapping[str, Any]]:
+        page, pages = 1, 1
+        while page <= min(pages, MAX_PAGES):
+            response = await self._call("GET", USERS_PATH, params={PAGE_PARAM: str(page)})
+            records, pages = _page(response)
+            if not records:
+                return
+            for record in records:
+                yield record
+            page += 1
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        body: Mapping[str, Any] | None = None,
+        *,
+        params: Mapping[str, str] | None = None,
+        gone: RemoteAccount | None = None,
+        missing_ok: bool = False,
+    ) -> httpx.Response:
+        """Send; return a 404 when ``missing_ok``, make it the "account gone" error when
+        ``gone`` names the account, and raise the typed error of any other failure."""
+        headers = {"Accept": JSON}
+        content = None
+        if body is not None:
+            headers["Content-Type"] = JSON
+            content = json.dumps(body, default=_json_value).encode("utf-8")
+        request = self._http.build_request(
+            method, self._base + path, content=content, params=params, headers=headers
+        )
+        response = await send(self._http, request)
+        if response.status_code == 404 and missing_ok:
+            return response
+        if response.status_code == 404 and gone is not None:
+            raise PermanentError(
+                f"the Tribal Habits user {gone.id} no longer exists (HTTP 404 on {method}); "
+                "it must be re-linked or re-created",
+                status=404,
+            )
+        _raise_for_status(response)
+        if not response.is_success:
+            # Redirects are not followed: a 3xx means the call did not reach the API.
+            raise PermanentError(
+                f"HTTP {response.status_code}: base_url redirects; configure the final URL",
+                status=response.status_code,
+            )
+        return response
+
+
+def _raise_for_status(response: httpx.Response) -> None:
+    try:
+        raise_for_status(response, read_message=read_error, conflict_statuses=CONFLICT_STATUSES)
+    except RateLimited as exc:
+        if exc.retry_after is not None:
+            raise
+        # [V] The block lasts a minute; retrying earlier only meets another 429.
+        raise RateLimited(exc.message, status=exc.status, retry_after=BLOCK_SECONDS) from None
+
+
+def _body(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields sent to the API: standard and ``X-`` fields; candidates are dropped."""
+    body: dict[str, Any] = {}
+    for name, value in payload.items():
+        if name == "user_name" or name.startswith(CANDIDATE):
+            continue
+        if name not in STANDARD_FIELDS and not name.startswith(CUSTOM_PREFIX):
+            raise MappingError(
+                f"{name}: not a Tribal Habits user field (first_name, last_name, email, "
+                f"manager_email, active, or a custom field named {CUSTOM_PREFIX}<name>)"
+            )
+        body[name] = _wire(value)
+    return body
+
+
+def _wire(value: Any) -> Any:
+    if isinstance(value, list | tuple):
+        return LIST_SEPARATOR.join(str(item) for item in value if item not in (None, ""))
+    return value
+
+
+def _json_value(value: Any) -> Any:
+    # [V] 'yyyy-mm-dd' is one of the date forms the API takes.
+    if isinstance(value, date):
+        return (value.date() if isinstance(value, datetime) else value).isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _fold(source: str, value: str) -> str:
+    return value.strip().lower() if source in CASE_FOLDED else value.strip()
+
+
+def _user_path(user_name: str) -> str:
+    # The user_name holds '@' (and maybe '/'): quoting keeps it one path segment.
+    return f"{USERS_PATH}/{quote(user_name, safe='')}"
+
+
+def _json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        raise PermanentError(
+            f"Tribal Habits answered {response.status_code} without a JSON body "
+            "(is base_url the API root, https://<org>.tribalhabits.com/papi?)",
+            status=response.status_code,
+        ) from None
+
+
+def _page(response: httpx.Response) -> tuple[list[Mapping[str, Any]], int]:
+    """[V] ``{"total_records", "max_per_page", "current_page", "total_pages", "records"}``."""
+    data = _json(response)
+    records = data.get("records") if isinstance(data, dict) else None
+    if not isinstance(records, list):
+        raise PermanentError("Tribal Habits answered without a user list (no 'records')")
+    total = data.get("total_pages")
+    pages = total if isinstance(total, int) and not isinstance(total, bool) else 1
+    return [record for record in records if isinstance(record, dict)], pages
+
+
+def _record(response: httpx.Response, fallback: Mapping[str, Any] | None = None) -> Any:
+    """The user record of an answer; ``fallback`` for a write answered without one [A]."""
+    try:
+        record = response.json()
+    except ValueError:
+        record = None
+    if isinstance(record, dict) and record.get("user_name") is not None:
+        return record
+    if fallback is not None:
+        return fallback
+    _json(response)  # says "no JSON body" if that is the trouble
+    raise PermanentError("Tribal Habits answered a user without a user_name")
+
+
+def _account(record: Mapping[str, Any]) -> RemoteAccount:
+    active = record.get("active")
+    return RemoteAccount(
+        id=str(record["user_name"]),
+        active=active if isinstance(active, bool) else None,
+        fields=record,
+    )
