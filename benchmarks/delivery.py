@@ -22,6 +22,7 @@ from pathlib import Path
 import httpx
 import sqlalchemy as sa
 
+from gateway import logs
 from gateway.auth.tokens import ensure_tenant
 from gateway.config import parse_config
 from gateway.scim.dialects import POLICY
@@ -128,6 +129,7 @@ def main() -> None:
     parser.add_argument("--postgres", action="store_true")
     args = parser.parse_args()
     os.environ.setdefault("BENCH_HOOK_SECRET", "bench-secret")
+    logs.configure("info")  # as `scimgw worker` does
     directory = Path(tempfile.mkdtemp(prefix="scimgw-delivery-"))
     sink, url = _sink(args.delay_ms)
     try:

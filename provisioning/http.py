@@ -129,7 +129,9 @@ class _ExchangeLog:
         request = response.request
         started = self._started.pop(request, None)
         elapsed_ms = None if started is None else round((time.perf_counter() - started) * 1000, 1)
-        emit = self._log.warning if response.is_error else self._log.info
+        # Every delivery already has its row (provisioning.journal); successes are debug
+        # detail, failures an operator wants to see as they happen.
+        emit = self._log.warning if response.is_error else self._log.debug
         emit(
             "outbound_request",
             method=request.method,

@@ -78,7 +78,7 @@ async def test_each_exchange_is_logged_with_method_url_status_and_time(
             await client.post("/users", json={"userName": "jane"})
     (entry,) = logs
     assert entry["event"] == "outbound_request"
-    assert entry["log_level"] == "info"
+    assert entry["log_level"] == "debug"  # the delivery row is the record; this is detail
     assert entry["method"] == "POST"
     assert entry["url"] == "https://api.example.com/v1/users"
     assert entry["status"] == 200

@@ -1,0 +1,368 @@
+"""Lucca (Poplee Core HR) target through the legacy v3 users API, the only write path.
+
+A user is created together with its work contract (``POST /api/v3/users?contract=true``).
+Lucca requires a legal entity, a department and a primary role on every employee: when the
+mapped user lacks one, the connection's configured default applies (S4.3). When no
+manager is given, the manager is the head of the employee's department; a head who is no
+longer employed stops the creation with a message naming the department (S4.4).
+
+Lucca has no "active" flag: employment follows from the contract dates. An account is
+read as active while its contract has no end date or ends after today; deactivating
+records today as the last day of employment (``dtContractEnd``), reactivating clears it.
+Dates are local to the tenant, written without offset.
+
+Lucca connections should set ``create_only: true`` (S4.6): HR completes the record after
+creation, and the engine then never overwrites it. See ``docs/connectors/lucca.md``.
+"""
+
+from collections.abc import Callable, Mapping
+from datetime import date, datetime
+from types import MappingProxyType
+from typing import Any, ClassVar
+from urllib.parse import quote
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from provisioning.connectors.base import ConnectorSetup, DeliveryContext, RemoteAccount
+from provisioning.errors import DeliveryError, MappingError, PermanentError, TargetConfigError
+from provisioning.responses import default_message, raise_for_status, send
+
+__all__ = ["DEFAULT_FIELD_MAP", "LuccaConnector", "LuccaOptions", "read_lucca_error"]
+
+# -- vendor facts (docs/connectors/lucca.md; [A] = assumed, to check against a sandbox) ---
+
+#: Legacy directory users [V developers.lucca.fr/api-reference/legacy/directory].
+USERS_PATH = "/api/v3/users"
+#: Creates the user *and* its work contract [V post-work-contract].
+CREATE_PARAMS: Mapping[str, str] = MappingProxyType({"contract": "true"})
+#: The v4 departments API (same API key; v3 departments stop in September 2026) [V]; reading
+#: one department by id under that path is [A] (the list there is documented, with headId).
+DEPARTMENT_PATH = "/organization/structure/api/departments/{id}"
+#: Only ``id,name,url`` are returned unless ``fields`` asks for more [V].
+READ_FIELDS = (
+    "id,firstName,lastName,mail,login,employeeNumber,dtContractStart,dtContractEnd,"
+    "legalEntityId,departmentId,managerId"
+)
+ACCEPT_JSON: Mapping[str, str] = MappingProxyType({"Accept": "application/json"})
+#: ``paging={offset},{limit}``; the documented maximum limit is 1000 [V].
+PAGE_SIZE = 100
+#: Former employees are left out of lists unless asked for [V list-users].
+WITH_FORMER = MappingProxyType({"formerEmployees": "true"})
+#: Matching key -> the strict-equality filter of ``GET /api/v3/users`` [V].
+LOOKUP_FILTERS: Mapping[str, str] = MappingProxyType(
+    {"email": "mail", "userName": "login", "employeeNumber": "employeeNumber"}
+)
+#: Fields holding Lucca ids (positive integers) [V update-a-user-by-id].
+ID_FIELDS = ("legalEntityId", "departmentId", "managerId", "rolePrincipalId")
+#: Date fields, written ``2025-01-01T00:00:00`` in the tenant's local time, no offset [V].
+DATE_FIELDS = ("dtContractStart", "dtContractEnd", "birthDate")
+LUCCA_DATE = "%Y-%m-%dT00:00:00"
+#: Lucca accounts are mostly French; "today" is the tenant's today [A].
+DEFAULT_TIMEZONE = "Europe/Paris"
+#: Lucca's mandatory organisation fields -> the option giving their default (S4.3) [V].
+DEFAULTED_FIELDS: Mapping[str, str] = MappingProxyType(
+    {
+        "legalEntityId": "default_legal_entity_id",
+        "departmentId": "default_department_id",
+        "rolePrincipalId": "default_role_id",
+    }
+)
+#: A uniqueness clash is a 400 Problem Details naming the field in ``errors`` [A: wording].
+UNIQUE_FIELDS = frozenset({"login", "mail", "employeenumber"})
+CLASH_WORDS = ("already", "unique", "duplicate")
+
+#: Target field <- SCIM path. Ids of legal entities, departments and roles are the
+#: tenant's own: map them with lookup tables, or rely on the options' defaults.
+DEFAULT_FIELD_MAP: Mapping[str, Any] = MappingProxyType(
+    {
+        "firstName": {"from": "name.givenName", "required": True},
+        "lastName": {"from": "name.familyName", "required": True},
+        "mail": {"from": ['emails[type eq "work"].value', "userName"], "required": True},
+        "login": {"from": "userName", "required": True},
+        "personalEmail": 'emails[type eq "home"].value',
+        "employeeNumber": "enterprise:employeeNumber",
+        "jobTitle": "title",
+        "dtContractStart": "hr:hireDate",
+        "managerId": {"transform": [{"manager": "remote_id"}]},
+    }
+)
+
+
+class LuccaOptions(BaseModel):
+    """The ``options:`` of a ``type: lucca`` connection (no secrets: the key is ``auth:``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+    #: ``legalEntityId`` when the mapped user has none (S4.3).
+    default_legal_entity_id: int | None = Field(None, ge=1)
+    #: ``departmentId`` when the mapped user has none (S4.3).
+    default_department_id: int | None = Field(None, ge=1)
+    #: ``rolePrincipalId`` (the primary role) when the mapped user has none (S4.3).
+    default_role_id: int | None = Field(None, ge=1)
+    #: With no manager given, make the department's head the manager (S4.4).
+    manager_from_department_head: bool = True
+    #: Time zone of the tenant's dates (contract start and end days).
+    timezone: str = DEFAULT_TIMEZONE
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+
+def read_lucca_error(response: httpx.Response) -> str | None:
+    """A Problem Details body (RFC 7807) as ``title; field: message; ...``, else generic."""
+    errors = _field_errors(response)
+    if not errors:
+        return default_message(response)
+    body = response.json()
+    details = [
+        f"{name}: {' '.join(map(str, texts if isinstance(texts, list) else [texts]))}"
+        for name, texts in errors.items()
+    ]
+    return "; ".join([str(body.get("detail") or body.get("title") or "invalid"), *details])
+
+
+def _field_errors(response: httpx.Response) -> dict[str, Any]:
+    """The ``errors`` object of a Problem Details body, or empty."""
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    errors = body.get("errors") if isinstance(body, dict) else None
+    return errors if isinstance(errors, dict) else {}
+
+
+class LuccaConnector:
+    """Lucca's legacy v3 directory as a provisioning target.
+
+    Args:
+        setup: ``base_url`` is the account (``https://acme.ilucca.net``); ``http`` carries
+            ``Authorization: lucca application=<key>``; ``options`` per :class:`LuccaOptions`.
+        today: the tenant's current date; injected by tests.
+    """
+
+    options_model: ClassVar[type[BaseModel]] = LuccaOptions
+    type: ClassVar[str] = "lucca"
+    default_field_map: ClassVar[Mapping[str, Any]] = DEFAULT_FIELD_MAP
+    lookup_keys: ClassVar[tuple[str, ...]] = tuple(LOOKUP_FILTERS)
+
+    def __init__(self, setup: ConnectorSetup, *, today: Callable[[], date] | None = None) -> None:
+        self.options = LuccaOptions.model_validate(dict(setup.options))
+        self._base = setup.base_url.rstrip("/")
+        self._http = setup.http
+        zone = ZoneInfo(self.options.timezone)
+        self._today = today or (lambda: datetime.now(zone).date())
+
+    async def check(self) -> None:
+        """Read one user (AuthError on 401/403), then the default department if set."""
+        await self._call("GET", USERS_PATH, params={"fields": "id", "paging": "0,1"})
+        if self.options.default_department_id is not None:
+            await self._department(self.options.default_department_id)
+
+    async def find(self, key: str, value: str) -> list[RemoteAccount]:
+        """Users, former ones included, whose ``key`` equals ``value`` case-insensitively."""
+        if key not in LOOKUP_FILTERS:
+            raise PermanentError(f"Lucca cannot look users up by {key!r}")
+        field = LOOKUP_FILTERS[key]
+        found = await self._users({field: value})
+        wanted = value.casefold()
+        return [self._account(u) for u in found if str(u.get(field, "")).casefold() == wanted]
+
+    async def create(self, payload: Mapping[str, Any], context: DeliveryContext) -> RemoteAccount:
+        """Create the user with its contract; a login or mail clash is a ConflictError."""
+        body = self._body(payload)
+        for name, option in DEFAULTED_FIELDS.items():
+            if body.get(name) is None:
+                body[name] = getattr(self.options, option)
+            if body[name] is None:
+                raise MappingError(f"{name}: the user has none and options.{option} is not set")
+        body.setdefault("dtContractStart", self._today().strftime(LUCCA_DATE))
+        if body.get("managerId") is None and self.options.manager_from_department_head:
+            head = await self._department_head(body["departmentId"])
+            if head is not None:
+                body["managerId"] = head
+        response = await self._call("POST", USERS_PATH, body, params=CREATE_PARAMS)
+        return self._account(_data(response, "created user"))
+
+    async def update(
+        self, account: RemoteAccount, payload: Mapping[str, Any], context: DeliveryContext
+    ) -> RemoteAccount:
+        """PUT the mapped fields only; fields the map leaves out keep HR's values."""
+        response = await self._put(account, self._body(payload))
+        return self._account(_data(response, "updated user"))
+
+    async def deactivate(self, account: RemoteAccount, context: DeliveryContext) -> None:
+        """Record today as the last day of employment; a user already gone is fine."""
+        end = self._today().strftime(LUCCA_DATE)
+        await self._call("PUT", _user_path(account.id), {"dtContractEnd": end}, missing_ok=True)
+
+    async def reactivate(self, account: RemoteAccount, context: DeliveryContext) -> None:
+        """Clear the contract's end date [A: Lucca may prefer a new contract for a rehire]."""
+        await self._put(account, {"dtContractEnd": None})
+
+    async def delete(self, account: RemoteAccount, context: DeliveryContext) -> None:
+        """DELETE the user (HR data: prefer ``deprovision: deactivate``); 404 counts as done."""
+        await self._call("DELETE", _user_path(account.id), missing_ok=True)
+
+    # -- S4.4: the department's head as the default manager -------------------------------
+
+    async def _department_head(self, department_id: int) -> int | None:
+        department = await self._department(department_id)
+        head_id = department.get("headId")
+        if head_id is None:
+            return None
+        found = await self._users({"id": str(head_id)})
+        heads = [user for user in found if str(user.get("id")) == str(head_id)]
+        if not heads or not self._employed(heads[0]):
+            name = department.get("name") or f"#{department_id}"
+            raise TargetConfigError(
+                f"department {name} (id {department_id}): its head (id {head_id}) is no longer "
+                "active; set a manager on the user or a new head of the department in Lucca"
+            )
+        return int(head_id)
+
+    async def _department(self, department_id: int) -> dict[str, Any]:
+        missing = TargetConfigError(f"department {department_id} does not exist in Lucca")
+        path = DEPARTMENT_PATH.format(id=department_id)
+        body = _json(await self._call("GET", path, missing=missing))
+        if not isinstance(body, dict):
+            raise PermanentError(f"Lucca answered department {department_id} without an object")
+        return body
+
+    # -- reading and writing users --------------------------------------------------------
+
+    async def _users(self, filters: Mapping[str, str]) -> list[dict[str, Any]]:
+        """Every user matching ``filters``, page by page (former employees included)."""
+        found: list[dict[str, Any]] = []
+        while True:
+            params = {**filters, **WITH_FORMER, "fields": READ_FIELDS}
+            params["paging"] = f"{len(found)},{PAGE_SIZE}"
+            page = _items(await self._call("GET", USERS_PATH, params=params))
+            found.extend(page)
+            if len(page) < PAGE_SIZE:
+                return found
+
+    async def _put(self, account: RemoteAccount, body: dict[str, Any]) -> httpx.Response:
+        gone = PermanentError(
+            f"the Lucca user {account.id} no longer exists (HTTP 404); "
+            "it must be re-linked or re-created",
+            status=404,
+        )
+        return await self._call("PUT", _user_path(account.id), body, missing=gone)
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        params: Mapping[str, str] | None = None,
+        missing: DeliveryError | None = None,
+        missing_ok: bool = False,
+    ) -> httpx.Response:
+        """Send; a 404 raises ``missing`` when given, or is returned when ``missing_ok``."""
+        request = self._http.build_request(
+            method, self._base + path, json=body, params=params, headers=ACCEPT_JSON
+        )
+        response = await send(self._http, request)
+        if response.status_code == 404 and missing is not None:
+            raise missing
+        if response.status_code == 404 and missing_ok:
+            return response
+        return _raise_for(response)
+
+    def _body(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        body = dict(payload)
+        for name in ID_FIELDS:
+            if body.get(name) is not None:
+                body[name] = _lucca_id(name, body[name])
+        for name in DATE_FIELDS:
+            if body.get(name) is not None:
+                body[name] = _lucca_date(name, body[name])
+        return body
+
+    def _employed(self, user: Mapping[str, Any]) -> bool:
+        end = user.get("dtContractEnd")
+        return end is None or _day(end) > self._today()
+
+    def _account(self, user: Any) -> RemoteAccount:
+        if not isinstance(user, dict) or user.get("id") is None:
+            raise PermanentError("Lucca answered a user without an id")
+        return RemoteAccount(id=str(user["id"]), active=self._employed(user), fields=user)
+
+
+def _raise_for(response: httpx.Response) -> httpx.Response:
+    """The engine's mapping, with a 400 that reports a uniqueness clash as a conflict."""
+    conflicts = (409, 400) if _is_clash(response) else (409,)
+    return raise_for_status(response, read_message=read_lucca_error, conflict_statuses=conflicts)
+
+
+def _is_clash(response: httpx.Response) -> bool:
+    return response.status_code == 400 and any(
+        str(name).casefold() in UNIQUE_FIELDS
+        and any(word in str(texts).casefold() for word in CLASH_WORDS)
+        for name, texts in _field_errors(response).items()
+    )
+
+
+def _user_path(remote_id: str) -> str:
+    # The id comes from the target; quoting keeps it one path segment.
+    return f"{USERS_PATH}/{quote(remote_id, safe='')}"
+
+
+def _lucca_id(name: str, value: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return value
+    if isinstance(value, str) and value.strip().isdigit() and int(value) >= 1:
+        return int(value)
+    # The value is not quoted: messages are kept in delivery rows.
+    raise MappingError(f"{name}: expected a Lucca id (a positive integer); map names with lookup")
+
+
+def _lucca_date(name: str, value: Any) -> str:
+    if isinstance(value, date):
+        return value.strftime(LUCCA_DATE)
+    try:
+        parsed = datetime.fromisoformat(str(value))
+    except ValueError:
+        raise MappingError(f"{name}: expected an ISO 8601 date") from None
+    return parsed.strftime(LUCCA_DATE)
+
+
+def _day(value: Any) -> date:
+    try:
+        return datetime.fromisoformat(str(value)).date()
+    except ValueError:
+        raise PermanentError("Lucca answered a contract date that is not ISO 8601") from None
+
+
+def _json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        raise PermanentError(
+            f"Lucca answered {response.status_code} without a JSON body",
+            status=response.status_code,
+        ) from None
+
+
+def _data(response: httpx.Response, what: str) -> Any:
+    body = _json(response)
+    if not isinstance(body, dict) or "data" not in body:
+        raise PermanentError(f"Lucca's {what} has no data envelope")
+    return body["data"]
+
+
+def _items(response: httpx.Response) -> list[dict[str, Any]]:
+    data = _data(response, "user list")
+    items = data.get("items") if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        raise PermanentError("Lucca's user list has no items")
+    return [item for item in items if isinstance(item, dict)]
