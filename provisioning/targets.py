@@ -74,10 +74,6 @@ class Target:
         """True for file targets fed by a full export per run."""
         return hasattr(self.connector, "export")
 
-    @property
-    def supports_groups(self) -> bool:
-        return hasattr(self.connector, "create_group")
-
     async def aclose(self) -> None:
         await self.client.aclose()
 

@@ -31,6 +31,7 @@ from provisioning.decisions import CREATE, DEACTIVATE, DELETE, FAIL, SKIP, Step,
 from provisioning.errors import DeliveryError, RateLimited
 from provisioning.execution import carry_out
 from provisioning.exports import export_all
+from provisioning.groups import GroupWork, deliver_group, load_group_work, takes_groups
 from provisioning.ledger import (
     DEAD,
     DELIVERED,
@@ -211,6 +212,11 @@ class Worker:
             if target.exports:
                 await self._export(target, batch)
                 return
+            if takes_groups(target):
+                groups = [c for c in batch if c.resource_type == "Group"]
+                batch = [c for c in batch if c.resource_type != "Group"]
+                group_works = await self._db(load_group_work, self.engine, target, groups)
+                await asyncio.gather(*(self._deliver_group(target, w) for w in group_works))
             works = await self._db(load_work, self.engine, target, batch)
             steps = [(work, decide(work, target)) for work in works]
             steps = await self._guard(target, steps)
@@ -221,6 +227,22 @@ class Worker:
             for claim in batch:
                 if claim.id in self._held:
                     self._fail(target, claim, claim.id, "batch", exc)
+
+    async def _deliver_group(self, target: Target, work: GroupWork) -> None:
+        async with target.slots:
+            try:
+                operation, effect = await deliver_group(work, target)
+            except Exception as exc:
+                self._fail(target, work.claim, work.upto, "group", exc)
+                return
+        result = SKIPPED if effect is None else DELIVERED
+        link = effect.link if effect else None
+        remote = effect.remote_id if effect else None
+        self._done(
+            Outcome(
+                work.claim, operation, result, self.clock(), work.upto, link=link, remote_id=remote
+            )
+        )
 
     async def _deliver(self, target: Target, work: Work, step: Step) -> None:
         claim = work.claim

@@ -1,0 +1,256 @@
+"""BambooHR as a target: users become employees through the API-key ("gateway") API.
+
+Employees are created with ``POST /employees``, which answers 201 with an *empty* body
+and the new id in the ``Location`` header, and updated with ``POST /employees/{id}``.
+Deactivation sets the employee's ``status`` to ``Inactive``. Lookups for matching read a
+custom report, which, unlike the directory, includes inactive employees. Errors carry
+their message in the ``X-BambooHR-Error-Message`` header, not in the body.
+
+Sources (target-apis.md §3): [V] BambooHR's documentation and its SDK
+(``BambooHR/bhr-api-python``); [A] assumptions, marked below.
+"""
+
+from collections.abc import Mapping
+from datetime import date
+from types import MappingProxyType
+from typing import Any, ClassVar
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field
+
+from provisioning.connectors.base import ConnectorSetup, DeliveryContext, RemoteAccount
+from provisioning.errors import MappingError, PermanentError
+from provisioning.responses import default_message, raise_for_status, send
+
+__all__ = [
+    "DEFAULT_FIELD_MAP",
+    "BambooHrConnector",
+    "BambooHrOptions",
+    "field_value",
+    "read_bamboohr_error",
+]
+
+# -- vendor facts -----------------------------------------------------------------------
+#: [V] The API host; the legacy gateway path takes basic auth (key as username, any
+#: password) and the company's BambooHR subdomain.
+API_HOST = "https://api.bamboohr.com"
+API_ROOT = "{host}/api/gateway.php/{company}/v1"
+#: [V] Without ``Accept: application/json`` BambooHR answers XML.
+ACCEPT = "application/json"
+#: [V] Legacy endpoints put the error message here and leave the body empty.
+ERROR_HEADER = "X-BambooHR-Error-Message"
+#: [V] 503 is BambooHR's historical throttle; from 2026-09-16 it is 429 + Retry-After.
+THROTTLE_STATUSES = (429, 503)
+EMPLOYEES_PATH = "/employees"  # [V] POST: 201, empty body, Location: .../employees/{id}
+EMPLOYEE_PATH = "/employees/{id}"  # [V] POST: update, 200 with an empty body
+FIELDS_PATH = "/meta/fields"  # [V] the field catalogue, read-only: proves the key
+#: [V] Active *and* inactive employees; Content-Type must be exactly application/json.
+REPORT_PATH = "/reports/custom"
+REPORT_PARAMS = MappingProxyType({"format": "JSON", "onlyCurrent": "false"})
+REPORT_TITLE = "scimgw matching"
+#: [V] ``status`` is ``Active`` or ``Inactive``; [A] it is writable with an update.
+STATUS, ACTIVE, INACTIVE = "status", "Active", "Inactive"
+#: [V] Writing ``yes`` checks a checkbox; anything else (we send ``no``) unchecks it.
+CHECKED, UNCHECKED = "yes", "no"
+#: Matching key -> the BambooHR field compared (case-insensitively).
+LOOKUP_FIELDS: Mapping[str, str] = MappingProxyType(
+    {"email": "workEmail", "employeeNumber": "employeeNumber"}
+)
+REPORT_FIELDS = ("firstName", "lastName", "workEmail", "employeeNumber", STATUS)
+
+#: BambooHR field <- SCIM path. All values are sent as strings [V]: dates ``yyyy-mm-dd``,
+#: list fields (department, division, location) must name an existing option [V].
+DEFAULT_FIELD_MAP: Mapping[str, Any] = MappingProxyType(
+    {
+        "firstName": {"from": "name.givenName", "required": True},
+        "lastName": {"from": "name.familyName", "required": True},
+        "middleName": "name.middleName",
+        "preferredName": "nickName",
+        "workEmail": {
+            "from": ['emails[type eq "work"].value', "emails[primary eq true].value"],
+            "transform": ["lower"],
+        },
+        "employeeNumber": "enterprise:employeeNumber",
+        "jobTitle": "title",
+        "department": "enterprise:department",
+        "division": "enterprise:division",
+        "location": "hr:location",
+        "hireDate": {"from": "hr:hireDate", "transform": [{"date": "%Y-%m-%d"}]},
+        STATUS: {
+            "from": "active",
+            "transform": [{"bool_to": [ACTIVE, INACTIVE]}],
+            "default": ACTIVE,
+        },
+    }
+)
+
+
+class BambooHrOptions(BaseModel):
+    """The ``options:`` of a ``type: bamboohr`` connection."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+    #: The company's BambooHR subdomain (``acme`` for acme.bamboohr.com) [V].
+    company_domain: str = Field(pattern=r"^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$")
+
+
+def read_bamboohr_error(response: httpx.Response) -> str | None:
+    """The ``X-BambooHR-Error-Message`` header [V], else the newer JSON ``error`` body [V]."""
+    header = response.headers.get(ERROR_HEADER, "").strip()
+    if header:
+        return header
+    try:
+        error = response.json().get("error")
+    except (ValueError, AttributeError):
+        error = None
+    if isinstance(error, dict) and error.get("message"):
+        return ": ".join(str(part) for part in (error.get("code"), error["message"]) if part)
+    return default_message(response)
+
+
+def field_value(name: str, value: Any) -> str:
+    """A payload value as BambooHR's string form [V]; booleans as checkbox values."""
+    if isinstance(value, bool):
+        return CHECKED if value else UNCHECKED
+    if value is None:
+        return ""
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, str | int | float):
+        return str(value)
+    raise MappingError(f"{name}: BambooHR fields take one value, not a {type(value).__name__}")
+
+
+class BambooHrConnector:
+    """BambooHR's API as a provisioning target.
+
+    Args:
+        setup: ``base_url`` is the API host (default :data:`API_HOST`); ``http`` carries
+            the basic auth; ``options`` are validated by :class:`BambooHrOptions`.
+    """
+
+    options_model: ClassVar[type[BaseModel]] = BambooHrOptions
+    type: ClassVar[str] = "bamboohr"
+    default_field_map: ClassVar[Mapping[str, Any]] = DEFAULT_FIELD_MAP
+    lookup_keys: ClassVar[tuple[str, ...]] = tuple(LOOKUP_FIELDS)
+
+    def __init__(self, setup: ConnectorSetup) -> None:
+        self.options = BambooHrOptions.model_validate(dict(setup.options))
+        host = (setup.base_url or API_HOST).rstrip("/")
+        self._root = API_ROOT.format(host=host, company=self.options.company_domain)
+        self._http = setup.http
+
+    async def check(self) -> None:
+        """Read the field catalogue; raise AuthError on 401/403."""
+        if not isinstance(_json(await self._call("GET", FIELDS_PATH)), list | dict):
+            raise PermanentError("BambooHR's field catalogue is not JSON")
+
+    async def find(self, key: str, value: str) -> list[RemoteAccount]:
+        """Employees, active or not, whose ``key`` field equals ``value`` case-insensitively."""
+        if key not in LOOKUP_FIELDS:
+            raise PermanentError(f"BambooHR employees cannot be looked up by {key!r}")
+        field, wanted = LOOKUP_FIELDS[key], value.casefold()
+        rows = await self._report()
+        return [_account(row) for row in rows if str(row.get(field) or "").casefold() == wanted]
+
+    async def create(self, payload: Mapping[str, Any], context: DeliveryContext) -> RemoteAccount:
+        """Create the employee; the id comes from ``Location``. A taken email is a 409
+        (ConflictError), as is any invalid value [V]: the message tells them apart."""
+        response = await self._call("POST", EMPLOYEES_PATH, _body(payload))
+        return RemoteAccount(id=_created_id(response), active=payload.get(STATUS) != INACTIVE)
+
+    async def update(
+        self, account: RemoteAccount, payload: Mapping[str, Any], context: DeliveryContext
+    ) -> RemoteAccount:
+        """Post the mapped fields; a 404 says the employee is gone."""
+        await self._call("POST", _path(account), _body(payload), gone=True)
+        return RemoteAccount(id=account.id, active=account.active)
+
+    async def deactivate(self, account: RemoteAccount, context: DeliveryContext) -> None:
+        """Set ``status: Inactive``; an employee already gone (404) has no access left."""
+        await self._call("POST", _path(account), {STATUS: INACTIVE}, missing_ok=True)
+
+    async def reactivate(self, account: RemoteAccount, context: DeliveryContext) -> None:
+        """Set ``status: Active``."""
+        await self._call("POST", _path(account), {STATUS: ACTIVE}, gone=True)
+
+    async def delete(self, account: RemoteAccount, context: DeliveryContext) -> None:
+        """BambooHR deletes employees only for OAuth clients [V SDK]: not with an API key."""
+        raise PermanentError(
+            "BambooHR deletes employees only through OAuth, not with an API key; "
+            "set deprovision.action: deactivate"
+        )
+
+    async def _report(self) -> list[dict[str, Any]]:
+        body = {"title": REPORT_TITLE, "fields": list(REPORT_FIELDS)}
+        report = _json(await self._call("POST", REPORT_PATH, body, params=REPORT_PARAMS))
+        employees = report.get("employees") if isinstance(report, dict) else None
+        if not isinstance(employees, list):
+            raise PermanentError("BambooHR's custom report has no employees list")
+        return [row for row in employees if isinstance(row, dict)]
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        params: Mapping[str, str] | None = None,
+        gone: bool = False,
+        missing_ok: bool = False,
+    ) -> httpx.Response:
+        # httpx's json= sends exactly "application/json", which BambooHR requires [V].
+        request = self._http.build_request(
+            method, self._root + path, json=body, params=params, headers={"Accept": ACCEPT}
+        )
+        response = await send(self._http, request)
+        if response.status_code == 404 and missing_ok:
+            return response
+        if response.status_code == 404 and gone:
+            raise PermanentError(
+                f"the BambooHR employee behind {method} {path} no longer exists; "
+                "re-link or re-create it",
+                status=404,
+            )
+        return raise_for_status(
+            response, read_message=read_bamboohr_error, throttle_statuses=THROTTLE_STATUSES
+        )
+
+
+def _body(payload: Mapping[str, Any]) -> dict[str, str]:
+    return {name: field_value(name, value) for name, value in payload.items()}
+
+
+def _path(account: RemoteAccount) -> str:
+    return EMPLOYEE_PATH.format(id=quote(account.id, safe=""))
+
+
+def _created_id(response: httpx.Response) -> str:
+    """The id at the end of ``Location`` (``.../employees/123``), or its ``id=`` query."""
+    location = httpx.URL(response.headers.get("Location", ""))
+    last = location.path.rstrip("/").rsplit("/", 1)[-1]
+    found = last if last.isdigit() else location.params.get("id", "")
+    if not found.isdigit():
+        raise PermanentError(
+            f"BambooHR answered {response.status_code} without the new employee's id in "
+            "Location; replaying the event links the employee by its matching key",
+            status=response.status_code,
+        )
+    return found
+
+
+def _json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        raise PermanentError(
+            f"BambooHR answered {response.status_code} without JSON (XML?)",
+            status=response.status_code,
+        ) from None
+
+
+def _account(row: Mapping[str, Any]) -> RemoteAccount:
+    if row.get("id") in (None, ""):
+        raise PermanentError("a BambooHR report row has no id")
+    return RemoteAccount(id=str(row["id"]), active=row.get(STATUS) == ACTIVE, fields=row)

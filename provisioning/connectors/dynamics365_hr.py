@@ -1,0 +1,359 @@
+"""Dynamics 365 Human Resources as a write-back target: worker custom fields over OData.
+
+Values earned downstream (LMS points, course results, coins) are written into custom fields
+of the worker in the finance and operations (unified HR) OData API, and nothing else (S1.4):
+scimgw never creates, renames or terminates workers in HR. ``create`` finds the worker by
+personnel number and patches it; deactivate, reactivate and delete do nothing.
+
+Custom field names are read from ``$metadata`` (at ``check()`` and before the first write)
+rather than trusted: a field created minutes ago may not be published yet, which is a
+retryable :class:`~provisioning.errors.TargetConfigError` naming the field (S1.5).
+
+Vendor facts and assumptions are the constants below; see docs/connectors/dynamics365-hr.md.
+"""
+
+import asyncio
+import io
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from types import MappingProxyType
+from typing import Any, ClassVar
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field
+
+from provisioning.connectors.base import ConnectorSetup, DeliveryContext, RemoteAccount
+from provisioning.errors import ConflictError, MappingError, PermanentError, TargetConfigError
+from provisioning.responses import default_message, raise_for_status, send
+
+__all__ = ["Dynamics365HrConnector", "Dynamics365HrOptions", "parse_metadata", "read_odata_error"]
+
+#: [A] Entity set of workers and its key (target-apis.md §1a; confirmed by ``check()``).
+WORKERS = "Workers"
+PERSONNEL_NUMBER = "PersonnelNumber"
+#: [V] The worker's email on the F&O side of the dual-write map (hr-dataverse-integration).
+PRIMARY_EMAIL = "PrimaryContactEmail"
+#: [A] F&O publishes a custom field as ``<Name>_Custom`` on the entities it is enabled for.
+CUSTOM_SUFFIX = "_Custom"
+#: [A] A checkbox custom field surfaces as this enum (members ``No``, ``Yes``).
+NO_YES = "Microsoft.Dynamics.DataEntities.NoYes"
+#: [A] ODataLib's message for a property the entity type lacks (read from innererror too).
+UNKNOWN_PROPERTY = "does not exist on type"
+#: [V] odata.md: OData v4 with JSON payloads.
+ODATA_HEADERS = MappingProxyType(
+    {"Accept": "application/json", "OData-Version": "4.0", "OData-MaxVersion": "4.0"}
+)
+EDM = "{http://docs.oasis-open.org/odata/ns/edm}"
+#: [V] odata.md: pages of at most 10,000 rows linked by ``@odata.nextLink``. A lookup by
+#: key or email fits one; more pages than this is a server ignoring the filter.
+MAX_PAGES = 5
+#: A missing field re-reads ``$metadata`` (tens of MB in F&O) at most this often.
+METADATA_REFRESH_SECONDS = 60.0
+#: Characters left readable in query values (quotes of literals, commas of $select).
+QUERY_SAFE = "',"
+#: Added to a bodiless 401: the usual cause is the app missing in F&O itself.
+UNREGISTERED_HINT = (
+    "the token was refused; register the app's client id in finance and operations "
+    "(System administration > Setup > Microsoft Entra applications)"
+)
+
+LOOKUP_FIELDS: Mapping[str, str] = MappingProxyType(
+    {"employeeNumber": PERSONNEL_NUMBER, "email": PRIMARY_EMAIL}
+)
+
+
+class Dynamics365HrOptions(BaseModel):
+    """The ``options:`` of a ``dynamics365_hr`` connection (``base_url`` is ``.../data``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+    #: The workers' entity set, if the environment publishes them under another name.
+    entity_set: str = Field(WORKERS, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    #: Only properties with this suffix are written; standard HR fields never are.
+    custom_field_suffix: str = Field(CUSTOM_SUFFIX, min_length=1)
+
+
+@dataclass(frozen=True)
+class WorkerSchema:
+    """What ``$metadata`` says about the workers' entity type."""
+
+    entity_type: str
+    keys: tuple[str, ...]
+    #: Custom property name -> its type (``Edm.Decimal``, ``...NoYes``...).
+    custom_fields: Mapping[str, str]
+
+
+def parse_metadata(content: bytes, entity_set: str, suffix: str = CUSTOM_SUFFIX) -> WorkerSchema:
+    """The key and custom properties of ``entity_set``'s type in a CSDL document.
+
+    F&O's ``$metadata`` describes thousands of entities: each entity type is dropped once
+    read. (expat >= 2.4.1, which Python bundles, refuses entity-expansion bombs, and
+    ElementTree never fetches external entities.)
+
+    Raises:
+        TargetConfigError: the document does not publish the entity set.
+    """
+    types: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {}
+    sets: dict[str, str] = {}
+    namespace = ""
+    for event, element in ET.iterparse(io.BytesIO(content), events=("start", "end")):
+        if event == "start":
+            if element.tag == f"{EDM}Schema":
+                namespace = element.get("Namespace", "")
+            continue
+        if element.tag == f"{EDM}EntityType":
+            keys = tuple(ref.get("Name", "") for ref in element.iter(f"{EDM}PropertyRef"))
+            custom = {
+                str(prop.get("Name")): str(prop.get("Type"))
+                for prop in element.iter(f"{EDM}Property")
+                if str(prop.get("Name")).endswith(suffix)
+            }
+            types[f"{namespace}.{element.get('Name')}"] = (keys, custom)
+            element.clear()
+        elif element.tag == f"{EDM}EntitySet":
+            sets[str(element.get("Name"))] = str(element.get("EntityType"))
+    entity_type = sets.get(entity_set)
+    if entity_type not in types:
+        raise TargetConfigError(f"$metadata publishes no entity set {entity_set!r}")
+    keys, custom = types[str(entity_type)]
+    return WorkerSchema(str(entity_type), keys, MappingProxyType(custom))
+
+
+def read_odata_error(response: httpx.Response) -> str | None:
+    """``code: message`` of an OData error body, with ``innererror.message`` if it adds to it."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        text = default_message(response)
+        return text or (UNREGISTERED_HINT if response.status_code == 401 else None)
+    inner = error.get("innererror")
+    parts = [error.get("code"), error.get("message")]
+    parts.append(inner.get("message") if isinstance(inner, dict) else None)
+    kept = [str(part) for part in parts if part]
+    return ": ".join(dict.fromkeys(kept)) or None
+
+
+def odata_string(value: str) -> str:
+    """An OData string literal: single quotes, a quote inside doubled (OData ABNF)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _encode(value: Any, edm_type: str) -> Any:
+    if edm_type == NO_YES and isinstance(value, bool):
+        return "Yes" if value else "No"
+    if edm_type == "Edm.String" and isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, date):  # F&O dates are Edm.DateTimeOffset at midnight UTC [A]
+        return f"{value.isoformat()}T00:00:00Z"
+    return value
+
+
+class Dynamics365HrConnector:
+    """Writes mapped values into workers' custom fields; workers themselves are HR's.
+
+    Args:
+        setup: ``base_url`` is the OData root (``https://<env>.operations.dynamics.com/data``);
+            ``http`` carries the ``microsoft`` auth; ``options`` per
+            :class:`Dynamics365HrOptions`.
+        clock: monotonic seconds, for the ``$metadata`` refresh interval.
+    """
+
+    options_model: ClassVar[type[BaseModel]] = Dynamics365HrOptions
+    type: ClassVar[str] = "dynamics365_hr"
+    lookup_keys: ClassVar[tuple[str, ...]] = tuple(LOOKUP_FIELDS)
+    #: Only the key: the custom fields are the tenant's own (docs/connectors/dynamics365-hr.md).
+    default_field_map: ClassVar[Mapping[str, Any]] = MappingProxyType(
+        {PERSONNEL_NUMBER: {"from": "enterprise:employeeNumber", "required": True}}
+    )
+
+    def __init__(
+        self, setup: ConnectorSetup, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.options = Dynamics365HrOptions.model_validate(dict(setup.options))
+        self._http = setup.http
+        self._collection = f"{setup.base_url.rstrip('/')}/{self.options.entity_set}"
+        self._root = setup.base_url.rstrip("/")
+        self._clock = clock
+        self._schema: WorkerSchema | None = None
+        self._read_at = float("-inf")
+        self._lock = asyncio.Lock()
+
+    async def check(self) -> None:
+        """Read one worker (proves the token and the app's F&O registration), then ``$metadata``.
+
+        Raises AuthError on 401/403, TargetConfigError if ``$metadata`` lacks the entity set
+        or its key is not the personnel number.
+        """
+        await self._get(self._collection, {"$top": "1", "$select": PERSONNEL_NUMBER})
+        await self._refresh()
+
+    async def find(self, key: str, value: str) -> list[RemoteAccount]:
+        """Workers whose personnel number or primary email equals ``value`` (any case).
+
+        F&O reads ``*`` in an ``eq`` literal as a wildcard, so rows are checked again here.
+        """
+        if key not in LOOKUP_FIELDS:
+            raise PermanentError(f"dynamics365_hr cannot look workers up by {key!r}")
+        field = LOOKUP_FIELDS[key]
+        query = {
+            "$filter": f"{field} eq {odata_string(value)}",
+            "$select": f"{PERSONNEL_NUMBER},{PRIMARY_EMAIL}",
+        }
+        rows = await self._rows(query)
+        return [_worker(row) for row in rows if str(row.get(field, "")).lower() == value.lower()]
+
+    async def create(self, payload: Mapping[str, Any], context: DeliveryContext) -> RemoteAccount:
+        """Find the worker by the payload's personnel number and write its custom fields.
+
+        Raises:
+            MappingError: the payload has no personnel number.
+            PermanentError: no worker has it (status 404): HR hires, scimgw does not.
+            ConflictError: several workers match.
+        """
+        self._custom(payload)  # refuse a map writing standard fields before any call
+        number = payload.get(PERSONNEL_NUMBER)
+        if not number:
+            raise MappingError(f"{PERSONNEL_NUMBER} is needed to find the worker in HR")
+        found = await self.find("employeeNumber", str(number))
+        if not found:
+            raise PermanentError(
+                f"no worker with this {PERSONNEL_NUMBER} in {self.options.entity_set}; "
+                "scimgw does not create workers in HR",
+                status=404,
+            )
+        if len(found) > 1:
+            raise ConflictError(f"{len(found)} workers share this {PERSONNEL_NUMBER}")
+        await self._patch(found[0].id, payload)
+        return found[0]
+
+    async def update(
+        self, account: RemoteAccount, payload: Mapping[str, Any], context: DeliveryContext
+    ) -> RemoteAccount:
+        """PATCH the payload's custom fields on the linked worker (no request if none)."""
+        await self._patch(account.id, payload)
+        return account
+
+    async def deactivate(self, account: RemoteAccount, context: DeliveryContext) -> None:
+        """Nothing: employment belongs to HR, and write-back never terminates a worker."""
+
+    async def reactivate(self, account: RemoteAccount, context: DeliveryContext) -> None:
+        """Nothing, as for :meth:`deactivate`."""
+
+    async def delete(self, account: RemoteAccount, context: DeliveryContext) -> None:
+        """Nothing: scimgw never deletes workers; their custom fields keep the last values."""
+
+    # -- custom fields ---------------------------------------------------------------------
+
+    def _custom(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        """The payload's custom fields; PermanentError if it holds a standard field (S1.4)."""
+        fields = {name: value for name, value in payload.items() if name != PERSONNEL_NUMBER}
+        suffix = self.options.custom_field_suffix
+        standard = sorted(name for name in fields if not name.endswith(suffix))
+        if standard:
+            raise PermanentError(
+                f"the field map writes {', '.join(standard)}: dynamics365_hr writes custom "
+                f"fields (*{suffix}) only, never standard HR fields"
+            )
+        return fields
+
+    async def _patch(self, number: str, payload: Mapping[str, Any]) -> None:
+        fields = self._custom(payload)
+        if not fields:
+            return
+        schema = await self._schema_with(fields)
+        body = {name: _encode(value, schema.custom_fields[name]) for name, value in fields.items()}
+        key = quote(odata_string(number), safe="'")
+        url = f"{self._collection}({PERSONNEL_NUMBER}={key})"
+        headers = {**ODATA_HEADERS, "If-Match": "*"}  # write whatever version HR holds
+        request = self._http.build_request("PATCH", url, json=body, headers=headers)
+        response = await send(self._http, request)
+        if response.status_code == 404:
+            raise PermanentError(f"worker {number} no longer exists in HR", status=404)
+        if response.status_code == 400 and UNKNOWN_PROPERTY in (read_odata_error(response) or ""):
+            self._schema = None  # unpublished since we read $metadata: read it again
+            raise TargetConfigError(f"HR refused a custom field: {read_odata_error(response)}")
+        raise_for_status(response, read_message=read_odata_error)
+
+    async def _schema_with(self, fields: Mapping[str, Any]) -> WorkerSchema:
+        """The schema, re-read (at most every minute) when it lacks one of ``fields``."""
+        schema = self._schema
+        stale = self._clock() - self._read_at >= METADATA_REFRESH_SECONDS
+        if schema is None or (stale and any(n not in schema.custom_fields for n in fields)):
+            schema = await self._refresh()
+        missing = sorted(name for name in fields if name not in schema.custom_fields)
+        if missing:
+            raise TargetConfigError(
+                f"custom fields not published on {schema.entity_type} "
+                f"({self.options.entity_set}): {', '.join(missing)}; create them and enable "
+                "them for the entity in HR (Custom fields > Entities): new fields can take "
+                "minutes to appear"
+            )
+        return schema
+
+    async def _refresh(self) -> WorkerSchema:
+        read_before = self._read_at
+        async with self._lock:
+            if self._schema is not None and self._read_at != read_before:
+                return self._schema  # another delivery read it while we waited
+            response = await self._get(f"{self._root}/$metadata", {}, accept="application/xml")
+            schema = parse_metadata(
+                response.content, self.options.entity_set, self.options.custom_field_suffix
+            )
+            if schema.keys != (PERSONNEL_NUMBER,):
+                raise TargetConfigError(
+                    f"{schema.entity_type} is keyed by {', '.join(schema.keys) or 'nothing'}, "
+                    f"not {PERSONNEL_NUMBER}: point options.entity_set at the workers"
+                )
+            self._schema, self._read_at = schema, self._clock()
+            return schema
+
+    # -- HTTP ------------------------------------------------------------------------------
+
+    async def _rows(self, query: Mapping[str, str]) -> list[dict[str, Any]]:
+        """Every row of a query, following ``@odata.nextLink`` on the same service only."""
+        rows: list[dict[str, Any]] = []
+        response = await self._get(self._collection, query)
+        for _ in range(MAX_PAGES):
+            page = _json(response)
+            rows += [row for row in page.get("value", []) if isinstance(row, dict)]
+            link = page.get("@odata.nextLink")
+            if not link:
+                return rows
+            if not str(link).startswith(self._root + "/"):
+                # The bearer token goes with every request: never follow a link elsewhere.
+                raise PermanentError("HR's @odata.nextLink leaves the configured service")
+            response = await self._get(str(link), {})
+        raise PermanentError(f"more than {MAX_PAGES} pages for one lookup: is the filter ignored?")
+
+    async def _get(
+        self, url: str, query: Mapping[str, str], accept: str = "application/json"
+    ) -> httpx.Response:
+        if query:  # spaces as %20 (OData URL conventions), quotes kept readable
+            url += "?" + "&".join(f"{k}={quote(v, safe=QUERY_SAFE)}" for k, v in query.items())
+        headers = {**ODATA_HEADERS, "Accept": accept}
+        response = await send(self._http, self._http.build_request("GET", url, headers=headers))
+        return raise_for_status(response, read_message=read_odata_error)
+
+
+def _json(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise PermanentError(f"HR answered {response.status_code} without an OData JSON object")
+    return body
+
+
+def _worker(row: Mapping[str, Any]) -> RemoteAccount:
+    # Employment is HR's business: ``active`` stays unknown so the engine never "reactivates".
+    return RemoteAccount(id=str(row[PERSONNEL_NUMBER]), fields=dict(row))

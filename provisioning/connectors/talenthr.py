@@ -1,0 +1,347 @@
+"""TalentHR as a target: people from the LMS become employees (seed S2.5, LMS -> HR).
+
+Employees are hired with ``POST /employees/hire``. The hire date is the mapped
+``hire_date`` when it is a valid date, else the user's creation date (``meta.created``,
+mapped as ``hire_date_fallback``). The field map gives job title, department, location,
+division and employment status by *name*; they are resolved to TalentHR's ids through its
+list endpoints, cached per connector instance. TalentHR connections run with
+``create_only: true`` (S2.2), so the engine never updates an existing employee.
+
+Sources: [V] apidocs.talenthr.io (auth, rate limit, Accept, error key); [I] Pipedream's
+``components/talenthr`` (base URL, endpoints, bodies); [A] assumptions, marked below.
+"""
+
+from collections.abc import AsyncIterator, Callable, Mapping
+from datetime import date, datetime
+from types import MappingProxyType
+from typing import Any, ClassVar
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field
+
+from provisioning.connectors.base import ConnectorSetup, DeliveryContext, RemoteAccount
+from provisioning.errors import ConflictError, MappingError, PermanentError, TargetConfigError
+from provisioning.responses import default_message, raise_for_status, send
+
+__all__ = [
+    "DEFAULT_FIELD_MAP",
+    "TalentHrConnector",
+    "TalentHrOptions",
+    "hire_date",
+    "read_talenthr_error",
+]
+
+# -- vendor facts -----------------------------------------------------------------------
+#: [I] Pipedream's talenthr.app.mjs. Basic auth, API key as username, any password [V].
+DEFAULT_BASE_URL = "https://pubapi.talenthr.io/v1"
+#: [V] "All calls must have an Accept: application/json header value".
+ACCEPT = "application/json"
+HIRE_PATH = "/employees/hire"  # [I] POST, JSON -> {"data": {"id": ...}}
+EMPLOYEE_PATH = "/employees/{id}"  # [I] PUT, JSON with the fields to change
+DIRECTORY_PATH = "/directory"  # [I] GET ?limit=&offset= -> {"data": {"rows": [...]}}
+DIRECTORY_PAGE = 100  # [I] Pipedream's page size
+EMPLOYMENT_STATUSES = "/employment-statuses"  # [I] -> {"data": [{"id", "name"}]}
+#: Payload key -> (list endpoint, id field inside ``job_record``). [I]
+JOB_RECORD_LOOKUPS: Mapping[str, tuple[str, str]] = MappingProxyType(
+    {
+        "job_title": ("/job-titles", "job_title_id"),
+        "department": ("/departments", "department_id"),
+        "location": ("/locations", "location_id"),
+        "division": ("/divisions", "division_id"),
+    }
+)
+#: [A] No public source documents termination or rehiring: verify in a sandbox.
+TERMINATE_PATH = "/employees/{id}/terminate"  # body {"termination_date": "YYYY-MM-DD"}
+REHIRE_PATH = "/employees/{id}/rehire"  # body {"hire_date": "YYYY-MM-DD"}
+#: [A] Laravel-style validation failures: 422 with field errors; a taken email says so.
+VALIDATION_STATUS = 422
+TAKEN = "has already been taken"
+#: [A] The employment status name seen in Pipedream's sample employee.
+DEFAULT_EMPLOYMENT_STATUS = "Full-Time"
+
+# -- payload keys -----------------------------------------------------------------------
+HIRE_DATE = "hire_date"
+#: Read only when ``hire_date`` is missing or invalid; never sent as such.
+HIRE_DATE_FALLBACK = "hire_date_fallback"
+EMPLOYMENT_STATUS = "employment_status"
+MANAGER = "reports_to_employee_id"
+#: Keys the hire call takes and ``PUT /employees/{id}`` does not (job records are
+#: separate resources there [I]).
+HIRE_ONLY = frozenset({HIRE_DATE, HIRE_DATE_FALLBACK, EMPLOYMENT_STATUS, *JOB_RECORD_LOOKUPS})
+
+#: TalentHR field <- SCIM path. Names, not ids: the connector resolves them.
+DEFAULT_FIELD_MAP: Mapping[str, Any] = MappingProxyType(
+    {
+        "first_name": {"from": "name.givenName", "required": True},
+        "last_name": {"from": "name.familyName", "required": True},
+        "email": {
+            "from": ['emails[type eq "work"].value', "emails[primary eq true].value"],
+            "transform": ["lower"],
+            "required": True,
+        },
+        HIRE_DATE: "hr:hireDate",
+        HIRE_DATE_FALLBACK: "meta.created",
+        "job_title": "title",
+        "department": "enterprise:department",
+        "division": "enterprise:division",
+        "location": "hr:location",
+        MANAGER: {"transform": [{"manager": "remote_id"}]},
+    }
+)
+
+
+class TalentHrOptions(BaseModel):
+    """The ``options:`` of a ``type: talenthr`` connection."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+    #: Name of the employment status given to every hire (a payload
+    #: ``employment_status`` overrides it per user).
+    employment_status: str = Field(DEFAULT_EMPLOYMENT_STATUS, min_length=1)
+    #: ``true``: TalentHR sends no invitation email to the new employee.
+    prevent_email: bool = False
+    #: ``true``: the person already works here (LMS users), so TalentHR skips onboarding.
+    is_existing: bool = True
+    #: Sent as ``compensation_record`` on every hire, if the account requires one [A].
+    compensation_record: dict[str, Any] | None = None
+
+
+def read_talenthr_error(response: httpx.Response) -> str | None:
+    """The message under the ``error`` key [V], with field errors [A] when there are any."""
+    error = _error_member(response)
+    if isinstance(error, str) and error:
+        return error
+    if isinstance(error, dict) and error.get("message"):
+        fields = error.get("errors") if isinstance(error.get("errors"), dict) else {}
+        details = "; ".join(f"{k}: {' '.join(map(str, v))}" for k, v in fields.items())
+        return f"{error['message']} ({details})" if details else str(error["message"])
+    return default_message(response)
+
+
+def hire_date(payload: Mapping[str, Any]) -> str:
+    """The hire date to send: ``hire_date`` if valid, else the creation date (S2.5).
+
+    Raises:
+        MappingError: neither is a valid date (the message names no value).
+    """
+    for key in (HIRE_DATE, HIRE_DATE_FALLBACK):
+        day = _as_date(payload.get(key))
+        if day is not None:
+            return day.isoformat()
+    raise MappingError(
+        f"{HIRE_DATE}: no valid hire date, and no creation date ({HIRE_DATE_FALLBACK}) either"
+    )
+
+
+class TalentHrConnector:
+    """TalentHR's public API as a provisioning target.
+
+    Args:
+        setup: ``base_url`` defaults to :data:`DEFAULT_BASE_URL`; ``http`` carries the
+            basic auth; ``options`` are validated by :class:`TalentHrOptions`.
+        today: the current date, for termination and rehire dates.
+    """
+
+    options_model: ClassVar[type[BaseModel]] = TalentHrOptions
+    type: ClassVar[str] = "talenthr"
+    default_field_map: ClassVar[Mapping[str, Any]] = DEFAULT_FIELD_MAP
+    lookup_keys: ClassVar[tuple[str, ...]] = ("email",)
+
+    def __init__(self, setup: ConnectorSetup, *, today: Callable[[], date] = date.today) -> None:
+        self.options = TalentHrOptions.model_validate(dict(setup.options))
+        self._base = (setup.base_url or DEFAULT_BASE_URL).rstrip("/")
+        self._http = setup.http
+        self._today = today
+        self._ids: dict[str, dict[str, int]] = {}  # list endpoint -> name -> id
+
+    async def check(self) -> None:
+        """Resolve the configured employment status: proves the key and the setting."""
+        await self._resolve(EMPLOYMENT_STATUSES, self.options.employment_status, EMPLOYMENT_STATUS)
+
+    async def find(self, key: str, value: str) -> list[RemoteAccount]:
+        """Employees whose email is ``value`` (case-insensitively), from the directory."""
+        if key != "email":
+            raise PermanentError(f"TalentHR employees cannot be looked up by {key!r}")
+        wanted = value.casefold()
+        return [
+            _account(row)
+            async for row in self._directory()
+            if str(row.get("email") or "").casefold() == wanted
+        ]
+
+    async def create(self, payload: Mapping[str, Any], context: DeliveryContext) -> RemoteAccount:
+        """Hire the employee; a taken email is a ConflictError."""
+        response = await self._call("POST", HIRE_PATH, await self._hire_body(payload))
+        return _account(_data(response), "hired employee")
+
+    async def update(
+        self, account: RemoteAccount, payload: Mapping[str, Any], context: DeliveryContext
+    ) -> RemoteAccount:
+        """PUT the personal fields; job record names and the hire date are hire-only."""
+        body = _common_fields(payload)
+        await self._call("PUT", EMPLOYEE_PATH.format(id=account.id), body, gone=True)
+        return RemoteAccount(id=account.id, active=account.active)
+
+    async def deactivate(self, account: RemoteAccount, context: DeliveryContext) -> None:
+        """Terminate as of today [A]; a 404 is an error (it may mean the endpoint is absent)."""
+        body = {"termination_date": self._today().isoformat()}
+        await self._call("POST", TERMINATE_PATH.format(id=account.id), body, assumed=True)
+
+    async def reactivate(self, account: RemoteAccount, context: DeliveryContext) -> None:
+        """Rehire as of today [A]."""
+        body = {HIRE_DATE: self._today().isoformat()}
+        await self._call("POST", REHIRE_PATH.format(id=account.id), body, assumed=True)
+
+    async def delete(self, account: RemoteAccount, context: DeliveryContext) -> None:
+        """TalentHR's API deletes no employees: use ``deprovision.action: deactivate``."""
+        raise PermanentError(
+            "TalentHR's public API has no employee deletion; set deprovision.action: deactivate"
+        )
+
+    async def _hire_body(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        status = payload.get(EMPLOYMENT_STATUS) or self.options.employment_status
+        status_id = await self._resolve(EMPLOYMENT_STATUSES, status, EMPLOYMENT_STATUS)
+        job_record = {
+            id_field: await self._resolve(path, payload[key], key)
+            for key, (path, id_field) in JOB_RECORD_LOOKUPS.items()
+            if payload.get(key)
+        }
+        extra = {"job_record": job_record} if job_record else {}
+        if self.options.compensation_record is not None:
+            extra["compensation_record"] = self.options.compensation_record
+        return {
+            **_common_fields(payload),
+            HIRE_DATE: hire_date(payload),
+            EMPLOYMENT_STATUS: {"employment_status_id": status_id},
+            **extra,
+            "prevent_email": self.options.prevent_email,
+            "is_existing": self.options.is_existing,
+        }
+
+    async def _resolve(self, path: str, name: Any, key: str) -> int:
+        """The id of the entry called ``name`` in a list endpoint (reloaded once on a miss)."""
+        label = key.replace("_", " ")
+        if not isinstance(name, str):
+            raise MappingError(f"{label}: takes a name, not a {type(name).__name__}")
+        found = _by_name(self._ids.get(path, {}), name)
+        if found is None:
+            self._ids[path] = await self._names(path)
+            found = _by_name(self._ids[path], name)
+        if found is None:
+            raise TargetConfigError(
+                f"TalentHR has no {label} named {name!r} (GET {path}); "
+                "create it in TalentHR or change the field map"
+            )
+        return found
+
+    async def _names(self, path: str) -> dict[str, int]:
+        entries = _data(await self._call("GET", path))
+        if not isinstance(entries, list):
+            raise PermanentError(f"TalentHR's GET {path} did not answer a list")
+        return {str(e["name"]): int(e["id"]) for e in entries if isinstance(e, dict)}
+
+    async def _directory(self) -> AsyncIterator[dict[str, Any]]:
+        """Every row, until an empty page: a server capping ``limit`` sends short pages."""
+        offset = 0
+        while True:
+            params = {"limit": str(DIRECTORY_PAGE), "offset": str(offset)}
+            data = _data(await self._call("GET", DIRECTORY_PATH, params=params))
+            rows = data.get("rows") if isinstance(data, dict) else None
+            if not isinstance(rows, list):
+                raise PermanentError("TalentHR's directory answer has no data.rows list")
+            if not rows:
+                return
+            for row in rows:
+                yield row
+            offset += len(rows)
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        params: Mapping[str, str] | None = None,
+        gone: bool = False,
+        assumed: bool = False,
+    ) -> httpx.Response:
+        request = self._http.build_request(
+            method, self._base + path, json=body, params=params, headers={"Accept": ACCEPT}
+        )
+        response = await send(self._http, request)
+        status = response.status_code
+        if (status == 404 and gone) or (status in (404, 405) and assumed):
+            raise PermanentError(_MISSING[assumed].format(call=f"{method} {path}"), status=status)
+        if status == VALIDATION_STATUS and _email_taken(response):
+            raise ConflictError(f"HTTP {status}: {read_talenthr_error(response)}", status=status)
+        return raise_for_status(response, read_message=read_talenthr_error)
+
+
+def _common_fields(payload: Mapping[str, Any]) -> dict[str, Any]:
+    body = {key: value for key, value in payload.items() if key not in HIRE_ONLY}
+    if isinstance(body.get(MANAGER), str) and body[MANAGER].isdigit():
+        body[MANAGER] = int(body[MANAGER])  # the manager's remote id, as TalentHR's integer
+    return body
+
+
+def _as_date(value: Any) -> date | None:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if not isinstance(value, str):
+        return None
+    try:  # a date or a dateTime (its own offset's day), as the ``date`` transform reads
+        return datetime.fromisoformat(value.strip()).date()
+    except ValueError:
+        return None
+
+
+def _by_name(ids: Mapping[str, int], name: str) -> int | None:
+    """Exact name first, else the one entry equal to it case-insensitively."""
+    if name in ids:
+        return ids[name]
+    folded = [ident for known, ident in ids.items() if known.casefold() == name.casefold()]
+    return folded[0] if len(folded) == 1 else None
+
+
+def _data(response: httpx.Response) -> Any:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict) or "data" not in body:
+        raise PermanentError(
+            f"TalentHR answered {response.status_code} without a JSON data member",
+            status=response.status_code,
+        )
+    return body["data"]
+
+
+def _account(row: Any, what: str = "employee") -> RemoteAccount:
+    if not isinstance(row, dict) or row.get("id") in (None, ""):
+        raise PermanentError(f"TalentHR's {what} has no id")
+    return RemoteAccount(id=str(row["id"]), active=not row.get("termination_date"), fields=row)
+
+
+def _error_member(response: httpx.Response) -> Any:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return body.get("error") if isinstance(body, dict) else None
+
+
+def _email_taken(response: httpx.Response) -> bool:
+    error = _error_member(response)
+    fields = error.get("errors") if isinstance(error, dict) else None
+    messages = fields.get("email") if isinstance(fields, dict) else None
+    return any(TAKEN in str(message) for message in messages or [])
+
+
+#: Why a 404 (or 405) happened, for a known employee (False) or an assumed endpoint (True).
+_MISSING = {
+    False: "the TalentHR employee behind {call} no longer exists; re-link or re-create it",
+    True: "TalentHR refused {call}: the employee is gone, or this assumed endpoint "
+    "(no public documentation) does not exist in this account",
+}
