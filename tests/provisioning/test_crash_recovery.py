@@ -116,9 +116,10 @@ def test_killed_workers_lose_nothing_and_create_nothing_twice(
             for n in range(UPDATES // KILLS):
                 user = ids[rng.randrange(USERS)]
                 _rename(service, user, f"v{kill}-{n}")
-            # Each worker lives two intervals: long enough to start and be mid-delivery.
-            time.sleep(rng.uniform(1.0, 2.0))
             victim = kill % 2
+            # Kill it mid-delivery: once it holds claims, after a random moment more.
+            _wait_until_holding(local, workers[victim].pid, timeout=30)
+            time.sleep(rng.uniform(0.0, 0.3))
             workers[victim].send_signal(signal.SIGKILL)
             workers[victim].wait()
             workers[victim] = _start_worker(env, config_file, postgres_database_url, log)
@@ -161,6 +162,20 @@ def _rename(service: ResourceService, user_id: str, given: str) -> None:
         "Operations": [{"op": "replace", "path": "name.givenName", "value": given}],
     }
     service.patch("acme", USER, user_id, patch)
+
+
+def _wait_until_holding(engine: sa.Engine, pid: int, timeout: float) -> None:
+    """Until the worker process ``pid`` holds at least one claim (ids are host:pid:nonce)."""
+    outbox = OutboxEvent.__table__  # type: ignore[attr-defined]
+    query = sa.select(sa.func.count()).where(
+        outbox.c.status == "inflight", outbox.c.claimed_by.like(f"%:{pid}:%")
+    )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with engine.connect() as connection:
+            if connection.execute(query).scalar_one():
+                return
+        time.sleep(0.02)
 
 
 def _wait_until_delivered(engine: sa.Engine, timeout: float, log: Path) -> None:
