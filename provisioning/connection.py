@@ -79,6 +79,9 @@ class TargetConnection(_Model):
     auth: AuthSettings | None = None
     #: Target field <- SCIM path; replaces the connector's default map when given.
     field_map: dict[str, Any] | None = None
+    #: Entries added to (or replacing single entries of) the map in use: one custom field
+    #: without copying the connector's whole default map.
+    field_map_extra: dict[str, Any] = Field(default_factory=dict)
     #: SCIM filter a user must match to be provisioned (leaving it deprovisions).
     scope: str | None = None
     matching: Matching = Field(default_factory=Matching)

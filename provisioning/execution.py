@@ -8,7 +8,7 @@ an admin. Every call goes through the connection's rate limiter.
 
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from provisioning import links
@@ -23,7 +23,7 @@ from provisioning.decisions import (
     Work,
     match_value,
 )
-from provisioning.errors import ConflictError
+from provisioning.errors import ConflictError, PermanentError
 from provisioning.links import Link
 from provisioning.targets import Target
 
@@ -138,10 +138,18 @@ async def _adopt(
 
 
 async def _update(
-    work: Work, step: Step, target: Target, context: DeliveryContext, _: LinkedTo
+    work: Work, step: Step, target: Target, context: DeliveryContext, linked_to: LinkedTo
 ) -> Effect:
     account = _account(work)
-    await _call(target, "update", account, step.payload, context)
+    try:
+        await _call(target, "update", account, step.payload, context)
+    except PermanentError as exc:
+        if exc.status != 404:
+            raise
+        # Someone removed the account in the target: provision it again (lookup first).
+        effect = await _create(replace(work, link=None), step, target, context, linked_to)
+        effect.audit.append(("link.replaced", f"account {account.id} was gone from the target"))
+        return effect
     return Effect(_linked(work, account.id, links.ACTIVE, step.digest), account.id)
 
 

@@ -94,6 +94,7 @@ def build_target(
         name=name, base_url=settings.base_url, http=client, options=settings.options
     )
     raw_map = settings.field_map if settings.field_map is not None else cls.default_field_map
+    raw_map = {**raw_map, **settings.field_map_extra}
     rate = settings.rate_limit
     return Target(
         tenant=tenant,
