@@ -130,8 +130,12 @@ class CsvSftpConnector:
     """
 
     # Before ``type``, which shadows the builtin in the class body.
-    options_model: ClassVar[type[BaseModel]] = CsvSftpOptions
+    options_model: ClassVar[type[CsvSftpOptions]] = CsvSftpOptions
     type: ClassVar[str] = "csv_sftp"
+    #: A vendor's columns, written first and in this order (subclasses for vendors set it).
+    layout: ClassVar[tuple[str, ...]] = ()
+    #: Columns the vendor identifies people by: a run whose rows repeat a value fails.
+    key_columns: ClassVar[tuple[str, ...]] = ()
     default_field_map: ClassVar[Mapping[str, Any]] = {
         "user_name": "userName",
         "email": 'emails[type eq "work"].value',
@@ -147,7 +151,7 @@ class CsvSftpConnector:
     def __init__(
         self, setup: ConnectorSetup, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     ) -> None:
-        self._options = CsvSftpOptions.model_validate(dict(setup.options))
+        self._options = self.options_model.model_validate(dict(setup.options))
         self._clock = clock
         self._where = f"{self._options.host}:{self._options.port}"
 
@@ -163,6 +167,8 @@ class CsvSftpConnector:
 
     async def export(self, rows: list[Mapping[str, Any]], context: DeliveryContext) -> str:
         """Upload ``rows`` as one CSV file, atomically; return the remote file name."""
+        for column in self.key_columns:
+            require_unique(rows, column)
         data = render_csv(rows, self._columns(rows), self._options.delimiter)
         body = data.encode(self._options.encoding)
         name = self._filename(context)
@@ -189,7 +195,7 @@ class CsvSftpConnector:
         if self._options.columns:
             return self._options.columns
         # dicts keep the field map's order; a key absent from the first row still counts.
-        seen = dict.fromkeys(key for row in rows for key in row)
+        seen = dict.fromkeys([*self.layout, *(key for row in rows for key in row)])
         return list(seen) or list(self.default_field_map)
 
     def _filename(self, context: DeliveryContext) -> str:
@@ -236,6 +242,26 @@ def render_csv(rows: list[Mapping[str, Any]], columns: list[str], delimiter: str
     for number, row in enumerate(rows, start=1):
         writer.writerow([_cell(row.get(column), column, number) for column in columns])
     return out.getvalue()
+
+
+def require_unique(rows: list[Mapping[str, Any]], column: str) -> None:
+    """Fail when two rows hold the same ``column`` value (case-insensitive; empty ones aside).
+
+    Raises:
+        MappingError: naming the rows and the column, never the value.
+    """
+    first_row: dict[str, int] = {}
+    for number, row in enumerate(rows, start=1):
+        value = row.get(column)
+        if value is None or value == "":
+            continue
+        key = str(value).casefold()
+        if key in first_row:
+            raise MappingError(
+                f"rows {first_row[key]} and {number} have the same {column!r}, which the "
+                "vendor identifies people by"
+            )
+        first_row[key] = number
 
 
 def _cell(value: Any, column: str, row: int) -> str:
