@@ -6,11 +6,14 @@ of the tenant (deactivated ones included, with their status) and uploads one fil
 """
 
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from gateway.store.database import writer
+from provisioning import guard
 from provisioning.claims import Claim
 from provisioning.connectors.base import DeliveryContext
 from provisioning.errors import MappingError
@@ -21,10 +24,22 @@ from provisioning.targets import Target
 RunInThread = Callable[..., Awaitable[Any]]
 
 
+class ExportHeld(Exception):
+    """The mass-deletion guard stopped an export; the reason says why."""
+
+
 async def export_all(engine: Engine, target: Target, batch: list[Claim], db: RunInThread) -> str:
-    """Map every in-scope user and upload one file; returns the remote file name."""
+    """Map every in-scope user and upload one file; returns the remote file name.
+
+    Raises:
+        ExportHeld: the file would take access from more people than the guard allows.
+    """
     docs = await db(_in_scope_documents, engine, target)
     rows = map_rows(target, docs)
+    active = sum(1 for doc in docs if doc.get("active", True))
+    reason = await db(_trip_reason, engine, target, active)
+    if reason is not None:
+        raise ExportHeld(reason)
     newest = max(batch, key=lambda claim: claim.id)
     context = DeliveryContext(
         tenant=target.tenant,
@@ -36,7 +51,21 @@ async def export_all(engine: Engine, target: Target, batch: list[Claim], db: Run
     )
     if target.rate is not None:
         await target.rate.acquire()
-    return str(await target.connector.export(rows, context))
+    name = str(await target.connector.export(rows, context))
+    await db(_remember, engine, target, active)
+    return name
+
+
+def _trip_reason(engine: Engine, target: Target, active: int) -> str | None:
+    with engine.connect() as connection:
+        rules = target.settings.guard
+        now = datetime.now(UTC)
+        return guard.export_trip_reason(connection, target.tenant, target.name, rules, now, active)
+
+
+def _remember(engine: Engine, target: Target, active: int) -> None:
+    with writer(engine).begin() as connection:
+        guard.remember_export(connection, target.tenant, target.name, active)
 
 
 def map_rows(target: Target, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:

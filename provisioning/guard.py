@@ -26,15 +26,53 @@ class State:
     paused: bool
     reason: str | None
     confirmed_until: datetime | None
+    exported_active: int | None = None
 
 
 def state(connection: sa.Connection, tenant: str, target: str) -> State:
     row = connection.execute(
-        sa.select(states.c.paused, states.c.reason, states.c.confirmed_until).where(
-            states.c.tenant_id == tenant, states.c.connection == target
-        )
+        sa.select(
+            states.c.paused, states.c.reason, states.c.confirmed_until, states.c.exported_active
+        ).where(states.c.tenant_id == tenant, states.c.connection == target)
     ).first()
     return State(*row) if row else State(False, None, None)
+
+
+def export_trip_reason(
+    connection: sa.Connection,
+    tenant: str,
+    target: str,
+    rules: DeletionGuard,
+    now: datetime,
+    active_now: int,
+) -> str | None:
+    """Why a full export with ``active_now`` people would take access from too many at once.
+
+    A file target deprovisions by omission: a wrong scope or an empty HR feed would upload
+    a file that suspends everyone, so the drop since the last export is held to the same
+    rules as per-user deprovisions.
+    """
+    current = state(connection, tenant, target)
+    before = current.exported_active
+    if before is None or active_now >= before:
+        return None
+    if current.confirmed_until is not None and now < _aware(current.confirmed_until, now):
+        return None
+    dropped = before - active_now
+    if dropped > rules.max_count:
+        return (
+            f"this export drops {dropped} of {before} people, above the limit of {rules.max_count}"
+        )
+    if before >= rules.min_linked and dropped / before > rules.max_share:
+        return (
+            f"this export drops {dropped} of {before} people ({dropped / before:.0%}), "
+            f"above the limit of {rules.max_share:.0%}"
+        )
+    return None
+
+
+def remember_export(connection: sa.Connection, tenant: str, target: str, active: int) -> None:
+    _upsert(connection, tenant, target, exported_active=active)
 
 
 def trip_reason(

@@ -30,7 +30,7 @@ from provisioning.claims import Claim
 from provisioning.decisions import CREATE, DEACTIVATE, DELETE, FAIL, SKIP, Step, Work, decide
 from provisioning.errors import DeliveryError, RateLimited
 from provisioning.execution import carry_out
-from provisioning.exports import export_all
+from provisioning.exports import ExportHeld, export_all
 from provisioning.groups import GroupWork, deliver_group, load_group_work, takes_groups
 from provisioning.ledger import (
     DEAD,
@@ -275,6 +275,9 @@ class Worker:
     async def _export(self, target: Target, batch: list[Claim]) -> None:
         try:
             name = await export_all(self.engine, target, batch, self._db)
+        except ExportHeld as held:
+            await self._hold_export(target, batch, str(held))
+            return
         except Exception as exc:
             for claim in batch:
                 self._fail(target, claim, claim.id, "export", exc)
@@ -282,6 +285,15 @@ class Worker:
         now = self.clock()
         for claim in batch:
             self._done(Outcome(claim, "export", DELIVERED, now, claim.id, remote_id=name))
+
+    async def _hold_export(self, target: Target, batch: list[Claim], reason: str) -> None:
+        now = self.clock()
+        log.warning("guard.paused", tenant=target.tenant, connection=target.name, reason=reason)
+        await self._db(
+            pause_for_guard, self.engine, target.tenant, target.name, reason, self.id, now
+        )
+        for claim in batch:
+            self._done(Outcome(claim, "export", HELD, now, claim.id, error=f"held: {reason}"))
 
     def _fail(
         self, target: Target, claim: Claim, upto: int, operation: str, exc: BaseException

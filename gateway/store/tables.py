@@ -221,6 +221,8 @@ class ConnectionState(SQLModel, table=True):
     reason: str | None = Field(default=None, max_length=600)
     paused_at: datetime | None = None
     confirmed_until: datetime | None = None
+    #: People with access in the last full export (file targets): the guard compares.
+    exported_active: int | None = None
 
 
 metadata = SQLModel.metadata

@@ -400,3 +400,35 @@ async def test_no_secret_in_any_log_line_or_delivery_error(
     # Key material line by line, in case a log line quoted part of a key.
     for line in keys.secret_texts[0].splitlines()[1:-1]:
         assert line not in text
+
+
+async def test_an_export_dropping_too_many_people_is_held_until_confirmed(
+    engine: Engine, vendor: FileVendor, server: SftpServer
+) -> None:
+    """A file deprovisions by omission: the mass-deletion guard holds a file that would take
+    access from more people than the connection allows, and pauses the connection."""
+    from provisioning import claims, guard
+    from provisioning.connection import DeletionGuard
+
+    settings = connection(vendor, server, guard={"max_count": 2, "min_linked": 100})
+    harness = Harness(engine, config_with("files", settings))
+    try:
+        users = [await harness.create_user(name) for name in ("ada", "bob", "cy", "dan", "eve")]
+        await harness.worker.drain()
+        _, before = the_file(server, vendor)
+        for user in users[1:]:
+            await harness.patch(user, "active", False)
+        await harness.worker.drain()
+        assert the_file(server, vendor)[1] == before  # the shrunken file was not uploaded
+        held = [row for row in harness.rows(OutboxEvent) if row.status == "held"]
+        assert held and "drops 4 of 5 people" in held[0].last_error
+        with engine.begin() as db:
+            assert guard.state(db, "acme", "files").paused
+
+        with engine.begin() as db:  # what `scimgw guard confirm files` does
+            guard.confirm(db, "acme", "files", DeletionGuard(max_count=2), harness.clock.now)
+            claims.requeue(db, status=claims.HELD, now=harness.clock.now)
+        await harness.worker.drain()
+        assert the_file(server, vendor)[1] != before
+    finally:
+        await harness.aclose()

@@ -88,6 +88,7 @@ def upgrade() -> None:
         sa.Column("reason", _text(length=600), nullable=True),
         sa.Column("paused_at", _time(), nullable=True),
         sa.Column("confirmed_until", _time(), nullable=True),
+        sa.Column("exported_active", sa.Integer(), nullable=True),
         sa.PrimaryKeyConstraint("tenant_id", "connection"),
     )
 
