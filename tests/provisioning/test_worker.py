@@ -358,3 +358,34 @@ def _write_config(config: GatewayConfig, directory: Path) -> str:
     path = directory / "gateway.yaml"
     path.write_text(yaml.safe_dump(data))
     return str(path)
+
+
+async def test_a_stopping_worker_hands_back_what_it_could_not_finish(
+    engine: Engine, receiver: WebhookReceiver
+) -> None:
+    """SIGTERM: stop claiming, wait for the grace period, then release the claims still
+    held, without using up an attempt, so another worker takes them at once."""
+    import asyncio
+
+    release = asyncio.Event()
+
+    async def hanging_target(scope: Any, receive: Any, send: Any) -> None:
+        await release.wait()  # a target that does not answer before the grace period ends
+        await receiver.app(scope, receive, send)
+
+    h = Harness(engine, gateway_config(), receiver)
+    h.targets[0].client._transport = httpx.ASGITransport(app=hanging_target)  # noqa: SLF001
+    try:
+        users = [await h.create_user(name) for name in ("ada", "bob")]
+        stop = asyncio.Event()
+        running = asyncio.create_task(h.worker.run(stop, grace=0.2))
+        while not all(r.status == "inflight" for r in h.rows(OutboxEvent)):
+            await asyncio.sleep(0.02)
+        stop.set()
+        await asyncio.wait_for(running, timeout=10)
+        for user in users:
+            [event] = h.rows(OutboxEvent, resource_id=user)
+            assert (event.status, event.attempts, event.claimed_by) == ("pending", 0, None)
+    finally:
+        release.set()
+        await h.aclose()
