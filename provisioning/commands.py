@@ -24,7 +24,6 @@ from provisioning.worker import Worker
 
 config_app = typer.Typer(help="Configuration file", no_args_is_help=True)
 guard_app = typer.Typer(help="Mass-deletion guard", no_args_is_help=True)
-out = Console()
 
 
 def register(app: typer.Typer) -> None:
@@ -104,7 +103,7 @@ def status(database_url: DatabaseOption = None, config: ConfigOption = None) -> 
         state = f"paused: {b.pause_reason}" if b.paused else "running"
         counts = [str(b.waiting.get(p, 0)) for p in PRIORITY_NAMES]
         table.add_row(b.tenant, b.connection, *counts, str(b.dead), str(b.held), eta, state)
-    out.print(table)
+    Console().print(table)  # built per call: it reads the terminal's width
 
 
 def replay(
@@ -156,7 +155,7 @@ def plan(
     for line in lines:
         if show_skips or line.operation != "skip":
             table.add_row(line.operation, line.user_name, line.resource_id, line.reason)
-    out.print(table)
+    Console().print(table)  # built per call: it reads the terminal's width
     totals = planning.summary(lines)
     typer.echo(", ".join(f"{op}: {n}" for op, n in sorted(totals.items())) or "nothing to do")
 

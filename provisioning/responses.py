@@ -4,11 +4,16 @@ Every HTTP connector calls :func:`raise_for_status` so that the rules are the sa
 408, 5xx and transport failures are transient; 429 (and a vendor's declared throttle
 statuses) is :class:`RateLimited` with ``Retry-After``; 401/403 are auth errors; any
 other 4xx is permanent and keeps the vendor's message.
+
+Connectors send through :func:`call` (which applies those rules and the shared 404
+semantics: "missing is fine" or "the account is gone") and parse bodies with
+:func:`read_json`, so no connector keeps its own copy of either.
 """
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import Any
 
 import httpx
 
@@ -25,6 +30,8 @@ from provisioning.errors import (
 MESSAGE_LIMIT = 500
 
 MessageReader = Callable[[httpx.Response], str | None]
+#: A test on a failed response (a vendor's conflict, or a failure the caller accepts).
+ResponseTest = Callable[[httpx.Response], bool]
 
 
 def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
@@ -64,15 +71,26 @@ def raise_for_status(
     read_message: MessageReader = default_message,
     throttle_statuses: Collection[int] = (429,),
     conflict_statuses: Collection[int] = (409,),
+    is_conflict: ResponseTest | None = None,
+    default_wait: float | None = None,
 ) -> httpx.Response:
-    """Return the response if it succeeded, else raise the matching :class:`DeliveryError`."""
+    """Return the response if it succeeded, else raise the matching :class:`DeliveryError`.
+
+    ``is_conflict`` recognises a vendor's conflict its status does not say (a 400 or 422
+    reporting a taken email): it is a :class:`ConflictError`. ``default_wait`` is the
+    ``retry_after`` of a throttled answer without ``Retry-After``.
+    """
     status = response.status_code
     if status < 400:
         return response
     message = _message(response, read_message)
+    if is_conflict is not None and is_conflict(response):
+        raise ConflictError(message, status=status)
     if status in throttle_statuses:
         wait = retry_after_seconds(response.headers.get("Retry-After"))
-        raise RateLimited(message, status=status, retry_after=wait)
+        raise RateLimited(
+            message, status=status, retry_after=default_wait if wait is None else wait
+        )
     raise error_for_status(status, message, response.headers.get("Retry-After"), conflict_statuses)
 
 
@@ -109,3 +127,80 @@ async def send(client: httpx.AsyncClient, request: httpx.Request) -> httpx.Respo
         raise TransientError(f"timed out: {type(exc).__name__}") from None
     except httpx.TransportError as exc:
         raise TransientError(f"connection failed: {type(exc).__name__}") from None
+
+
+def account_gone(what: str, method: str) -> PermanentError:
+    """The error of an account (or group) gone from the target, e.g. a 404 on its update.
+
+    Its ``status`` is 404: the engine relies on it to re-link or re-create the account.
+    """
+    return PermanentError(
+        f"{what} no longer exists (HTTP 404 on {method}); it must be re-linked or re-created",
+        status=404,
+    )
+
+
+async def call(
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    json: Any = None,
+    data: Mapping[str, str] | None = None,
+    content: bytes | None = None,
+    params: Mapping[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
+    missing_ok: bool = False,
+    missing: DeliveryError | None = None,
+    tolerate: ResponseTest | None = None,
+    read_message: MessageReader = default_message,
+    throttle_statuses: Collection[int] = (429,),
+    conflict_statuses: Collection[int] = (409,),
+    is_conflict: ResponseTest | None = None,
+    default_wait: float | None = None,
+) -> httpx.Response:
+    """Build, send and check one request: the HTTP call every connector makes.
+
+    A 404 is returned as is when ``missing_ok`` (a lookup finding nothing, a delete of an
+    account already gone), and raises ``missing`` when given (usually :func:`account_gone`).
+    A failure ``tolerate`` accepts is returned too, for the caller to read. A redirect
+    (not followed) is a :class:`PermanentError`: the request did not reach the API. Any
+    other failure raises what :func:`raise_for_status` maps it to, with the remaining
+    keyword arguments; transport failures are :class:`TransientError` (see :func:`send`).
+    """
+    request = client.build_request(
+        method, url, json=json, data=data, content=content, params=params, headers=headers
+    )
+    response = await send(client, request)
+    status = response.status_code
+    if status == 404 and missing_ok:
+        return response
+    if status == 404 and missing is not None:
+        raise missing
+    if status >= 300 and tolerate is not None and tolerate(response):
+        return response
+    if 300 <= status < 400:
+        raise PermanentError(
+            f"HTTP {status}: the configured URL redirects; configure the final URL", status=status
+        )
+    return raise_for_status(
+        response,
+        read_message=read_message,
+        throttle_statuses=throttle_statuses,
+        conflict_statuses=conflict_statuses,
+        is_conflict=is_conflict,
+        default_wait=default_wait,
+    )
+
+
+def read_json(response: httpx.Response, vendor: str, hint: str = "") -> Any:
+    """The JSON body of a response; a :class:`PermanentError` naming ``vendor`` and the
+    status if it has none (an HTML login page, XML...). ``hint`` ends the message."""
+    try:
+        return response.json()
+    except ValueError:
+        suffix = f" {hint}" if hint else ""
+        raise PermanentError(
+            f"{vendor} answered {response.status_code} without a JSON body{suffix}",
+            status=response.status_code,
+        ) from None

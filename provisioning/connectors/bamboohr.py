@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from provisioning.connectors.base import ConnectorSetup, DeliveryContext, RemoteAccount
 from provisioning.errors import MappingError, PermanentError
-from provisioning.responses import default_message, raise_for_status, send
+from provisioning.responses import account_gone, call, default_message, read_json
 
 __all__ = [
     "DEFAULT_FIELD_MAP",
@@ -200,21 +200,19 @@ class BambooHrConnector:
         gone: bool = False,
         missing_ok: bool = False,
     ) -> httpx.Response:
+        missing = account_gone(f"the BambooHR employee behind {path}", method) if gone else None
         # httpx's json= sends exactly "application/json", which BambooHR requires [V].
-        request = self._http.build_request(
-            method, self._root + path, json=body, params=params, headers={"Accept": ACCEPT}
-        )
-        response = await send(self._http, request)
-        if response.status_code == 404 and missing_ok:
-            return response
-        if response.status_code == 404 and gone:
-            raise PermanentError(
-                f"the BambooHR employee behind {method} {path} no longer exists; "
-                "re-link or re-create it",
-                status=404,
-            )
-        return raise_for_status(
-            response, read_message=read_bamboohr_error, throttle_statuses=THROTTLE_STATUSES
+        return await call(
+            self._http,
+            method,
+            self._root + path,
+            json=body,
+            params=params,
+            headers={"Accept": ACCEPT},
+            missing_ok=missing_ok,
+            missing=missing,
+            read_message=read_bamboohr_error,
+            throttle_statuses=THROTTLE_STATUSES,
         )
 
 
@@ -241,13 +239,7 @@ def _created_id(response: httpx.Response) -> str:
 
 
 def _json(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        raise PermanentError(
-            f"BambooHR answered {response.status_code} without JSON (XML?)",
-            status=response.status_code,
-        ) from None
+    return read_json(response, "BambooHR", "(XML?)")
 
 
 def _account(row: Mapping[str, Any]) -> RemoteAccount:

@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from provisioning.connectors.base import ConnectorSetup, DeliveryContext, RemoteAccount
 from provisioning.errors import ConflictError, MappingError, PermanentError, TargetConfigError
-from provisioning.responses import default_message, raise_for_status, send
+from provisioning.responses import account_gone, call, default_message, read_json
 
 __all__ = ["Dynamics365HrConnector", "Dynamics365HrOptions", "parse_metadata", "read_odata_error"]
 
@@ -274,14 +274,19 @@ class Dynamics365HrConnector:
         key = quote(odata_string(number), safe="'")
         url = f"{self._collection}({PERSONNEL_NUMBER}={key})"
         headers = {**ODATA_HEADERS, "If-Match": "*"}  # write whatever version HR holds
-        request = self._http.build_request("PATCH", url, json=body, headers=headers)
-        response = await send(self._http, request)
-        if response.status_code == 404:
-            raise PermanentError(f"worker {number} no longer exists in HR", status=404)
-        if response.status_code == 400 and UNKNOWN_PROPERTY in (read_odata_error(response) or ""):
+        response = await call(
+            self._http,
+            "PATCH",
+            url,
+            json=body,
+            headers=headers,
+            missing=account_gone(f"worker {number}", "PATCH"),
+            tolerate=_unknown_property,
+            read_message=read_odata_error,
+        )
+        if _unknown_property(response):
             self._schema = None  # unpublished since we read $metadata: read it again
             raise TargetConfigError(f"HR refused a custom field: {read_odata_error(response)}")
-        raise_for_status(response, read_message=read_odata_error)
 
     async def _schema_with(self, fields: Mapping[str, Any]) -> WorkerSchema:
         """The schema, re-read (at most every minute) when it lacks one of ``fields``."""
@@ -340,18 +345,18 @@ class Dynamics365HrConnector:
         if query:  # spaces as %20 (OData URL conventions), quotes kept readable
             url += "?" + "&".join(f"{k}={quote(v, safe=QUERY_SAFE)}" for k, v in query.items())
         headers = {**ODATA_HEADERS, "Accept": accept}
-        response = await send(self._http, self._http.build_request("GET", url, headers=headers))
-        return raise_for_status(response, read_message=read_odata_error)
+        return await call(self._http, "GET", url, headers=headers, read_message=read_odata_error)
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
+    body = read_json(response, "HR")
     if not isinstance(body, dict):
         raise PermanentError(f"HR answered {response.status_code} without an OData JSON object")
     return body
+
+
+def _unknown_property(response: httpx.Response) -> bool:
+    return response.status_code == 400 and UNKNOWN_PROPERTY in (read_odata_error(response) or "")
 
 
 def _worker(row: Mapping[str, Any]) -> RemoteAccount:

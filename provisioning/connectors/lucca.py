@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from provisioning.connectors.base import ConnectorSetup, DeliveryContext, RemoteAccount
 from provisioning.errors import DeliveryError, MappingError, PermanentError, TargetConfigError
-from provisioning.responses import default_message, raise_for_status, send
+from provisioning.responses import account_gone, call, default_message, read_json
 
 __all__ = ["DEFAULT_FIELD_MAP", "LuccaConnector", "LuccaOptions", "read_lucca_error"]
 
@@ -231,7 +231,7 @@ class LuccaConnector:
     async def _department(self, department_id: int) -> dict[str, Any]:
         missing = TargetConfigError(f"department {department_id} does not exist in Lucca")
         path = DEPARTMENT_PATH.format(id=department_id)
-        body = _json(await self._call("GET", path, missing=missing))
+        body = read_json(await self._call("GET", path, missing=missing), "Lucca")
         if not isinstance(body, dict):
             raise PermanentError(f"Lucca answered department {department_id} without an object")
         return body
@@ -250,11 +250,7 @@ class LuccaConnector:
                 return found
 
     async def _put(self, account: RemoteAccount, body: dict[str, Any]) -> httpx.Response:
-        gone = PermanentError(
-            f"the Lucca user {account.id} no longer exists (HTTP 404); "
-            "it must be re-linked or re-created",
-            status=404,
-        )
+        gone = account_gone(f"the Lucca user {account.id}", "PUT")
         return await self._call("PUT", _user_path(account.id), body, missing=gone)
 
     async def _call(
@@ -267,16 +263,20 @@ class LuccaConnector:
         missing: DeliveryError | None = None,
         missing_ok: bool = False,
     ) -> httpx.Response:
-        """Send; a 404 raises ``missing`` when given, or is returned when ``missing_ok``."""
-        request = self._http.build_request(
-            method, self._base + path, json=body, params=params, headers=ACCEPT_JSON
+        """Send; a 404 raises ``missing`` when given, or is returned when ``missing_ok``;
+        a 400 reporting a uniqueness clash is a conflict."""
+        return await call(
+            self._http,
+            method,
+            self._base + path,
+            json=body,
+            params=params,
+            headers=ACCEPT_JSON,
+            missing=missing,
+            missing_ok=missing_ok,
+            read_message=read_lucca_error,
+            is_conflict=_is_clash,
         )
-        response = await send(self._http, request)
-        if response.status_code == 404 and missing is not None:
-            raise missing
-        if response.status_code == 404 and missing_ok:
-            return response
-        return _raise_for(response)
 
     def _body(self, payload: Mapping[str, Any]) -> dict[str, Any]:
         body = dict(payload)
@@ -296,12 +296,6 @@ class LuccaConnector:
         if not isinstance(user, dict) or user.get("id") is None:
             raise PermanentError("Lucca answered a user without an id")
         return RemoteAccount(id=str(user["id"]), active=self._employed(user), fields=user)
-
-
-def _raise_for(response: httpx.Response) -> httpx.Response:
-    """The engine's mapping, with a 400 that reports a uniqueness clash as a conflict."""
-    conflicts = (409, 400) if _is_clash(response) else (409,)
-    return raise_for_status(response, read_message=read_lucca_error, conflict_statuses=conflicts)
 
 
 def _is_clash(response: httpx.Response) -> bool:
@@ -343,18 +337,8 @@ def _day(value: Any) -> date:
         raise PermanentError("Lucca answered a contract date that is not ISO 8601") from None
 
 
-def _json(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        raise PermanentError(
-            f"Lucca answered {response.status_code} without a JSON body",
-            status=response.status_code,
-        ) from None
-
-
 def _data(response: httpx.Response, what: str) -> Any:
-    body = _json(response)
+    body = read_json(response, "Lucca")
     if not isinstance(body, dict) or "data" not in body:
         raise PermanentError(f"Lucca's {what} has no data envelope")
     return body["data"]

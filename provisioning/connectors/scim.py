@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict
 from provisioning.connectors import scim_payload as payloads
 from provisioning.connectors.base import ConnectorSetup, DeliveryContext, RemoteAccount
 from provisioning.errors import PermanentError
-from provisioning.responses import default_message, raise_for_status, send
+from provisioning.responses import account_gone, call, default_message, read_json
 
 __all__ = ["DEFAULT_FIELD_MAP", "ScimConnector", "ScimOptions", "read_scim_error"]
 
@@ -142,7 +142,7 @@ class ScimConnector:
         Raises PermanentError if the answer is not a SCIM configuration, or if it says
         PATCH is unsupported while ``update_method`` is ``patch``.
         """
-        config = self._json(await self._call("GET", "/ServiceProviderConfig"))
+        config = _json(await self._call("GET", "/ServiceProviderConfig"))
         if not isinstance(config, dict) or "schemas" not in config:
             raise PermanentError(f"{self._base} is not a SCIM 2.0 root (no ServiceProviderConfig)")
         patch = config.get("patch")
@@ -162,7 +162,7 @@ class ScimConnector:
         """POST the user; a uniqueness clash (409) is a ConflictError."""
         document = payloads.build(payload, schemas=self.options.user_schemas)
         response = await self._call("POST", "/Users", document)
-        return _account(self._json(response), context="created user")
+        return _account(_json(response), context="created user")
 
     async def update(
         self, account: RemoteAccount, payload: Mapping[str, Any], context: DeliveryContext
@@ -210,7 +210,7 @@ class ScimConnector:
         document = payloads.build(payload, core=payloads.CORE_GROUP)
         document["members"] = [{"value": member} for member in members]
         response = await self._call("POST", "/Groups", document)
-        return _account(self._json(response), context="created group")
+        return _account(_json(response), context="created group")
 
     async def update_group(
         self,
@@ -256,7 +256,7 @@ class ScimConnector:
     async def _search(self, collection: str, path: str, value: str) -> list[RemoteAccount]:
         scim_filter = payloads.equality_filter(path, value)
         response = await self._call("GET", collection, params={"filter": scim_filter})
-        found = payloads.resources(self._json(response))
+        found = payloads.resources(_json(response))
         return [_account(item) for item in found if payloads.matches(item, path, value)]
 
     async def _patch(
@@ -273,7 +273,7 @@ class ScimConnector:
         # RFC 7644 §3.5.2: a server may answer 204 without the resource.
         if response.status_code in (204, 404) or not response.content:
             return RemoteAccount(id=account.id, active=account.active)
-        return _account(self._json(response), context="patched resource")
+        return _account(_json(response), context="patched resource")
 
     async def _replace(
         self,
@@ -289,7 +289,7 @@ class ScimConnector:
         being cleared, as a PUT of the mapped attributes alone would do.
         """
         path = _item(collection, account)
-        current = self._json(await self._call("GET", path, gone=account))
+        current = _json(await self._call("GET", path, gone=account))
         schemas = self.options.user_schemas if core == payloads.CORE_USER else ()
         document = payloads.build(payload, base=current, core=core, schemas=schemas)
         for name, value in (extra or {}).items():
@@ -297,7 +297,7 @@ class ScimConnector:
         for read_only in ("meta", "groups") if core == payloads.CORE_USER else ("meta",):
             payloads.pop_attr(document, read_only)
         response = await self._call("PUT", path, document, gone=account)
-        return _account(self._json(response), context="replaced resource")
+        return _account(_json(response), context="replaced resource")
 
     async def _delete(self, collection: str, account: RemoteAccount) -> None:
         await self._call("DELETE", _item(collection, account), missing_ok=True)
@@ -305,7 +305,7 @@ class ScimConnector:
     async def _member_ids(self, group: RemoteAccount) -> list[str]:
         path, params = _item("/Groups", group), {"attributes": "members"}
         response = await self._call("GET", path, params=params, gone=group)
-        return payloads.member_ids(self._json(response))
+        return payloads.member_ids(_json(response))
 
     async def _call(
         self,
@@ -317,42 +317,27 @@ class ScimConnector:
         gone: RemoteAccount | None = None,
         missing_ok: bool = False,
     ) -> httpx.Response:
-        """Send; raise the typed error of a failure.
-
-        A 404 is returned when ``missing_ok``, and is the PermanentError saying the account
-        is gone when ``gone`` names it.
-        """
-        response = await self._send(method, path, body, params)
-        if missing_ok and response.status_code == 404:
-            return response
-        if gone is not None and response.status_code == 404:
-            raise PermanentError(
-                f"the remote account {gone.id} no longer exists (HTTP 404 on {method} {path}); "
-                "it must be re-linked or re-created",
-                status=404,
-            )
-        return raise_for_status(response, read_message=read_scim_error)
-
-    async def _send(
-        self, method: str, path: str, body: Any = None, params: Mapping[str, str] | None = None
-    ) -> httpx.Response:
+        """Send with SCIM headers; a 404 is returned when ``missing_ok``, and is the
+        "account gone" error when ``gone`` names it."""
         headers = {"Accept": ACCEPT}
         if body is not None:
             headers["Content-Type"] = SCIM_JSON
-        request = self._http.build_request(
-            method, self._base + path, json=body, params=params, headers=headers
+        missing = None if gone is None else account_gone(f"the remote account {gone.id}", method)
+        return await call(
+            self._http,
+            method,
+            self._base + path,
+            json=body,
+            params=params,
+            headers=headers,
+            missing_ok=missing_ok,
+            missing=missing,
+            read_message=read_scim_error,
         )
-        return await send(self._http, request)
 
-    @staticmethod
-    def _json(response: httpx.Response) -> Any:
-        try:
-            return response.json()
-        except ValueError:
-            raise PermanentError(
-                f"the target answered {response.status_code} without a JSON body",
-                status=response.status_code,
-            ) from None
+
+def _json(response: httpx.Response) -> Any:
+    return read_json(response, "the target")
 
 
 def _item(collection: str, account: RemoteAccount) -> str:

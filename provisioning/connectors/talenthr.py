@@ -20,8 +20,8 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from provisioning.connectors.base import ConnectorSetup, DeliveryContext, RemoteAccount
-from provisioning.errors import ConflictError, MappingError, PermanentError, TargetConfigError
-from provisioning.responses import default_message, raise_for_status, send
+from provisioning.errors import MappingError, PermanentError, TargetConfigError
+from provisioning.responses import account_gone, call, default_message, read_json
 
 __all__ = [
     "DEFAULT_FIELD_MAP",
@@ -265,16 +265,25 @@ class TalentHrConnector:
         gone: bool = False,
         assumed: bool = False,
     ) -> httpx.Response:
-        request = self._http.build_request(
-            method, self._base + path, json=body, params=params, headers={"Accept": ACCEPT}
+        """Send; a 404 on an employee's path is the "account gone" error when ``gone``, and
+        a 404 or 405 on an ``assumed`` endpoint says which of the two it may mean."""
+        missing = account_gone(f"the TalentHR employee behind {path}", method) if gone else None
+        response = await call(
+            self._http,
+            method,
+            self._base + path,
+            json=body,
+            params=params,
+            headers={"Accept": ACCEPT},
+            missing=missing,
+            tolerate=_refused if assumed else None,
+            read_message=read_talenthr_error,
+            is_conflict=_email_taken,
         )
-        response = await send(self._http, request)
-        status = response.status_code
-        if (status == 404 and gone) or (status in (404, 405) and assumed):
-            raise PermanentError(_MISSING[assumed].format(call=f"{method} {path}"), status=status)
-        if status == VALIDATION_STATUS and _email_taken(response):
-            raise ConflictError(f"HTTP {status}: {read_talenthr_error(response)}", status=status)
-        return raise_for_status(response, read_message=read_talenthr_error)
+        if _refused(response):
+            message = ASSUMED_REFUSED.format(call=f"{method} {path}")
+            raise PermanentError(message, status=response.status_code)
+        return response
 
 
 def _common_fields(payload: Mapping[str, Any]) -> dict[str, Any]:
@@ -306,10 +315,7 @@ def _by_name(ids: Mapping[str, int], name: str) -> int | None:
 
 
 def _data(response: httpx.Response) -> Any:
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
+    body = read_json(response, "TalentHR")
     if not isinstance(body, dict) or "data" not in body:
         raise PermanentError(
             f"TalentHR answered {response.status_code} without a JSON data member",
@@ -332,7 +338,13 @@ def _error_member(response: httpx.Response) -> Any:
     return body.get("error") if isinstance(body, dict) else None
 
 
+def _refused(response: httpx.Response) -> bool:
+    return response.status_code in (404, 405)
+
+
 def _email_taken(response: httpx.Response) -> bool:
+    if response.status_code != VALIDATION_STATUS:
+        return False
     error = _error_member(response)
     fields = error.get("errors") if isinstance(error, dict) else None
     messages = fields.get("email") if isinstance(fields, dict) else None
@@ -340,8 +352,7 @@ def _email_taken(response: httpx.Response) -> bool:
 
 
 #: Why a 404 (or 405) happened, for a known employee (False) or an assumed endpoint (True).
-_MISSING = {
-    False: "the TalentHR employee behind {call} no longer exists; re-link or re-create it",
-    True: "TalentHR refused {call}: the employee is gone, or this assumed endpoint "
-    "(no public documentation) does not exist in this account",
-}
+ASSUMED_REFUSED = (
+    "TalentHR refused {call}: the employee is gone, or this assumed endpoint "
+    "(no public documentation) does not exist in this account"
+)

@@ -26,12 +26,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from provisioning.connectors.base import ConnectorSetup, DeliveryContext, RemoteAccount
 from provisioning.errors import (
-    ConflictError,
     MappingError,
     PermanentError,
     TargetConfigError,
 )
-from provisioning.responses import default_message, raise_for_status, send
+from provisioning.responses import account_gone, call, default_message, read_json
 
 __all__ = ["DEFAULT_FIELD_MAP", "TalentLmsConnector", "TalentLmsOptions", "read_talentlms_error"]
 
@@ -290,18 +289,19 @@ class TalentLmsConnector:
         path = f"{self._base}/{action}"
         if args:
             path += "/" + ",".join(f"{k}:{quote(str(v), safe='@')}" for k, v in args.items())
-        return await self._call(action, self._http.build_request("GET", path), **how)
+        return await self._call("GET", action, path, **how)
 
     async def _post(self, action: str, form: Mapping[str, str], **how: Any) -> httpx.Response:
         # data= makes httpx send application/x-www-form-urlencoded, which v1 requires.
-        request = self._http.build_request("POST", f"{self._base}/{action}", data=dict(form))
-        return await self._call(action, request, **how)
+        return await self._call("POST", action, f"{self._base}/{action}", data=dict(form), **how)
 
     async def _call(
         self,
+        method: str,
         action: str,
-        request: httpx.Request,
+        url: str,
         *,
+        data: Mapping[str, str] | None = None,
         gone: RemoteAccount | None = None,
         missing_ok: bool = False,
         allow: str | None = None,
@@ -311,22 +311,22 @@ class TalentLmsConnector:
         A 404 is returned when ``missing_ok`` and is the PermanentError saying the user is
         gone when ``gone`` names it; a failure whose message is ``allow`` is returned too.
         """
-        response = await send(self._http, request)
-        status = response.status_code
-        if status < 400 or (status == 404 and missing_ok):
-            return response
-        if status == 404 and gone is not None:
-            raise PermanentError(
-                f"the TalentLMS user {gone.id} no longer exists (HTTP 404 on {action}); "
-                "it must be re-linked or re-created",
-                status=404,
-            )
-        message = read_talentlms_error(response)
-        if allow is not None and message == allow:
-            return response
-        if message in DUPLICATE_MESSAGES:
-            raise ConflictError(f"HTTP {status}: {message}", status=status)
-        return raise_for_status(response, read_message=read_talentlms_error)
+        missing = None if gone is None else account_gone(f"the TalentLMS user {gone.id}", action)
+        return await call(
+            self._http,
+            method,
+            url,
+            data=data,
+            missing_ok=missing_ok,
+            missing=missing,
+            tolerate=None if allow is None else lambda r: read_talentlms_error(r) == allow,
+            read_message=read_talentlms_error,
+            is_conflict=_is_duplicate,
+        )
+
+
+def _is_duplicate(response: httpx.Response) -> bool:
+    return read_talentlms_error(response) in DUPLICATE_MESSAGES
 
 
 def _is_custom(name: str) -> bool:
@@ -350,13 +350,7 @@ def _password() -> str:
 
 
 def _json(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        raise PermanentError(
-            f"TalentLMS answered {response.status_code} without a JSON body",
-            status=response.status_code,
-        ) from None
+    return read_json(response, "TalentLMS")
 
 
 def _account(user: Any) -> RemoteAccount:

@@ -20,8 +20,8 @@ import httpx
 from pydantic import BaseModel, ConfigDict
 
 from provisioning.connectors.base import ConnectorSetup, DeliveryContext, RemoteAccount
-from provisioning.errors import MappingError, PermanentError, RateLimited
-from provisioning.responses import default_message, raise_for_status, send
+from provisioning.errors import MappingError, PermanentError
+from provisioning.responses import account_gone, call, default_message, read_json
 
 __all__ = ["DEFAULT_FIELD_MAP", "TribalHabitsConnector", "TribalHabitsOptions", "read_error"]
 
@@ -221,36 +221,23 @@ class TribalHabitsConnector:
         if body is not None:
             headers["Content-Type"] = JSON
             content = json.dumps(body, default=_json_value).encode("utf-8")
-        request = self._http.build_request(
-            method, self._base + path, content=content, params=params, headers=headers
+        missing = (
+            None if gone is None else account_gone(f"the Tribal Habits user {gone.id}", method)
         )
-        response = await send(self._http, request)
-        if response.status_code == 404 and missing_ok:
-            return response
-        if response.status_code == 404 and gone is not None:
-            raise PermanentError(
-                f"the Tribal Habits user {gone.id} no longer exists (HTTP 404 on {method}); "
-                "it must be re-linked or re-created",
-                status=404,
-            )
-        _raise_for_status(response)
-        if not response.is_success:
-            # Redirects are not followed: a 3xx means the call did not reach the API.
-            raise PermanentError(
-                f"HTTP {response.status_code}: base_url redirects; configure the final URL",
-                status=response.status_code,
-            )
-        return response
-
-
-def _raise_for_status(response: httpx.Response) -> None:
-    try:
-        raise_for_status(response, read_message=read_error, conflict_statuses=CONFLICT_STATUSES)
-    except RateLimited as exc:
-        if exc.retry_after is not None:
-            raise
-        # [V] The block lasts a minute; retrying earlier only meets another 429.
-        raise RateLimited(exc.message, status=exc.status, retry_after=BLOCK_SECONDS) from None
+        return await call(
+            self._http,
+            method,
+            self._base + path,
+            content=content,
+            params=params,
+            headers=headers,
+            missing_ok=missing_ok,
+            missing=missing,
+            read_message=read_error,
+            conflict_statuses=CONFLICT_STATUSES,
+            # [V] The block lasts a minute; retrying earlier only meets another 429.
+            default_wait=BLOCK_SECONDS,
+        )
 
 
 def _body(payload: Mapping[str, Any]) -> dict[str, Any]:
@@ -290,15 +277,11 @@ def _user_path(user_name: str) -> str:
     return f"{USERS_PATH}/{quote(user_name, safe='')}"
 
 
+API_ROOT_HINT = "(is base_url the API root, https://<org>.tribalhabits.com/papi?)"
+
+
 def _json(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        raise PermanentError(
-            f"Tribal Habits answered {response.status_code} without a JSON body "
-            "(is base_url the API root, https://<org>.tribalhabits.com/papi?)",
-            status=response.status_code,
-        ) from None
+    return read_json(response, "Tribal Habits", API_ROOT_HINT)
 
 
 def _page(response: httpx.Response) -> tuple[list[Mapping[str, Any]], int]:

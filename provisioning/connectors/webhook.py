@@ -22,8 +22,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict
 
 from provisioning.connectors.base import ConnectorSetup, DeliveryContext, RemoteAccount
-from provisioning.errors import PermanentError
-from provisioning.responses import raise_for_status, send
+from provisioning.responses import call
 from provisioning.secrets import Secret
 
 EVENT_ID_HEADER = "X-Scimgw-Event-Id"
@@ -209,17 +208,9 @@ class WebhookConnector:
             "data": data,
         }
         body = json.dumps(event, separators=(",", ":"), default=_json_default).encode("utf-8")
-        request = self._http.build_request(
-            "POST", self._url, content=body, headers=self._headers(event_id, timestamp, body)
-        )
-        response = raise_for_status(await send(self._http, request))
-        if not response.is_success:
-            # httpx does not follow redirects here: a 3xx means the event was not received.
-            raise PermanentError(
-                f"HTTP {response.status_code}: the webhook URL redirects; configure the final URL",
-                status=response.status_code,
-            )
-        return response
+        # Redirects are not followed: call() makes a 3xx (the event not received) permanent.
+        headers = self._headers(event_id, timestamp, body)
+        return await call(self._http, "POST", self._url, content=body, headers=headers)
 
     def _headers(self, event_id: str, timestamp: int, body: bytes) -> dict[str, str]:
         secret = self._options.secret.get_secret_value()
