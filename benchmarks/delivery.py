@@ -139,7 +139,8 @@ def main() -> None:
         _seed(database, raw, args.events)
         elapsed = asyncio.run(_deliver(database, raw, args.events))
         print(
-            f"throughput: {args.events} events in {elapsed:.2f} s = {args.events / elapsed:,.0f} events/s "
+            f"throughput: {args.events} events in {elapsed:.2f} s = "
+            f"{args.events / elapsed:,.0f} events/s "
             f"(target answers in {args.delay_ms:.0f} ms, concurrency {args.concurrency})"
         )
 
@@ -153,7 +154,8 @@ def main() -> None:
         span = arrivals[-1] - arrivals[0]
         observed = (len(arrivals) - 1) / span if span else float("inf")
         print(
-            f"rate limit {args.rate}: {len(arrivals)} requests, observed {observed:.2f}/s at the target"
+            f"rate limit {args.rate}: {len(arrivals)} requests, "
+            f"observed {observed:.2f}/s at the target"
         )
     finally:
         sink.terminate()
