@@ -13,6 +13,7 @@ TARGETS = (
     ("filter userName eq >= 50% of bare req/s", "filter_vs_bare", 0.5, "min"),
     ("filter p50 at 1M <= 1.5x p50 at 1k", "filter_p50_1m_over_1k", 1.5, "max"),
     ("POST /Users >= 1,000 req/s on SQLite", "post_rps", 1000.0, "min"),
+    ("POST /Users, 3 target connections, >= 1,000 req/s", "post_fanout_rps", 1000.0, "min"),
 )
 
 
@@ -62,8 +63,9 @@ def evaluate(rows: list[dict], latency: list[dict]) -> list[dict]:
     for key, scenario in (("get_vs_bare", "get"), ("filter_vs_bare", "filter")):
         found = _find(rows, scenario)
         values[key] = found["vs_bare"] if found and not found["failure"] else None
-    post = _find(rows, "post")
-    values["post_rps"] = post["rps"] if post and not post["failure"] else None
+    for key, scenario in (("post_rps", "post"), ("post_fanout_rps", "post-3-targets")):
+        found = _find(rows, scenario)
+        values[key] = found["rps"] if found and not found["failure"] else None
     by_size = {r["users"]: r for r in latency if not r["failure"]}
     small, large = by_size.get(1000), by_size.get(1_000_000)
     ratio = large["p50_ms"] / small["p50_ms"] if small and large and small["p50_ms"] else None

@@ -16,6 +16,8 @@ class Scenario:
     path: str = "/"
     #: Text every response body must contain.
     expect: str | None = None
+    #: Run against the gateway whose tenant has three target connections.
+    fanout: bool = False
 
 
 @dataclass

@@ -14,6 +14,8 @@ from pathlib import Path
 HOST = "127.0.0.1"
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "examples" / "gateway.yaml"
+#: The same tenant with three enabled target connections (three outbox rows per change).
+THREE_TARGETS = ROOT / "benchmarks" / "three-targets.yaml"
 
 
 @dataclass
@@ -82,14 +84,19 @@ def _wait_ready(server: Server, probe: str, timeout: float = 60.0) -> None:
     raise RuntimeError(f"{server.name} not ready after {timeout}s: {server.log.read_text()}")
 
 
-def start_gateway(database_url: str, workers: int, log: Path) -> Server:
+def start_gateway(
+    database_url: str, workers: int, log: Path, config: Path = CONFIG, *, worker: bool = True
+) -> Server:
+    """``scimgw serve``; ``worker=False`` adds ``--no-worker`` (no delivery in-process)."""
     scimgw = str(Path(sys.executable).parent / "scimgw")
     env = {
         "SCIMGW_DATABASE_URL": database_url,
-        "SCIMGW_CONFIG": str(CONFIG),
+        "SCIMGW_CONFIG": str(config),
         "SCIMGW_LOG_LEVEL": "warning",
     }
     argv = [scimgw, "serve", "--workers", str(workers)]
+    if not worker:
+        argv.append("--no-worker")
     return _start("scimgw", argv, env, log, "/healthz")
 
 

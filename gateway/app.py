@@ -24,6 +24,8 @@ from gateway.errors import (
 )
 from gateway.scim import bulk, discovery, endpoints
 from gateway.scim.dialects import POLICY
+from gateway.scim.kinds import TenantKinds
+from gateway.scim.locations import BaseUrls
 from gateway.service import ResourceService
 from gateway.settings import Settings
 from gateway.store.calls import StoreCaller
@@ -57,19 +59,22 @@ def create_app(
     """
     owns_http = http is None
     client = http or httpx.AsyncClient(timeout=10.0)
+    service = ResourceService(engine, config, policy=POLICY)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         yield
+        service.close()
         if owns_http:
             await client.aclose()
 
     app = Starlette(
+        # Resource routes first: starlette tries routes in order, and they are the busy ones.
         routes=[
-            Route("/healthz", health, methods=["GET"]),
-            *discovery.routes(),
             *endpoints.routes(),
             *bulk.routes(),
+            *discovery.routes(),
+            Route("/healthz", health, methods=["GET"]),
         ],
         exception_handlers={
             SCIMException: handle_exception,
@@ -83,7 +88,9 @@ def create_app(
         ensure_tenant(engine, tenant_id, tenant.display_name)
     app.state.settings = settings
     app.state.config = config
-    app.state.service = ResourceService(engine, config, policy=POLICY)
+    app.state.kinds = TenantKinds(config)
+    app.state.base_urls = BaseUrls(settings.public_url)
+    app.state.service = service
     app.state.store = StoreCaller(engine)
     app.state.authenticator = Authenticator(engine, config, client)
     return app

@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from gateway.auth.tokens import Principal
 from gateway.errors import (
     ConflictException,
     InvalidValueException,
@@ -304,9 +305,9 @@ async def bulk(request: Request) -> Response:
     limits = request.app.state.config.server
     service: ResourceService = request.app.state.service
     body = await read_json(request, limits.bulk_max_payload_size)
-    kinds = tenant_kinds(request)
+    kinds = tenant_kinds(request, caller)
     steps, fail_on_errors = parse_request(
-        body, limits.bulk_max_operations, service.policy, kinds, _provider(request)
+        body, limits.bulk_max_operations, service.policy, kinds, _provider(request, caller)
     )
     job = BulkJob(
         service, request.app.state.store, caller.tenant, base_url(request), fail_on_errors
@@ -316,9 +317,9 @@ async def bulk(request: Request) -> Response:
     return scim_response(response.model_dump(scim_ctx=Context.BULK_RESPONSE))
 
 
-def _provider(request: Request) -> ScimProvider:
+def _provider(request: Request, caller: Principal) -> ScimProvider:
     """The tenant's models as the server validates them (its custom fields included)."""
-    tenant = request.app.state.config.tenant(request.state.principal.tenant)
+    tenant = request.app.state.config.tenant(caller.tenant)
     return provider(tenant.custom_field_spec())
 
 

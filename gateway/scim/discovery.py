@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from gateway.auth.tokens import Principal
 from gateway.config import ServerConfig
 from gateway.errors import NotFoundException
 from gateway.scim.endpoints import base_url, principal
@@ -45,8 +46,7 @@ def provider(custom_fields: CustomFieldSpec = (), sensitive_reader: bool = False
     )
 
 
-def tenant_provider(request: Request) -> ScimProvider:
-    caller = request.state.principal
+def tenant_provider(request: Request, caller: Principal) -> ScimProvider:
     tenant = request.app.state.config.tenant(caller.tenant)
     return provider(tenant.custom_field_spec(), caller.can("scim:sensitive"))
 
@@ -107,14 +107,14 @@ def _listing(documents: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _schemas(request: Request) -> list[dict[str, Any]]:
+def _schemas(request: Request, caller: Principal) -> list[dict[str, Any]]:
     return [
         _located(s.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE), request, "Schemas", s.id)
-        for s in tenant_provider(request).schemas
+        for s in tenant_provider(request, caller).schemas
     ]
 
 
-def _resource_types(request: Request) -> list[dict[str, Any]]:
+def _resource_types(request: Request, caller: Principal) -> list[dict[str, Any]]:
     return [
         _located(
             r.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE),
@@ -122,7 +122,7 @@ def _resource_types(request: Request) -> list[dict[str, Any]]:
             "ResourceTypes",
             r.id or r.name,
         )
-        for r in tenant_provider(request).resource_types
+        for r in tenant_provider(request, caller).resource_types
     ]
 
 
@@ -134,23 +134,25 @@ async def get_service_provider_config(request: Request) -> Response:
 
 
 async def list_schemas(request: Request) -> Response:
-    await principal(request, "scim:read")
-    return scim_response(_listing(_schemas(request)))
+    caller = await principal(request, "scim:read")
+    return scim_response(_listing(_schemas(request, caller)))
 
 
 async def get_schema(request: Request) -> Response:
-    await principal(request, "scim:read")
-    return scim_response(_find(_schemas(request), request.path_params["id"], "Schema"))
+    caller = await principal(request, "scim:read")
+    schemas = _schemas(request, caller)
+    return scim_response(_find(schemas, request.path_params["id"], "Schema"))
 
 
 async def list_resource_types(request: Request) -> Response:
-    await principal(request, "scim:read")
-    return scim_response(_listing(_resource_types(request)))
+    caller = await principal(request, "scim:read")
+    return scim_response(_listing(_resource_types(request, caller)))
 
 
 async def get_resource_type(request: Request) -> Response:
-    await principal(request, "scim:read")
-    return scim_response(_find(_resource_types(request), request.path_params["id"], "ResourceType"))
+    caller = await principal(request, "scim:read")
+    types = _resource_types(request, caller)
+    return scim_response(_find(types, request.path_params["id"], "ResourceType"))
 
 
 def _find(documents: list[dict[str, Any]], wanted: str, label: str) -> dict[str, Any]:

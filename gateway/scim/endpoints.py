@@ -7,6 +7,7 @@ exception handler.
 
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -16,17 +17,18 @@ from gateway.auth.tokens import Principal
 from gateway.errors import ForbiddenException, InvalidValueException, NotFoundException
 from gateway.scim import dialects
 from gateway.scim.etags import check_if_none_match, etag
-from gateway.scim.http import read_json, scim_response
-from gateway.scim.kinds import GROUP, USER, Kind, kinds_for
+from gateway.scim.http import header, read_json, scim_response
+from gateway.scim.kinds import GROUP, USER, Kind
 from gateway.scim.listing import (
     ListQuery,
-    compile_query,
     cursor_offset,
     list_response,
     parse_list_query,
 )
 from gateway.scim.representation import Projection, parse_attribute_list, render
 from gateway.service import Listing
+from gateway.store.filters import parse_filter
+from gateway.store.queries import Search
 
 Handler = Callable[[Request], Awaitable[Response]]
 SEARCH_REQUEST = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
@@ -34,34 +36,38 @@ SEARCH_REQUEST = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
 
 def base_url(request: Request) -> str:
     """The SCIM base URL, for ``meta.location`` and ``Location``."""
-    public = request.app.state.settings.public_url
-    root = public or str(request.base_url).rstrip("/")
-    return f"{root}/scim/v2"
+    return request.app.state.base_urls(request)  # type: ignore[no-any-return]
 
 
 async def principal(request: Request, scope: str) -> Principal:
     """Authenticate the request and require a scope (403 when the token lacks it)."""
-    caller: Principal = await request.app.state.authenticator.authenticate(
-        request.headers.get("authorization")
-    )
+    authenticator = request.app.state.authenticator
+    authorization = header(request, b"authorization")
+    caller = authenticator.recent(authorization) or await authenticator.authenticate(authorization)
     if not caller.can(scope):
         raise ForbiddenException(detail=f"this token lacks the {scope} scope")
-    request.state.principal = caller
     return caller
 
 
-def tenant_kinds(request: Request) -> dict[str, Kind]:
+def tenant_kinds(request: Request, caller: Principal) -> dict[str, Kind]:
     """The caller's tenant's kinds (its User model carries its declared custom fields)."""
-    tenant = request.app.state.config.tenant(request.state.principal.tenant)
-    return kinds_for(tenant.custom_field_spec())
+    return request.app.state.kinds(caller.tenant)  # type: ignore[no-any-return]
 
 
-def kind_of(request: Request) -> Kind:
-    endpoint = request.url.path.rstrip("/").split("/scim/v2/", 1)[1].split("/")[0].lower()
-    return tenant_kinds(request)[endpoint]
+def kind_of(request: Request, caller: Principal) -> Kind:
+    # The scope's path, not request.url: building a URL object costs more than this.
+    path: str = request.scope["path"]
+    endpoint = path.rstrip("/").split("/scim/v2/", 1)[1].split("/")[0].lower()
+    return tenant_kinds(request, caller)[endpoint]
+
+
+#: The projection of a request without query parameters, by ``scim:sensitive``.
+DEFAULT_PROJECTIONS = {False: Projection(), True: Projection(privileged=True)}
 
 
 def projection_of(request: Request, caller: Principal) -> Projection:
+    if not request.scope.get("query_string"):  # the usual GET: skip parsing nothing
+        return DEFAULT_PROJECTIONS[caller.can("scim:sensitive")]
     attributes = parse_attribute_list(request.query_params.get("attributes"))
     excluded = parse_attribute_list(request.query_params.get("excludedAttributes"))
     if attributes and excluded:
@@ -87,9 +93,11 @@ def resource_response(
 
 async def list_resources(request: Request) -> Response:
     caller = await principal(request, "scim:read")
-    params = dict(request.query_params)
+    # The last value of each name, as dict(request.query_params), without the multidict.
+    query_string = request.scope["query_string"].decode("latin-1")
+    params = dict(parse_qsl(query_string, keep_blank_values=True))
     query = parse_list_query(params, request.app.state.config.server, caller.can("scim:sensitive"))
-    return await _search(request, caller, [kind_of(request)], query)
+    return await _search(request, caller, [kind_of(request, caller)], query)
 
 
 async def search_resources(request: Request) -> Response:
@@ -101,7 +109,10 @@ async def search_resources(request: Request) -> Response:
     query = parse_list_query(body, request.app.state.config.server, caller.can("scim:sensitive"))
     path = request.url.path.rstrip("/")
     root_search = path.endswith("/scim/v2/.search")
-    kinds = list(tenant_kinds(request).values()) if root_search else [kind_of(request)]
+    if root_search:
+        kinds = list(tenant_kinds(request, caller).values())
+    else:
+        kinds = [kind_of(request, caller)]
     return await _search(request, caller, kinds, query)
 
 
@@ -109,27 +120,20 @@ async def _search(
     request: Request, caller: Principal, kinds: list[Kind], query: ListQuery
 ) -> Response:
     offset = cursor_offset(query) if query.cursor is not None else query.start_index - 1
+    # Syntax once; the store checks the tree against each kind's model.
+    node = parse_filter(query.filter) if query.filter else None
     service = request.app.state.service
+    root = base_url(request)
     resources: list[dict[str, Any]] = []
     total = 0
     # A root search spans resource types: each type's matches follow the previous ones'.
     for kind in kinds:
-        where, order = compile_query(kind, query, service.engine.dialect.name)
         local_offset = max(0, offset - total)
         limit = max(0, query.count - len(resources))
         related = query.projection.wants("members" if kind.name == GROUP.name else "groups")
-        listing = await request.app.state.store(
-            service.query,
-            caller.tenant,
-            kind,
-            where=where,
-            order_by=order,
-            offset=local_offset,
-            limit=limit,
-            with_related=related,
-        )
+        search = Search(node, query.sort_by, query.descending, local_offset, limit, related)
+        listing = await request.app.state.store(service.search, caller.tenant, kind, search)
         total += listing.page.total
-        root = base_url(request)
         resources += [
             render(kind, r.doc, listing.related.get(r.id), root, query.projection)
             for r in listing.page.resources
@@ -139,7 +143,7 @@ async def _search(
 
 async def create_resource(request: Request) -> Response:
     caller = await principal(request, "scim:write")
-    kind = kind_of(request)
+    kind = kind_of(request, caller)
     payload = dialects.resource_payload(kind, await _body(request))
     service = request.app.state.service
     listing = await request.app.state.store(service.create, caller.tenant, kind, payload)
@@ -151,10 +155,10 @@ async def create_resource(request: Request) -> Response:
 
 async def get_resource(request: Request) -> Response:
     caller = await principal(request, "scim:read")
-    kind = kind_of(request)
+    kind = kind_of(request, caller)
     service = request.app.state.service
     listing = await request.app.state.store(service.get, caller.tenant, kind, _id(request, caller))
-    check_if_none_match(request.headers.get("if-none-match"), listing.page.resources[0].version)
+    check_if_none_match(header(request, b"if-none-match"), listing.page.resources[0].version)
     return resource_response(request, kind, listing, projection_of(request, caller))
 
 
@@ -173,7 +177,7 @@ async def _update(
     request: Request, method: str, rewrite: Callable[[Kind, dict[str, Any]], dict[str, Any]]
 ) -> Response:
     caller = await principal(request, "scim:write")
-    kind = kind_of(request)
+    kind = kind_of(request, caller)
     payload = rewrite(kind, await _body(request))
     listing = await request.app.state.store(
         getattr(request.app.state.service, method),
@@ -181,20 +185,20 @@ async def _update(
         kind,
         _id(request, caller),
         payload,
-        if_match=request.headers.get("if-match"),
+        if_match=header(request, b"if-match"),
     )
     return resource_response(request, kind, listing, projection_of(request, caller))
 
 
 async def delete_resource(request: Request) -> Response:
     caller = await principal(request, "scim:write")
-    kind = kind_of(request)
+    kind = kind_of(request, caller)
     await request.app.state.store(
         request.app.state.service.delete,
         caller.tenant,
         kind,
         _id(request, caller),
-        if_match=request.headers.get("if-match"),
+        if_match=header(request, b"if-match"),
     )
     return Response(status_code=204)
 
@@ -224,18 +228,22 @@ def _me(handler: Handler) -> Handler:
 
 
 def routes() -> list[Route]:
-    """The resource routes, one set per resource kind, plus /Me and root search."""
+    """The resource routes, one set per resource kind, plus /Me and root search.
+
+    Starlette tries routes in order, so the most frequent requests come first. A GET of
+    ``/Users/.search`` reaches ``get_resource`` either way, and is a 404.
+    """
     table: list[Route] = []
     for kind in (USER, GROUP):
         base = f"/scim/v2{kind.endpoint}"
         table += [
+            Route(f"{base}/{{id}}", get_resource, methods=["GET"]),
             Route(base, list_resources, methods=["GET"]),
             Route(base, create_resource, methods=["POST"]),
-            Route(f"{base}/.search", search_resources, methods=["POST"]),
-            Route(f"{base}/{{id}}", get_resource, methods=["GET"]),
-            Route(f"{base}/{{id}}", replace_resource, methods=["PUT"]),
             Route(f"{base}/{{id}}", patch_resource, methods=["PATCH"]),
+            Route(f"{base}/{{id}}", replace_resource, methods=["PUT"]),
             Route(f"{base}/{{id}}", delete_resource, methods=["DELETE"]),
+            Route(f"{base}/.search", search_resources, methods=["POST"]),
         ]
     table += [
         Route("/scim/v2/.search", search_resources, methods=["POST"]),

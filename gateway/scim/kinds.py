@@ -7,7 +7,7 @@ branching on ``if resource_type == "User"``.
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
@@ -20,6 +20,9 @@ from gateway.scim.models import (
 )
 from gateway.store.folding import fold
 from gateway.store.tables import GroupRow, UserRow
+
+if TYPE_CHECKING:
+    from gateway.config import GatewayConfig
 
 
 def work_email(doc: dict[str, Any]) -> str | None:
@@ -116,3 +119,22 @@ def kinds_for(custom_fields: CustomFieldSpec = ()) -> dict[str, Kind]:
     """
     user = replace(USER, model=user_model(custom_fields)) if custom_fields else USER
     return {"users": user, "groups": GROUP}
+
+
+class TenantKinds:
+    """The kinds of each tenant of a configuration, looked up once per tenant.
+
+    Every request needs its tenant's kinds; the configuration is immutable, so each
+    tenant's answer is kept (one entry per configured or token-created tenant).
+    """
+
+    def __init__(self, config: "GatewayConfig") -> None:
+        self.config = config
+        self._kinds: dict[str, dict[str, Kind]] = {}
+
+    def __call__(self, tenant: str) -> dict[str, Kind]:
+        kinds = self._kinds.get(tenant)
+        if kinds is None:
+            kinds = kinds_for(self.config.tenant(tenant).custom_field_spec())
+            self._kinds[tenant] = kinds
+        return kinds

@@ -6,14 +6,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-import sqlalchemy as sa
 from scim2_models import InvalidCursorException
 
 from gateway.config import ServerConfig
 from gateway.errors import InvalidValueException
-from gateway.scim.kinds import Kind
 from gateway.scim.representation import Projection, parse_attribute_list
-from gateway.store.filters import compile_filter, compile_sort
 
 LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 
@@ -70,21 +67,6 @@ def parse_list_query(params: dict[str, Any], server: ServerConfig, privileged: b
         cursor=None if cursor is None else str(cursor),
         projection=Projection(attributes, excluded, privileged),
     )
-
-
-def compile_query(
-    kind: Kind, query: ListQuery, dialect: str
-) -> tuple[sa.ColumnElement[bool] | None, list[sa.ColumnElement[Any]]]:
-    """The SQL condition and ordering of a list query."""
-    where = compile_filter(kind, query.filter, dialect) if query.filter else None
-    order: list[sa.ColumnElement[Any]] = []
-    if query.sort_by:
-        key = compile_sort(kind, query.sort_by, dialect)
-        # RFC 7644 §3.4.2.3 leaves unassigned values to the end of an ascending sort.
-        order.append(key.desc().nulls_first() if query.descending else key.asc().nulls_last())
-    # Creation order, then id, makes every page boundary deterministic.
-    order += [kind.table.c.created.asc(), kind.table.c.id.asc()]
-    return where, order
 
 
 def cursor_offset(query: ListQuery) -> int:

@@ -24,10 +24,11 @@ so that an in-memory store agrees with this one):
 """
 
 import operator
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
+from functools import cached_property
 from inspect import isclass
 from typing import Any, Protocol, get_origin
 
@@ -40,6 +41,7 @@ from scim2_models.path import (
     AttrPath,
     CompareOperator,
     Comparison,
+    FilterNode,
     FilterVisitor,
     LogicalExpr,
     LogicalOperator,
@@ -55,7 +57,14 @@ from gateway.store.database import fold_sql
 from gateway.store.jsonpaths import Elements, JsonRef, json_document
 from gateway.store.tables import Membership
 
-__all__ = ["compile_filter", "compile_sort"]
+__all__ = [
+    "CompiledFilter",
+    "compile_filter",
+    "compile_parsed",
+    "compile_sort",
+    "filter_shape",
+    "parse_filter",
+]
 
 Condition = sa.ColumnElement[bool]
 MEMBERSHIP: sa.Table = Membership.__table__  # type: ignore[attr-defined]
@@ -73,10 +82,11 @@ _LIKE: dict[CompareOperator, str] = {
     CompareOperator.ew: "%{}",
 }
 # SQLite's LIKE ignores ASCII case, so caseExact substring tests use plain functions there.
-_EXACT_SQLITE: dict[CompareOperator, Callable[[Any, str], Condition]] = {
+# The operand's length is taken in SQL, so that the statement holds for any operand.
+_EXACT_SQLITE: dict[CompareOperator, Callable[[Any, Any], Condition]] = {
     CompareOperator.co: lambda left, v: sa.func.instr(left, v) > 0,
-    CompareOperator.sw: lambda left, v: sa.func.substr(left, 1, len(v)) == v,
-    CompareOperator.ew: lambda left, v: sa.func.substr(left, -len(v)) == v,
+    CompareOperator.sw: lambda left, v: sa.func.substr(left, 1, sa.func.length(v)) == v,
+    CompareOperator.ew: lambda left, v: sa.func.substr(left, -sa.func.length(v)) == v,
 }
 _COMPUTED: dict[str, Callable[[Kind], sa.ColumnElement[Any]]] = {
     "meta.resourcetype": lambda kind: sa.literal(kind.name, sa.String()),
@@ -108,7 +118,7 @@ def compile_filter(kind: Kind, expression: str, dialect: str) -> Condition:
     """Compile a SCIM filter into a condition on ``kind.table``.
 
     The caller adds the tenant condition; subqueries over the membership table carry their
-    own. Every operand is a bound parameter.
+    own. Every operand is a bound parameter, named uniquely, so conditions combine.
 
     Args:
         kind: the resource kind filtered.
@@ -119,11 +129,88 @@ def compile_filter(kind: Kind, expression: str, dialect: str) -> Condition:
         InvalidFilterException: bad syntax, an unknown attribute, an operator the attribute
             does not take, or anything this module cannot compile.
     """
+    return compile_parsed(kind, parse_filter(expression), dialect, unique=True).condition
+
+
+def parse_filter(expression: str) -> FilterNode:
+    """The syntax tree of a filter, not yet bound to any model (see :func:`compile_parsed`).
+
+    Raises:
+        InvalidFilterException: bad syntax.
+    """
     try:
-        scim_filter = ScimFilter[kind.model](expression)  # type: ignore[name-defined]
+        return ScimFilter(expression).ast
     except (SCIMException, ValidationError, ValueError, TypeError) as exc:
         raise _invalid_filter(exc) from exc
-    return _Compiler(_Document(_Context(kind, scim_filter, dialect))).visit(scim_filter.ast)
+
+
+@dataclass(frozen=True)
+class CompiledFilter:
+    """A filter compiled with its operands as parameters, reusable for its whole shape.
+
+    The n-th comparison of the tree (pre-order) binds as ``operand_<n>``. Building the SQL
+    costs about ten times running it, and IdPs send a few shapes with ever new values
+    (``userName eq "..."``): a statement compiled from one filter serves every filter of
+    the same :func:`filter_shape`, given :meth:`parameters`.
+    """
+
+    condition: Condition
+    #: Per operand number: what turns that operand into its parameter's value (coercion
+    #: to the attribute's type, the operator checks, case folding, LIKE escaping).
+    prepare: dict[int, Callable[[Any], Any]]
+
+    def parameters(self, node: FilterNode) -> dict[str, Any]:
+        """The parameter values for a filter of the same shape.
+
+        Raises:
+            InvalidFilterException: an operand this filter's attribute refuses, exactly as
+                compiling that filter would have.
+        """
+        values = [comparison.value for comparison in _comparisons(node)]
+        return {name: prepare(values[n]) for name, n, prepare in self._operands}
+
+    @property
+    def names(self) -> list[str]:
+        """The parameter names :meth:`parameters` gives values for."""
+        return [name for name, _n, _prepare in self._operands]
+
+    @cached_property
+    def _operands(self) -> list[tuple[str, int, Callable[[Any], Any]]]:
+        return [(f"operand_{n}", n, prepare) for n, prepare in self.prepare.items()]
+
+
+def compile_parsed(
+    kind: Kind, node: FilterNode, dialect: str, *, unique: bool = False
+) -> CompiledFilter:
+    """Bind a parsed filter to the kind's model and compile it.
+
+    Binding runs scim2-models' checks of the whole filter (operators, values, value
+    selections); :meth:`CompiledFilter.parameters` repeats the only ones that depend on
+    the values, so a filter of the same shape need not be bound again.
+
+    ``unique`` renames the parameters at SQL compile time, for a condition that may meet
+    another one in the same statement; a prepared statement wants the names as they are.
+
+    Raises:
+        InvalidFilterException: see :func:`compile_filter`.
+    """
+    try:
+        scim_filter = ScimFilter[kind.model](node)  # type: ignore[name-defined]
+    except (SCIMException, ValidationError, ValueError, TypeError) as exc:
+        raise _invalid_filter(exc) from exc
+    operands = _Operands(unique)
+    scope = _Document(_Context(kind, scim_filter, dialect))
+    condition = _Compiler(scope, operands).visit(node)
+    return CompiledFilter(condition, operands.prepare)
+
+
+def filter_shape(node: FilterNode) -> Hashable:
+    """What decides a filter's SQL: its tree with each operand replaced by its type.
+
+    An empty string is told apart: ``co ""`` compiles to a presence test. Two filters of
+    the same shape and kind compile to the same statement with other parameter values.
+    """
+    return _Shape().visit(node)
 
 
 def compile_sort(kind: Kind, sort_by: str, dialect: str) -> sa.ColumnElement[Any]:
@@ -211,36 +298,54 @@ class _Slot:
     def present(self) -> Condition:
         return self.presence
 
-    def compare(self, op: CompareOperator, operand: Any) -> Condition:
-        if self.binding is not None:
-            operand = _plain(coerce_value(self.binding, operand, op))
-        value_type = _value_type(self.binding) if self.binding else _operand_type(operand)
-        _check_operator(op, operand, value_type)
+    def compare(self, op: CompareOperator, operand: "_Operand") -> Condition:
+        value = operand.prepare(self.preparer(op))
+        value_type = self._type(value)
         left = self.read(value_type)
+        if value_type == "string" and self.text == "lower":
+            left = fold_sql(left, self.dialect)
         if op in _LIKE:
-            return self._substring(op, left, operand)
-        right = _utc(operand) if isinstance(operand, datetime) else operand
-        if value_type == "string":
-            left, right = self._cased(left, right)
+            if not value:  # every string contains "", starts and ends with it
+                return self.read(value_type).is_not(None)  # type: ignore[no-any-return]
+            right = operand.bind(value, sa.String())
+            if self.text == "exact" and self.dialect == "sqlite":
+                return _EXACT_SQLITE[op](left, right)
+            return left.like(right, escape="/")  # type: ignore[no-any-return]
+        # Strings bind as text; other values take the type they are compared with, as
+        # SQLAlchemy types a plain Python value (a datetime as the column stores one).
+        string = value_type == "string"
+        right = operand.bind(value, sa.String() if string else _compared(left, op, value))
         if op is CompareOperator.ne:
             return sa.not_(sa.func.coalesce(left == right, sa.false()))
         return _COMPARISONS[op](left, right)
 
-    def _cased(self, left: Any, value: Any) -> tuple[Any, Any]:
-        if self.text == "folded":
-            return left, fold(value)
-        if self.text == "lower":
-            return fold_sql(left, self.dialect), sa.literal(fold(value), sa.String())
-        return left, sa.literal(value, sa.String())
+    def preparer(self, op: CompareOperator) -> Callable[[Any], Any]:
+        """What turns an operand into the value it binds as: coerced to the attribute's
+        type, checked against the operator, then folded or made a LIKE pattern. It raises
+        InvalidFilterException for an operand the attribute refuses."""
+        binding, text = self.binding, self.text
+        attribute_type = _value_type(binding) if binding is not None else None
+        as_is = text == "exact" and self.dialect == "sqlite"  # instr/substr, no pattern
 
-    def _substring(self, op: CompareOperator, left: Any, value: str) -> Condition:
-        if not value:
-            return left.is_not(None)  # type: ignore[no-any-return]
-        if self.text == "exact" and self.dialect == "sqlite":
-            return _EXACT_SQLITE[op](left, value)
-        pattern = _LIKE[op].format(_escape_like(value))
-        left, right = self._cased(left, pattern)
-        return left.like(right, escape="/")  # type: ignore[no-any-return]
+        def prepare(raw: Any) -> Any:
+            operand = _plain(coerce_value(binding, raw, op)) if binding is not None else raw
+            value_type = attribute_type or _operand_type(operand)
+            _check_operator(op, operand, value_type)
+            if op in _LIKE:
+                if not operand or as_is:
+                    return operand
+                pattern = _LIKE[op].format(_escape_like(operand))
+                return pattern if text == "exact" else fold(pattern)
+            if isinstance(operand, datetime):
+                return _utc(operand)
+            if value_type == "string" and text != "exact":
+                return fold(operand)  # "folded" columns hold fold(value); "lower" folds in SQL
+            return operand
+
+        return prepare
+
+    def _type(self, operand: Any) -> str:
+        return _value_type(self.binding) if self.binding else _operand_type(operand)
 
     def sort_key(self) -> sa.ColumnElement[Any]:
         if self.binding is None:
@@ -255,7 +360,7 @@ class _Slot:
 class _Target(Protocol):
     """Something a comparison, ``pr`` or ``sortBy`` applies to: a slot, or any element's."""
 
-    def compare(self, op: CompareOperator, operand: Any) -> Condition: ...
+    def compare(self, op: CompareOperator, operand: "_Operand") -> Condition: ...
     def present(self) -> Condition: ...
     def sort_key(self) -> sa.ColumnElement[Any]: ...
 
@@ -275,16 +380,52 @@ class _Collection(Protocol):
     def first(self, read: Callable[[_Scope], sa.ColumnElement[Any]]) -> sa.ColumnElement[Any]: ...
 
 
+@dataclass
+class _Operands:
+    """The comparisons of one compilation, numbered in the order the compiler meets them."""
+
+    unique: bool
+    prepare: dict[int, Callable[[Any], Any]] = field(default_factory=dict)
+    count: int = 0
+
+    def take(self, value: Any) -> "_Operand":
+        self.count += 1
+        return _Operand(value, self.count - 1, self)
+
+
+@dataclass(frozen=True)
+class _Operand:
+    """A value compared with an attribute: a filter's operand, or a constant of the SQL."""
+
+    value: Any
+    number: int = -1
+    operands: _Operands | None = None  # None: a constant, bound as a fixed value
+
+    def prepare(self, prepare: Callable[[Any], Any]) -> Any:
+        """Turn the operand into its parameter value, remembering how for its number."""
+        if self.operands is not None:
+            self.operands.prepare[self.number] = prepare
+        return prepare(self.value)
+
+    def bind(self, value: Any, type_: sa.types.TypeEngine[Any]) -> sa.BindParameter[Any]:
+        if self.operands is None:
+            return sa.literal(value, type_)
+        name = f"operand_{self.number}"
+        return sa.bindparam(name, value, type_=type_, unique=self.operands.unique)
+
+
 class _Compiler(FilterVisitor[Condition]):
     """Compile a filter tree within one scope; nodes outside the grammar raise TypeError."""
 
-    def __init__(self, scope: _Scope) -> None:
+    def __init__(self, scope: _Scope, operands: _Operands) -> None:
         self.scope = scope
+        self.operands = operands
 
     def visit_comparison(self, node: Comparison) -> Condition:
+        operand = self.operands.take(node.value)  # numbered even when null, as _comparisons
         target = self.scope.target(node.attr_path, True)
         if node.value is not None:
-            return target.compare(node.op, node.value)
+            return target.compare(node.op, operand)
         if node.op not in (CompareOperator.eq, CompareOperator.ne):
             raise InvalidFilterException(detail="null is only compared with eq and ne")
         return target.present() if node.op is CompareOperator.ne else sa.not_(target.present())
@@ -301,7 +442,39 @@ class _Compiler(FilterVisitor[Condition]):
 
     def visit_value_path(self, node: ValuePath) -> Condition:
         values = self.scope.collection(node.attr_path)
-        return values.exists(lambda scope: _Compiler(scope).visit(node.val_filter))
+        return values.exists(lambda scope: _Compiler(scope, self.operands).visit(node.val_filter))
+
+
+class _Shape(FilterVisitor[Hashable]):
+    """See :func:`filter_shape`."""
+
+    def visit_comparison(self, node: Comparison) -> Hashable:
+        return (Comparison, node.attr_path, node.op, type(node.value), node.value == "")
+
+    def visit_present(self, node: Present) -> Hashable:
+        return node
+
+    def visit_not(self, node: Not) -> Hashable:
+        return (Not, self.visit(node.expr))
+
+    def visit_logical_expr(self, node: LogicalExpr) -> Hashable:
+        return (node.op, tuple(self.visit(term) for term in node.terms))
+
+    def visit_value_path(self, node: ValuePath) -> Hashable:
+        return (ValuePath, node.attr_path, node.sub_attr, self.visit(node.val_filter))
+
+
+def _comparisons(node: FilterNode) -> Iterator[Comparison]:
+    """The comparisons of a tree in the order :class:`_Compiler` numbers them."""
+    if isinstance(node, Comparison):
+        yield node
+    elif isinstance(node, LogicalExpr):
+        for term in node.terms:
+            yield from _comparisons(term)
+    elif isinstance(node, Not):
+        yield from _comparisons(node.expr)
+    elif isinstance(node, ValuePath):
+        yield from _comparisons(node.val_filter)
 
 
 @dataclass(frozen=True)
@@ -377,7 +550,7 @@ class _AnyOf:
             raise _unsupported("a complex attribute compared as a whole")
         return scope.target(self.sub)
 
-    def compare(self, op: CompareOperator, operand: Any) -> Condition:
+    def compare(self, op: CompareOperator, operand: _Operand) -> Condition:
         if op is CompareOperator.ne:  # no element equals (see the module docstring)
             eq = CompareOperator.eq
             return sa.not_(self.values.exists(lambda scope: self._in(scope).compare(eq, operand)))
@@ -448,8 +621,9 @@ class _JsonArray:
         rows, element = self._rows()
         order: list[Any] = [rows.position]
         if "primary" in getattr(self.binding.field_type, "model_fields", {}):
-            primary = element.target(AttrPath("primary")).compare(CompareOperator.eq, True)
-            order.insert(0, sa.case((primary, 0), else_=1))
+            primary = element.target(AttrPath("primary"))
+            is_primary = primary.compare(CompareOperator.eq, _Operand(True))
+            order.insert(0, sa.case((is_primary, 0), else_=1))
         query = sa.select(read(element)).select_from(rows.source).where(rows.guard)
         return query.order_by(*order).limit(1).scalar_subquery()
 
@@ -514,7 +688,18 @@ def _value_type(binding: AttributeBinding) -> str:
     raise _unsupported(f"the value of '{binding.urn}'")
 
 
+def _compared(left: Any, op: CompareOperator, value: Any) -> sa.types.TypeEngine[Any]:
+    """The type SQLAlchemy gives a plain value compared with ``left``."""
+    return left.type.coerce_compared_value(_COMPARISONS.get(op, operator.eq), value)  # type: ignore[no-any-return]
+
+
+_OPERAND_TYPES: dict[type, str] = {bool: "boolean", int: "number", float: "number", str: "string"}
+
+
 def _operand_type(value: Any) -> str:
+    name = _OPERAND_TYPES.get(type(value))  # the exact types first: once per operand
+    if name is not None:
+        return name
     for python_type, name in ((bool, "boolean"), (int | float, "number"), (str, "string")):
         if isinstance(value, python_type):
             return name

@@ -13,6 +13,7 @@ whole query on a cast, which matters for free maps such as the HR extension's
 """
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -118,6 +119,12 @@ def _text(value: str) -> sa.ColumnElement[str]:
     return sa.literal(value, sa.String())
 
 
+def _texts(values: Iterable[str]) -> list[sa.ColumnElement[str]]:
+    """Constants for ``IN``, one parameter each: a plain list would become an expanding
+    parameter, which only exists once the statement runs (gateway.store.prepared)."""
+    return [_text(value) for value in values]
+
+
 @dataclass(frozen=True)
 class _SqliteRef(JsonRef):
     """A JSON path (``$."a"."b"``) into ``doc``; ``base`` is a path computed in SQL."""
@@ -146,14 +153,14 @@ class _SqliteRef(JsonRef):
         extracted = sa.func.json_extract(self.doc, self._path())
         if value_type == "datetime":  # NULL for a string SQLite cannot read as a time
             extracted = sa.func.strftime(_SQLITE_INSTANT, extracted)
-        case = sa.case((self._type().in_(json_types), extracted), else_=sa.null())
+        case = sa.case((self._type().in_(_texts(json_types)), extracted), else_=sa.null())
         return sa.type_coerce(case, sql_type)
 
     def present(self) -> sa.ColumnElement[bool]:
         # json_extract gives SQL NULL for both a missing key and JSON null; json_quote
         # turns that into 'null' and any other value into its minified JSON text.
         quoted = sa.func.json_quote(sa.func.json_extract(self.doc, self._path()))
-        return quoted.not_in(_EMPTY_JSON)
+        return quoted.not_in(_texts(_EMPTY_JSON))
 
     def elements(self) -> Elements:
         rows = sa.func.json_each(self.doc, self._path()).table_valued("fullkey", "key", "json")

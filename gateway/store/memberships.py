@@ -1,8 +1,8 @@
 """Group membership rows: who is in which group, without rewriting group documents."""
 
-from collections import defaultdict
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 
 from gateway.store.tables import GroupRow, Membership, UserRow
@@ -77,59 +77,68 @@ class Memberships:
         self.connection.execute(sa.delete(membership).where(condition))
         return group_ids
 
-    def members_of(self, tenant: str, group_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
-        """SCIM ``members`` values for each group, with the member's display name."""
-        result: dict[str, list[dict[str, Any]]] = defaultdict(list)
+
+def related_column(kind_name: str, owner: sa.Table, dialect: str) -> sa.ColumnElement[Any]:
+    """A group's members, or a user's groups, as one JSON array per row of ``owner``.
+
+    A correlated subquery, so that a resource and its memberships come back in one
+    statement (one snapshot, one round trip) for a GET and for each row of a list, with
+    no query per resource. Decode it with :func:`related_values`.
+    """
+    rows = membership.alias("related_membership")
+    if kind_name == "Group":
+        member_user, member_group = users.alias("member_user"), groups.alias("member_group")
         display = sa.func.coalesce(
-            membership.c.display,
-            sa.select(_display(users))
-            .where(users.c.id == membership.c.member_id)
+            rows.c.display,  # as the client sent it, else the member's own displayName
+            sa.select(_display(member_user))
+            .where(member_user.c.id == rows.c.member_id)
             .scalar_subquery(),
-            sa.select(_display(groups))
-            .where(groups.c.id == membership.c.member_id)
+            sa.select(_display(member_group))
+            .where(member_group.c.id == rows.c.member_id)
             .scalar_subquery(),
         )
-        for chunk in _chunks(group_ids):
-            query = (
-                sa.select(
-                    membership.c.group_id,
-                    membership.c.member_id,
-                    membership.c.member_type,
-                    display.label("display"),
-                )
-                .where(membership.c.tenant_id == tenant, membership.c.group_id.in_(chunk))
-                .order_by(membership.c.group_id, membership.c.member_id)
-            )
-            for row in self.connection.execute(query):
-                result[row.group_id].append(_reference(row.member_id, row.member_type, row.display))
-        return result
-
-    def groups_of(self, tenant: str, member_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
-        """SCIM ``groups`` values (direct membership) for each user."""
-        result: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for chunk in _chunks(member_ids):
-            parameters = {"tenant": tenant, "ids": chunk}
-            for row in self.connection.execute(GROUPS_OF, parameters):
-                entry = _reference(row.group_id, "Group", row.display)
-                entry["type"] = "direct"
-                result[row.member_id].append(entry)
-        return result
+        entry = {"value": rows.c.member_id, "type": rows.c.member_type, "display": display}
+        source: sa.FromClause = rows
+        owned = rows.c.group_id == owner.c.id
+    else:
+        group = groups.alias("member_of")
+        entry = {"value": rows.c.group_id, "display": _display(group)}
+        source = rows.join(group, group.c.id == rows.c.group_id)
+        owned = rows.c.member_id == owner.c.id
+    query = sa.select(_json_array(entry, dialect)).select_from(source)
+    query = query.where(rows.c.tenant_id == owner.c.tenant_id, owned).correlate(owner)
+    return query.scalar_subquery()
 
 
-def _display(table: sa.Table) -> sa.ColumnElement[Any]:
+def related_values(kind_name: str, raw: Any) -> list[dict[str, Any]]:
+    """SCIM ``members`` (Group) or ``groups`` (User) from a :func:`related_column` value.
+
+    Sorted by id, so that a representation does not change from one read to the next.
+    """
+    if not raw or raw == "[]":  # most resources: no membership, nothing to decode
+        return []
+    if isinstance(raw, str | bytes):
+        raw = orjson.loads(raw)
+    items = sorted(raw or (), key=lambda item: str(item["value"]))
+    if kind_name == "Group":
+        return [_reference(item["value"], item["type"], item.get("display")) for item in items]
+    # Only direct memberships are stored: groups of groups are not expanded.
+    return [
+        {**_reference(item["value"], "Group", item.get("display")), "type": "direct"}
+        for item in items
+    ]
+
+
+def _display(table: sa.FromClause) -> sa.ColumnElement[Any]:
     return table.c.doc["displayName"].as_string()
 
 
-#: Built once: every GET of a user runs it, and building it costs more than running it.
-GROUPS_OF = (
-    sa.select(membership.c.member_id, membership.c.group_id, _display(groups).label("display"))
-    .join(groups, groups.c.id == membership.c.group_id)
-    .where(
-        membership.c.tenant_id == sa.bindparam("tenant"),
-        membership.c.member_id.in_(sa.bindparam("ids", expanding=True)),
-    )
-    .order_by(membership.c.member_id, membership.c.group_id)
-)
+def _json_array(entry: dict[str, sa.ColumnElement[Any]], dialect: str) -> sa.ColumnElement[Any]:
+    """One JSON object per membership row, aggregated: ``[]`` or NULL when there is none."""
+    pairs = [part for key, value in entry.items() for part in (sa.literal(key), value)]
+    if dialect == "postgresql":
+        return sa.func.json_agg(sa.func.json_build_object(*pairs))
+    return sa.func.json_group_array(sa.func.json_object(*pairs))
 
 
 def _reference(resource_id: str, resource_type: str, display: str | None) -> dict[str, Any]:
@@ -140,7 +149,3 @@ def _reference(resource_id: str, resource_type: str, display: str | None) -> dic
     if resource_type in ("User", "Group"):
         entry.setdefault("type", resource_type)
     return entry
-
-
-def _chunks(ids: list[str]) -> list[list[str]]:
-    return [ids[i : i + CHUNK] for i in range(0, len(ids), CHUNK)]

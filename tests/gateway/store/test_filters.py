@@ -17,7 +17,10 @@ from sqlalchemy.engine import Engine
 from gateway.errors import InvalidFilterException, InvalidValueException
 from gateway.scim.kinds import GROUP, USER, Kind, kinds_for
 from gateway.scim.models import ENTERPRISE_SCHEMA, HR_SCHEMA
-from gateway.store.filters import compile_filter, compile_sort
+from gateway.store.filters import compile_filter, compile_sort, filter_shape, parse_filter
+from gateway.store.prepared import Statements
+from gateway.store.queries import Search
+from gateway.store.reads import Reads
 from gateway.store.tables import Membership, Tenant
 
 CORE = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -648,3 +651,74 @@ def test_sort_by_an_unsortable_attribute_raises_invalid_value(
 def test_sort_by_members_raises_invalid_value(directory: Engine) -> None:
     with pytest.raises(InvalidValueException):
         compile_sort(GROUP, "members.value", directory.dialect.name)
+
+
+# -- the same filters through the store's plans: compiled once per shape ------------------
+
+PLANNED: list[tuple[Kind, str, set[str]]] = [
+    *[(USER, e, x) for e, x in OPERATORS + LOGIC + MULTI_VALUED + CASE + LIKE + EXTENSIONS],
+    *[(USER, e, x) for e, x in DATES],
+    *[(DECLARED_USER, f"{HR}:{e}", x) for e, x in DECLARED_FIELDS],
+    *[(FREE_MAP_USER, f"{HR}:{e}", x) for e, x in FREE_MAP],
+    *MEMBERSHIPS,
+    *[(GROUP, e, x) for e, x in GROUP_FILTERS],
+]
+
+
+def _planned(reads: Reads, connection: sa.Connection, kind: Kind, expression: str) -> set[str]:
+    search = Search(parse_filter(expression), limit=1000, with_related=False)
+    cursor = connection.connection.cursor()
+    try:
+        page, _related = reads.search(cursor, "acme", kind, search)
+    finally:
+        cursor.close()
+    return {resource.id for resource in page.resources}
+
+
+def test_plans_shared_by_filters_of_one_shape_match_what_each_filter_matches(
+    directory: Engine,
+) -> None:
+    """Every filter above through one set of plans. Filters of the same shape
+    (``userName eq "bjensen"``, ``userName eq "BJENSEN"``...) run the statement compiled for
+    the first one with their own operands, and must match exactly what they match alone."""
+    reads = Reads(Statements(directory.dialect))
+    with directory.connect() as connection:
+        for kind, expression, expected in PLANNED:
+            assert _planned(reads, connection, kind, expression) == expected, expression
+    assert len(reads.plans._plans) < len(PLANNED)  # shapes were shared, not recompiled
+
+
+@pytest.mark.parametrize(
+    ("kind", "valid", "invalid"),
+    [
+        (USER, 'meta.created gt "2024-01-01T00:00:00Z"', 'meta.created gt "yesterday"'),
+        (USER, 'emails[value eq "a@example.com"]', 'emails[value eq "not an address"]'),
+        (
+            DECLARED_USER,
+            f'{HR}:customFields.since lt "2024-01-01T00:00:00Z"',
+            f'{HR}:customFields.since lt "soon"',
+        ),
+    ],
+)
+def test_a_cached_plan_refuses_the_operands_a_fresh_compilation_refuses(
+    directory: Engine, kind: Kind, valid: str, invalid: str
+) -> None:
+    with pytest.raises(InvalidFilterException) as fresh:
+        compile_filter(kind, invalid, directory.dialect.name)
+    reads = Reads(Statements(directory.dialect))
+    with directory.connect() as connection:
+        _planned(reads, connection, kind, valid)
+        with pytest.raises(InvalidFilterException) as cached:
+            _planned(reads, connection, kind, invalid)
+    assert len(reads.plans._plans) == 1
+    assert cached.value.detail == fresh.value.detail
+
+
+def test_filter_shape_tells_operand_types_and_empty_strings_apart() -> None:
+    def shape(expression: str) -> object:
+        return filter_shape(parse_filter(expression))
+
+    assert shape('userName eq "a"') == shape('userName eq "b"')
+    assert shape('userName eq "a"') != shape("userName eq 1")
+    assert shape('userName co "a"') != shape('userName co ""')
+    assert shape('userName eq "a" or title pr') != shape('userName eq "a" and title pr')

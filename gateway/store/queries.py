@@ -1,0 +1,124 @@
+"""List queries (filter, sort, page) compiled once per shape and run as prepared statements.
+
+Compiling a filter to SQL took ten times as long as running it (``userName eq``: 210 µs
+to build the SQLAlchemy expression, 11 µs for SQLite to answer). IdPs send a handful of
+shapes with ever new values, so a :class:`Plan` is compiled once per kind, filter shape
+(:func:`~gateway.store.filters.filter_shape`), sort and projection, and each request only
+binds its own values. The operands are prepared by the functions the filter compiler
+recorded, so a cached plan refuses exactly the operands a fresh compilation would.
+
+Plans hold SQL text and nothing read from the database: they never go stale.
+"""
+
+from collections.abc import Hashable
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from scim2_models.path import FilterNode
+from sqlalchemy.engine import Dialect
+
+from gateway.scim.kinds import Kind
+from gateway.store.filters import CompiledFilter, compile_parsed, compile_sort, filter_shape
+from gateway.store.memberships import related_column
+from gateway.store.prepared import Prepared
+
+__all__ = ["Plan", "Plans", "Search"]
+
+
+@dataclass(frozen=True)
+class Search:
+    """A list request as the store runs it (RFC 7644 §3.4.2)."""
+
+    #: The parsed filter (:func:`~gateway.store.filters.parse_filter`); None: everything.
+    filter: FilterNode | None = None
+    sort_by: str | None = None
+    descending: bool = False
+    offset: int = 0
+    limit: int = 100
+    #: Whether each resource's members (Group) or groups (User) are wanted.
+    with_related: bool = True
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The statements of one shape of list request."""
+
+    page: Prepared
+    count: Prepared
+    compiled: CompiledFilter | None
+
+    def values(self, tenant: str, search: Search) -> dict[str, Any]:
+        """The parameter values of ``search``, which must have this plan's shape.
+
+        Raises:
+            InvalidFilterException: an operand the filtered attribute refuses.
+        """
+        values: dict[str, Any] = {"tenant": tenant, "limit": search.limit, "offset": search.offset}
+        if self.compiled is not None and search.filter is not None:
+            values.update(self.compiled.parameters(search.filter))
+        return values
+
+
+class Plans:
+    """Plans by shape for one dialect. Bounded: clients choose the shapes they send."""
+
+    MAX_ENTRIES = 512
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.dialect = dialect
+        self._plans: dict[Hashable, Plan] = {}
+
+    def plan(self, kind: Kind, search: Search) -> Plan:
+        """The plan for ``search``, compiled on first use of its shape.
+
+        Raises:
+            InvalidFilterException: the filter cannot be compiled.
+            InvalidValueException: ``sortBy`` names no sortable attribute.
+        """
+        shape = filter_shape(search.filter) if search.filter is not None else None
+        sort = (search.sort_by, search.descending)
+        key = (kind.name, kind.model, shape, sort, search.with_related)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._build(kind, search)
+            if len(self._plans) >= self.MAX_ENTRIES:
+                self._plans.clear()
+            self._plans[key] = plan
+        return plan
+
+    def _build(self, kind: Kind, search: Search) -> Plan:
+        table, dialect = kind.table, self.dialect.name
+        compiled = None
+        conditions = [table.c.tenant_id == sa.bindparam("tenant")]
+        if search.filter is not None:
+            compiled = compile_parsed(kind, search.filter, dialect)
+            conditions.append(compiled.condition)
+        columns = [table.c.id, table.c.version, table.c.doc]
+        if search.with_related:
+            columns.append(related_column(kind.name, table, dialect))
+        page = (
+            sa.select(*columns)
+            .where(*conditions)
+            .order_by(*_order(kind, search, dialect))
+            .limit(sa.bindparam("limit"))
+            .offset(sa.bindparam("offset"))
+        )
+        count = sa.select(sa.func.count()).select_from(table).where(*conditions)
+        # The operands are bound to this filter's values; each request gives its own.
+        given = compiled.names if compiled is not None else ()
+        return Plan(
+            Prepared.build(page, self.dialect, given),
+            Prepared.build(count, self.dialect, given),
+            compiled,
+        )
+
+
+def _order(kind: Kind, search: Search, dialect: str) -> list[sa.ColumnElement[Any]]:
+    order: list[sa.ColumnElement[Any]] = []
+    if search.sort_by:
+        key = compile_sort(kind, search.sort_by, dialect)
+        # RFC 7644 §3.4.2.3 leaves unassigned values to the end of an ascending sort.
+        order.append(key.desc().nulls_first() if search.descending else key.asc().nulls_last())
+    # Creation order, then id, makes every page boundary deterministic.
+    return [*order, kind.table.c.created.asc(), kind.table.c.id.asc()]
