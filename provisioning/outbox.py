@@ -13,6 +13,8 @@ import sqlalchemy as sa
 from gateway.store.tables import OutboxEvent
 
 outbox = OutboxEvent.__table__  # type: ignore[attr-defined]
+#: Built once: constructing the statement per write was 7 % of a POST with three targets.
+_INSERT = sa.insert(outbox)
 
 
 class Action(StrEnum):
@@ -69,5 +71,5 @@ def enqueue(
         for name in connections
     ]
     if rows:
-        connection.execute(sa.insert(outbox), rows)
+        connection.execute(_INSERT, rows)
     return len(rows)
