@@ -10,38 +10,15 @@ from typing import Any
 
 import httpx
 import pytest
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from gateway.app import create_app
-from gateway.auth.tokens import create_token
 from gateway.config import GatewayConfig, parse_config
-from gateway.settings import Settings
 from gateway.store.tables import AccountLink, AuditEntry, Delivery, OutboxEvent
-from provisioning.retry import RetryPolicy
-from provisioning.targets import Target, build_targets
-from provisioning.worker import Worker
 from tests.fakes.webhook_receiver import WebhookReceiver
+from tests.provisioning.harness import Harness as SharedHarness
 
 SCIM = "application/scim+json"
 SECRET = "whsec-test-0123456789"
-
-
-class Clock:
-    """Real time plus an offset tests can move forward."""
-
-    def __init__(self) -> None:
-        self.offset = timedelta()
-
-    @property
-    def now(self) -> datetime:
-        return datetime.now(UTC) + self.offset
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.offset += timedelta(seconds=seconds)
 
 
 def gateway_config(**connection: Any) -> GatewayConfig:
@@ -64,55 +41,12 @@ def receiver() -> WebhookReceiver:
     return WebhookReceiver(SECRET)
 
 
-class Harness:
-    """The gateway, a worker on a fake clock, and the receiver, wired together."""
+class Harness(SharedHarness):
+    """The shared harness, wired to the webhook receiver fake."""
 
     def __init__(self, engine: Engine, config: GatewayConfig, receiver: WebhookReceiver) -> None:
-        self.engine = engine
+        super().__init__(engine, config, httpx.ASGITransport(app=receiver.app))
         self.receiver = receiver
-        self.clock = Clock()
-        transport = httpx.ASGITransport(app=receiver.app)
-        self.targets: list[Target] = build_targets(config, engine.dialect.name, transport=transport)
-        policy = RetryPolicy(rng=lambda: 0.5)
-        self.worker = Worker(engine, self.targets, policy=policy, clock=self.clock)
-        app = create_app(Settings(), engine, config)
-        token = create_token(engine, "acme", "okta")
-        self.scim = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://gw/scim/v2",
-            headers={"Authorization": f"Bearer {token}", "Content-Type": SCIM},
-        )
-
-    async def create_user(self, name: str, **extra: Any) -> str:
-        body = {
-            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
-            "userName": name,
-            "emails": [{"value": f"{name}@acme.com", "type": "work"}],
-            "name": {"givenName": name.title(), "familyName": "Test"},
-            **extra,
-        }
-        response = await self.scim.post("/Users", json=body)
-        assert response.status_code == 201, response.text
-        return str(response.json()["id"])
-
-    async def patch(self, user_id: str, path: str, value: Any) -> None:
-        body = {
-            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-            "Operations": [{"op": "replace", "path": path, "value": value}],
-        }
-        response = await self.scim.patch(f"/Users/{user_id}", json=body)
-        assert response.status_code == 200, response.text
-
-    def rows(self, table: Any, **where: Any) -> list[Any]:
-        t = table.__table__
-        query = sa.select(t).where(*(t.c[k] == v for k, v in where.items()))
-        with self.engine.connect() as connection:
-            return list(connection.execute(query))
-
-    async def aclose(self) -> None:
-        await self.scim.aclose()
-        for target in self.targets:
-            await target.aclose()
 
 
 @pytest.fixture
