@@ -17,8 +17,6 @@ What it enforces, and on what authority:
 Use it through ``httpx.ASGITransport(app=fake.app)`` with base URL ``http://<host>/v1``.
 """
 
-import base64
-import math
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -30,6 +28,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from tests.fakes.common import FixedWindow, basic_username
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -98,7 +98,7 @@ class TalentHrFake:
         self.requests: list[tuple[str, str]] = []
         self.page_limit = page_limit
         self.rate_limit, self.window, self.clock = rate_limit, window, clock
-        self._window_start, self._count = clock(), 0
+        self._window = FixedWindow(rate_limit, window, clock)
         self._failures: list[Failure] = []
         self._next_id = 101
         self.app = Starlette(routes=self._routes(terminations))
@@ -169,23 +169,10 @@ class TalentHrFake:
         return endpoint
 
     def _throttle(self) -> int | None:
-        now = self.clock()
-        if now - self._window_start >= self.window:
-            self._window_start, self._count = now, 0
-        self._count += 1
-        if self._count <= self.rate_limit:
-            return None
-        return max(1, math.ceil(self._window_start + self.window - now))
+        return self._window.wait()
 
     def _authenticated(self, header: str) -> bool:
-        scheme, _, encoded = header.partition(" ")
-        if scheme.lower() != "basic":
-            return False
-        try:
-            username, _, _password = base64.b64decode(encoded).decode().partition(":")
-        except ValueError:
-            return False
-        return username == self.api_key  # any password, blank included [V]
+        return basic_username(header) == self.api_key  # any password, blank included [V]
 
     # -- endpoints ----------------------------------------------------------------------
 
