@@ -22,10 +22,12 @@ run: $(STAMP)
 ## SCIMGW_TEST_POSTGRES_URL is set; .ci/run sets it and then requires it).
 test: $(STAMP)
 	$(BIN)/ruff check gateway provisioning tests
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -n 2 -q $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check gateway provisioning tests benchmarks
+	$(BIN)/mypy
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run

@@ -8,7 +8,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.app import create_app
 from gateway.config import load_config
@@ -46,12 +46,12 @@ class WithBackground:
             await self.app(scope, receive, send)
             return
 
-        async def send_wrapped(message: dict[str, Any]) -> None:
+        async def send_wrapped(message: Message) -> None:
             if message["type"] == "lifespan.startup.complete":
                 await self._stack.enter_async_context(self.background())
             await send(message)
 
-        async def receive_wrapped() -> Any:
+        async def receive_wrapped() -> Message:
             message = await receive()
             if message["type"] == "lifespan.shutdown":
                 await self._stack.aclose()

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import structlog
+from structlog.typing import EventDict
 
 #: Keys whose values never reach a log line, compared case-insensitively.
 REDACTED_KEYS = frozenset(
@@ -38,9 +39,9 @@ def _scrub(value: Any) -> Any:
     return value
 
 
-def redact(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
+def redact(_logger: Any, _method: str, event: EventDict) -> EventDict:
     """structlog processor: replace credential and sensitive values, at any depth."""
-    return _scrub(event)  # type: ignore[no-any-return]
+    return _scrub(event)
 
 
 def configure(level: str = "info", json: bool = True) -> None:

@@ -67,7 +67,9 @@ def build_client(
         event_hooks={"request": [exchanges.on_request], "response": [exchanges.on_response]},
     )
     # Set after construction because, by default, the auth fetches tokens through the client.
-    client.auth = build_auth(connection.auth, token_client=token_client or client)
+    auth = build_auth(connection.auth, token_client=token_client or client)
+    if auth is not None:
+        client.auth = auth
     return client
 
 

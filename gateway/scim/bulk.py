@@ -148,6 +148,8 @@ def parse_request(
         raise from_validation_error(exc) from None
     if request.fail_on_errors is not None and request.fail_on_errors < 1:
         raise InvalidValueException(detail="failOnErrors must be a positive integer")
+    # Validation refuses an Operations that is missing, null or not a list (Required.true).
+    assert isinstance(raw, list) and request.operations is not None
     pairs = enumerate(zip(raw, request.operations, strict=True))
     return [_step(i, op, parsed, kinds) for i, (op, parsed) in pairs], request.fail_on_errors
 

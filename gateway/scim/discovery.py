@@ -85,7 +85,7 @@ def service_provider_config(server: ServerConfig) -> ServiceProviderConfig:
 
 
 def _located(
-    document: dict[str, Any], request: Request, endpoint: str, name: str
+    document: dict[str, Any], request: Request, endpoint: str, name: str | None
 ) -> dict[str, Any]:
     meta = dict(document.get("meta") or {})
     meta["location"] = (

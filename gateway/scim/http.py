@@ -24,7 +24,7 @@ def header(request: Request, name: bytes) -> str | None:
     """
     for key, value in request.scope["headers"]:
         if key == name:
-            return value.decode("latin-1")  # type: ignore[no-any-return]
+            return value.decode("latin-1")
     return None
 
 

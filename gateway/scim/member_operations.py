@@ -85,7 +85,9 @@ def _entries(value: Any) -> list[dict[str, Any]]:
 
 def selected_ids(selector: str, current: dict[str, str]) -> list[str]:
     """The current members a value filter such as ``value eq "id"`` selects."""
-    scim_filter = ScimFilter[GroupMember](selector)
+    # scim2-models bounds ScimFilter's parameter to Resource, but binds it to any model at
+    # run time: a value filter is resolved against the complex attribute's own model.
+    scim_filter = ScimFilter[GroupMember](selector)  # type: ignore[type-var]
     ids = _equality_ids(scim_filter.ast)
     if ids is not None:
         return [member_id for member_id in ids if member_id in current]

@@ -107,7 +107,7 @@ def _absolute(entry: dict[str, Any], base_url: str) -> dict[str, Any]:
 
 def _project(kind: Kind, body: dict[str, Any], projection: Projection) -> dict[str, Any]:
     try:
-        parameters = ResponseParameters[kind.model](
+        parameters = ResponseParameters[kind.model](  # type: ignore[name-defined]
             attributes=list(projection.attributes) or None,
             excluded_attributes=list(projection.excluded) or None,
         )

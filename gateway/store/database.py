@@ -50,8 +50,9 @@ def create_engine(url: str, **kwargs: Any) -> Engine:
 
 
 def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
-    database = sa.engine.make_url(url).database
-    in_memory = not database or database == ":memory:"
+    # ``sqlite://`` names no database file: SQLite then opens one in memory.
+    database = sa.engine.make_url(url).database or ":memory:"
+    in_memory = database == ":memory:"
     if not in_memory:
         Path(database).parent.mkdir(parents=True, exist_ok=True)
     if "poolclass" not in kwargs and not in_memory:

@@ -10,10 +10,11 @@ compiled once, and run with the driver's ``cursor.execute``.
 
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
+from sqlalchemy.sql.compiler import SQLCompiler
 
 __all__ = ["Prepared", "Statements"]
 
@@ -35,7 +36,7 @@ class Prepared:
 
     @classmethod
     def build(
-        cls, statement: sa.Executable, dialect: Dialect, given: Iterable[str] = ()
+        cls, statement: sa.ClauseElement, dialect: Dialect, given: Iterable[str] = ()
     ) -> "Prepared":
         """Compile ``statement``; the caller gives the values of its ``sa.bindparam(name)``
         without value, and of those named in ``given`` (bound to an example value).
@@ -44,7 +45,9 @@ class Prepared:
             ValueError: the statement needs expanding (``IN``) parameters, which only
                 exist once the values are known.
         """
-        compiled = statement.compile(dialect=dialect)
+        # ClauseElement.compile is typed as returning the base Compiled; for a SELECT or
+        # DML statement it is the dialect's SQLCompiler, whose binds this reads.
+        compiled = cast(SQLCompiler, statement.compile(dialect=dialect))
         binds = compiled.binds
         if any(bind.expanding for bind in binds.values()):
             raise ValueError("expanding parameters cannot be prepared")
@@ -92,7 +95,7 @@ class Statements:
         self.dialect = dialect
         self._prepared: dict[Hashable, Prepared] = {}
 
-    def get(self, key: Hashable, build: Callable[[], sa.Executable]) -> Prepared:
+    def get(self, key: Hashable, build: Callable[[], sa.ClauseElement]) -> Prepared:
         prepared = self._prepared.get(key)
         if prepared is None:
             prepared = self._prepared[key] = Prepared.build(build(), self.dialect)

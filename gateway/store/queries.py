@@ -94,7 +94,7 @@ class Plans:
         if search.filter is not None:
             compiled = compile_parsed(kind, search.filter, dialect)
             conditions.append(compiled.condition)
-        columns = [table.c.id, table.c.version, table.c.doc]
+        columns: list[sa.ColumnElement[Any]] = [table.c.id, table.c.version, table.c.doc]
         if search.with_related:
             columns.append(related_column(kind.name, table, dialect))
         page = (

@@ -143,7 +143,7 @@ class Repository:
         self,
         kind: Kind,
         key: tuple[str, str, tuple[str, ...]],
-        build: Callable[[sa.Table, tuple[str, ...]], sa.Executable],
+        build: Callable[[sa.Table, tuple[str, ...]], sa.ClauseElement],
         names: tuple[str, ...],
         values: dict[str, Any],
     ) -> None:

@@ -218,7 +218,8 @@ async def _post(
 ) -> httpx.Response:
     try:
         # auth=None: the token client may be the connection's own client, whose auth is us.
-        return await client.post(url, content=body, headers=headers, auth=None)
+        # request(), as post() would: httpx types post()'s auth without the None it accepts.
+        return await client.request("POST", url, content=body, headers=headers, auth=None)
     except httpx.TimeoutException as exc:
         raise TransientError(f"token endpoint timed out: {type(exc).__name__}") from None
     except httpx.TransportError as exc:

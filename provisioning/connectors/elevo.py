@@ -114,7 +114,7 @@ def active_rows(rows: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
         MappingError: a row's status is not a boolean (the field map lacks ``active`` or
             transforms it), or an active row has neither email nor username.
     """
-    kept = []
+    kept: list[Mapping[str, Any]] = []
     for number, row in enumerate(rows, start=1):
         status = row.get(ELEVO_STATUS_FIELD)
         if not isinstance(status, bool):

@@ -162,7 +162,11 @@ def _multi_valued(target: Target) -> bool:
     attribute multi-valued: ``emails.value`` would not say which entry to write."""
     if target.schema is not None:
         return False
-    bindings = (Path[model](target.attr).resolve() for model in (User, Group))
+    # Path is bound to each model in turn at run time: no static type argument says that.
+    bindings = (
+        Path[model](target.attr).resolve()  # type: ignore[valid-type]
+        for model in (User, Group)
+    )
     return any(binding is not None and binding.is_multivalued for binding in bindings)
 
 

@@ -112,7 +112,8 @@ def read_talenthr_error(response: httpx.Response) -> str | None:
     if isinstance(error, str) and error:
         return error
     if isinstance(error, dict) and error.get("message"):
-        fields = error.get("errors") if isinstance(error.get("errors"), dict) else {}
+        errors = error.get("errors")
+        fields = errors if isinstance(errors, dict) else {}
         details = "; ".join(f"{k}: {' '.join(map(str, v))}" for k, v in fields.items())
         return f"{error['message']} ({details})" if details else str(error["message"])
     return default_message(response)

@@ -10,6 +10,8 @@ config = context.config
 
 def run_migrations() -> None:
     url = config.attributes.get("database_url") or config.get_main_option("sqlalchemy.url")
+    if not url:
+        raise RuntimeError("no database URL: set the Config's database_url or sqlalchemy.url")
     engine = create_engine(url, poolclass=__import__("sqlalchemy").pool.NullPool)
     with engine.connect() as connection:
         context.configure(
