@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from gateway.auth.authenticator import Authenticator
 from gateway.auth.tokens import ensure_tenant
@@ -25,7 +26,9 @@ from gateway.errors import (
 from gateway.scim import bulk, discovery, endpoints
 from gateway.scim.dialects import POLICY
 from gateway.scim.kinds import TenantKinds
+from gateway.scim.listing import ListQueries
 from gateway.scim.locations import BaseUrls
+from gateway.scim.router import ResourceRouter
 from gateway.service import ResourceService
 from gateway.settings import Settings
 from gateway.store.calls import StoreCaller
@@ -41,6 +44,28 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
     return error_response(exc)
 
 
+class GatewayApp(Starlette):
+    """Starlette, with the SCIM resource requests routed first by a leaner router
+    (why: gateway/scim/router.py)."""
+
+    resource_router: ResourceRouter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        found = self.resource_router.match(scope) if scope["type"] == "http" else None
+        if found is None:
+            await super().__call__(scope, receive, send)
+            return
+        handler, path_params = found
+        scope["app"] = self
+        scope["path_params"] = path_params
+        request = Request(scope, receive)
+        try:
+            response = await handler(request)
+        except Exception as exc:  # every one becomes a SCIM error (unexpected ones a 500)
+            response = error_response(exc)
+        await response(scope, receive, send)
+
+
 async def health(_request: Request) -> Response:
     return Response('{"status":"ok"}', media_type="application/json")
 
@@ -51,7 +76,7 @@ def create_app(
     config: GatewayConfig,
     *,
     http: httpx.AsyncClient | None = None,
-) -> Starlette:
+) -> GatewayApp:
     """Build the gateway app on an engine whose database is already migrated.
 
     The configured tenants are created in the database if missing, so a tenant reached
@@ -68,7 +93,7 @@ def create_app(
         if owns_http:
             await client.aclose()
 
-    app = Starlette(
+    app = GatewayApp(
         # Resource routes first: starlette tries routes in order, and they are the busy ones.
         routes=[
             *endpoints.routes(),
@@ -86,10 +111,12 @@ def create_app(
     )
     for tenant_id, tenant in config.tenants.items():
         ensure_tenant(engine, tenant_id, tenant.display_name)
+    app.resource_router = endpoints.router()
     app.state.settings = settings
     app.state.config = config
     app.state.kinds = TenantKinds(config)
     app.state.base_urls = BaseUrls(settings.public_url)
+    app.state.list_queries = ListQueries(config.server)
     app.state.service = service
     app.state.store = StoreCaller(engine)
     app.state.authenticator = Authenticator(engine, config, client)

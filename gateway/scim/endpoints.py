@@ -5,9 +5,8 @@ thread, since the store is synchronous), render. Exceptions are left to the app'
 exception handler.
 """
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -26,17 +25,16 @@ from gateway.scim.listing import (
     parse_list_query,
 )
 from gateway.scim.representation import Projection, parse_attribute_list, render
+from gateway.scim.router import Handler, ResourceRouter, RouteKey
 from gateway.service import Listing
-from gateway.store.filters import parse_filter
 from gateway.store.queries import Search
 
-Handler = Callable[[Request], Awaitable[Response]]
 SEARCH_REQUEST = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
 
 
 def base_url(request: Request) -> str:
     """The SCIM base URL, for ``meta.location`` and ``Location``."""
-    return request.app.state.base_urls(request)  # type: ignore[no-any-return]
+    return request.app.state.base_urls(request)
 
 
 async def principal(request: Request, scope: str) -> Principal:
@@ -51,7 +49,7 @@ async def principal(request: Request, scope: str) -> Principal:
 
 def tenant_kinds(request: Request, caller: Principal) -> dict[str, Kind]:
     """The caller's tenant's kinds (its User model carries its declared custom fields)."""
-    return request.app.state.kinds(caller.tenant)  # type: ignore[no-any-return]
+    return request.app.state.kinds(caller.tenant)
 
 
 def kind_of(request: Request, caller: Principal) -> Kind:
@@ -93,10 +91,8 @@ def resource_response(
 
 async def list_resources(request: Request) -> Response:
     caller = await principal(request, "scim:read")
-    # The last value of each name, as dict(request.query_params), without the multidict.
-    query_string = request.scope["query_string"].decode("latin-1")
-    params = dict(parse_qsl(query_string, keep_blank_values=True))
-    query = parse_list_query(params, request.app.state.config.server, caller.can("scim:sensitive"))
+    queries = request.app.state.list_queries
+    query = queries(request.scope["query_string"], caller.can("scim:sensitive"))
     return await _search(request, caller, [kind_of(request, caller)], query)
 
 
@@ -120,8 +116,7 @@ async def _search(
     request: Request, caller: Principal, kinds: list[Kind], query: ListQuery
 ) -> Response:
     offset = cursor_offset(query) if query.cursor is not None else query.start_index - 1
-    # Syntax once; the store checks the tree against each kind's model.
-    node = parse_filter(query.filter) if query.filter else None
+    node = query.filter_node
     service = request.app.state.service
     root = base_url(request)
     resources: list[dict[str, Any]] = []
@@ -227,6 +222,18 @@ def _me(handler: Handler) -> Handler:
     return me
 
 
+#: The routes of each resource collection: (method, path below the collection, handler).
+COLLECTION_ROUTES: list[tuple[str, str, Handler]] = [
+    ("GET", "/{id}", get_resource),
+    ("GET", "", list_resources),
+    ("POST", "", create_resource),
+    ("PATCH", "/{id}", patch_resource),
+    ("PUT", "/{id}", replace_resource),
+    ("DELETE", "/{id}", delete_resource),
+    ("POST", "/.search", search_resources),
+]
+
+
 def routes() -> list[Route]:
     """The resource routes, one set per resource kind, plus /Me and root search.
 
@@ -237,13 +244,8 @@ def routes() -> list[Route]:
     for kind in (USER, GROUP):
         base = f"/scim/v2{kind.endpoint}"
         table += [
-            Route(f"{base}/{{id}}", get_resource, methods=["GET"]),
-            Route(base, list_resources, methods=["GET"]),
-            Route(base, create_resource, methods=["POST"]),
-            Route(f"{base}/{{id}}", patch_resource, methods=["PATCH"]),
-            Route(f"{base}/{{id}}", replace_resource, methods=["PUT"]),
-            Route(f"{base}/{{id}}", delete_resource, methods=["DELETE"]),
-            Route(f"{base}/.search", search_resources, methods=["POST"]),
+            Route(f"{base}{suffix}", handler, methods=[method])
+            for method, suffix, handler in COLLECTION_ROUTES
         ]
     table += [
         Route("/scim/v2/.search", search_resources, methods=["POST"]),
@@ -253,3 +255,14 @@ def routes() -> list[Route]:
         Route("/scim/v2/Me", _me(delete_resource), methods=["DELETE"]),
     ]
     return table
+
+
+def router() -> ResourceRouter:
+    """The same collection routes for :class:`ResourceRouter` (``.search`` and /Me stay
+    with starlette: they are rare)."""
+    table: dict[RouteKey, Handler] = {}
+    for kind in (USER, GROUP):
+        for method, suffix, handler in COLLECTION_ROUTES:
+            if suffix in ("", "/{id}"):
+                table[(method, kind.endpoint.strip("/"), suffix == "/{id}")] = handler
+    return ResourceRouter(table)

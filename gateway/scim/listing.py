@@ -4,13 +4,16 @@ import base64
 import hashlib
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl
 
 import orjson
 from scim2_models import InvalidCursorException
+from scim2_models.path import FilterNode
 
 from gateway.config import ServerConfig
 from gateway.errors import InvalidValueException
 from gateway.scim.representation import Projection, parse_attribute_list
+from gateway.store.filters import parse_filter
 
 LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 
@@ -26,6 +29,8 @@ class ListQuery:
     count: int = 100
     cursor: str | None = None
     projection: Projection = Projection()
+    #: ``filter`` parsed (syntax only; the store checks it against each kind's model).
+    filter_node: FilterNode | None = None
 
     def fingerprint(self) -> str:
         """What a cursor is bound to: reusing it with another filter or sort is an error."""
@@ -58,15 +63,48 @@ def parse_list_query(params: dict[str, Any], server: ServerConfig, privileged: b
         raise InvalidValueException(detail="sortOrder must be ascending or descending")
     # RFC 7644 §3.4.2.4: startIndex < 1 means 1, a negative count means 0.
     count = server.default_count if count is None else max(0, min(count, server.max_results))
+    expression = params.get("filter") or None
     return ListQuery(
-        filter=params.get("filter") or None,
+        filter=expression,
         sort_by=params.get("sortBy") or None,
         descending=order == "descending",
         start_index=max(1, start or 1),
         count=count,
         cursor=None if cursor is None else str(cursor),
         projection=Projection(attributes, excluded, privileged),
+        filter_node=parse_filter(expression) if expression else None,
     )
+
+
+class ListQueries:
+    """List requests' query strings, parsed once each.
+
+    Parsing a query string (percent-decoding, the parameters, the filter's syntax) cost
+    a third of a filtered ``GET /Users`` on SQLite. A :class:`ListQuery` depends on the
+    query string, the server's paging limits and whether the caller may see sensitive
+    attributes, and holds nothing read from the database, so it is kept, keyed by those.
+    Clients choose query strings: the memo is bounded. Query strings that fail to parse
+    are not kept; they fail again.
+    """
+
+    MAX_ENTRIES = 1024
+
+    def __init__(self, server: ServerConfig) -> None:
+        self.server = server
+        self._memo: dict[tuple[bytes, bool], ListQuery] = {}
+
+    def __call__(self, query_string: bytes, privileged: bool) -> ListQuery:
+        """The query of ``GET /<collection>?<query_string>``; 400 when it is not one."""
+        key = (query_string, privileged)
+        query = self._memo.get(key)
+        if query is None:
+            # The last value of each name, as dict(request.query_params) would give.
+            pairs = parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)
+            query = parse_list_query(dict(pairs), self.server, privileged)
+            if len(self._memo) >= self.MAX_ENTRIES:
+                self._memo.clear()
+            self._memo[key] = query
+        return query
 
 
 def cursor_offset(query: ListQuery) -> int:

@@ -158,16 +158,36 @@ class CompiledFilter:
     #: Per operand number: what turns that operand into its parameter's value (coercion
     #: to the attribute's type, the operator checks, case folding, LIKE escaping).
     prepare: dict[int, Callable[[Any], Any]]
+    #: Parameters already prepared, by operands (see :meth:`parameters`).
+    _prepared: dict[tuple[tuple[type, Any], ...], dict[str, Any]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    #: Bound on the prepared parameters kept: clients choose the operands they send.
+    MAX_PREPARED = 1024
 
     def parameters(self, node: FilterNode) -> dict[str, Any]:
         """The parameter values for a filter of the same shape.
+
+        Preparing operands (coercion, checks, folding) cost as much as running the query;
+        the same operands give the same parameters, so they are kept, keyed by each
+        operand's type and value (``1`` and ``true`` are equal in Python, not here).
+        Operands that raise are not kept: they raise again next time.
 
         Raises:
             InvalidFilterException: an operand this filter's attribute refuses, exactly as
                 compiling that filter would have.
         """
         values = [comparison.value for comparison in _comparisons(node)]
-        return {name: prepare(values[n]) for name, n, prepare in self._operands}
+        # The grammar's operands are JSON scalars, so hashable (RFC 7644 §3.4.2.2).
+        key = tuple((type(value), value) for value in values)
+        prepared = self._prepared.get(key)
+        if prepared is None:
+            prepared = {name: prepare(values[n]) for name, n, prepare in self._operands}
+            if len(self._prepared) >= self.MAX_PREPARED:
+                self._prepared.clear()
+            self._prepared[key] = prepared
+        return prepared
 
     @property
     def names(self) -> list[str]:
@@ -306,11 +326,11 @@ class _Slot:
             left = fold_sql(left, self.dialect)
         if op in _LIKE:
             if not value:  # every string contains "", starts and ends with it
-                return self.read(value_type).is_not(None)  # type: ignore[no-any-return]
+                return self.read(value_type).is_not(None)
             right = operand.bind(value, sa.String())
             if self.text == "exact" and self.dialect == "sqlite":
                 return _EXACT_SQLITE[op](left, right)
-            return left.like(right, escape="/")  # type: ignore[no-any-return]
+            return left.like(right, escape="/")
         # Strings bind as text; other values take the type they are compared with, as
         # SQLAlchemy types a plain Python value (a datetime as the column stores one).
         string = value_type == "string"
@@ -690,7 +710,7 @@ def _value_type(binding: AttributeBinding) -> str:
 
 def _compared(left: Any, op: CompareOperator, value: Any) -> sa.types.TypeEngine[Any]:
     """The type SQLAlchemy gives a plain value compared with ``left``."""
-    return left.type.coerce_compared_value(_COMPARISONS.get(op, operator.eq), value)  # type: ignore[no-any-return]
+    return left.type.coerce_compared_value(_COMPARISONS.get(op, operator.eq), value)
 
 
 _OPERAND_TYPES: dict[type, str] = {bool: "boolean", int: "number", float: "number", str: "string"}

@@ -158,3 +158,23 @@ async def test_root_search_spans_users_and_groups(
     )
     types = sorted(r["meta"]["resourceType"] for r in response.json()["Resources"])
     assert types == ["Group", "User"]
+
+
+async def test_a_repeated_filter_sees_resources_created_in_between(
+    client: httpx.AsyncClient, people: list[str]
+) -> None:
+    """Query strings are parsed once and kept; their results are not."""
+    query = {"filter": 'userName sw "zed"'}
+    assert (await client.get("/Users", params=query)).json()["totalResults"] == 0
+    body = {"schemas": [CORE], "userName": "zed@acme.com"}
+    assert (await client.post("/Users", json=body)).status_code == 201
+    assert (await client.get("/Users", params=query)).json()["totalResults"] == 1
+
+
+async def test_a_repeated_bad_query_is_refused_every_time(client: httpx.AsyncClient) -> None:
+    for _ in range(2):
+        response = await client.get("/Users", params={"filter": "userName eq", "count": "2"})
+        assert response.status_code == 400 and response.json()["scimType"] == "invalidFilter"
+    for _ in range(2):
+        response = await client.get("/Users", params={"count": "two"})
+        assert response.status_code == 400 and response.json()["scimType"] == "invalidValue"

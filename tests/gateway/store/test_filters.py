@@ -714,6 +714,55 @@ def test_a_cached_plan_refuses_the_operands_a_fresh_compilation_refuses(
     assert cached.value.detail == fresh.value.detail
 
 
+def test_repeated_filters_reuse_their_prepared_operands_and_match_the_same(
+    directory: Engine,
+) -> None:
+    """A filter sent again binds the operands prepared the first time: the second pass
+    over every filter matches exactly what the first did."""
+    reads = Reads(Statements(directory.dialect))
+    with directory.connect() as connection:
+        first = [_planned(reads, connection, k, e) for k, e, _x in PLANNED]
+        second = [_planned(reads, connection, k, e) for k, e, _x in PLANNED]
+    assert second == first == [expected for _k, _e, expected in PLANNED]
+    prepared = [plan.compiled._prepared for plan in reads.plans._plans.values() if plan.compiled]
+    assert sum(len(memo) for memo in prepared) > 0
+
+
+@pytest.mark.parametrize(
+    "expressions",
+    [
+        ["active eq true", "active eq 1", "active eq true", "active eq 1.0"],
+        ["title eq 1", "title eq true", 'title eq "1"', "title eq 1"],
+    ],
+)
+def test_prepared_operands_are_kept_per_type_as_well_as_value(
+    directory: Engine, expressions: list[str]
+) -> None:
+    """``1``, ``1.0`` and ``true`` are equal in Python: each filter still matches, or is
+    refused, exactly as it is on a server that never saw the others."""
+
+    def outcome(reads: Reads, connection: sa.Connection, expression: str) -> object:
+        try:
+            return _planned(reads, connection, USER, expression)
+        except InvalidFilterException as exc:
+            return exc.detail
+
+    shared = Reads(Statements(directory.dialect))
+    with directory.connect() as connection:
+        for expression in expressions:
+            fresh = outcome(Reads(Statements(directory.dialect)), connection, expression)
+            assert outcome(shared, connection, expression) == fresh, expression
+
+
+def test_an_operand_refused_once_is_refused_again(directory: Engine) -> None:
+    reads = Reads(Statements(directory.dialect))
+    with directory.connect() as connection:
+        _planned(reads, connection, USER, 'meta.created gt "2024-01-01T00:00:00Z"')
+        for _ in range(2):
+            with pytest.raises(InvalidFilterException):
+                _planned(reads, connection, USER, 'meta.created gt "yesterday"')
+
+
 def test_filter_shape_tells_operand_types_and_empty_strings_apart() -> None:
     def shape(expression: str) -> object:
         return filter_shape(parse_filter(expression))
