@@ -27,6 +27,10 @@ REDACTED_KEYS = frozenset(
     }
 )
 REDACTED = "[redacted]"
+#: Libraries that log every outbound request themselves, URL and all. The provisioning
+#: engine logs its calls, redacted (provisioning/http.py); theirs would repeat each one
+#: unredacted (a query string can carry a key) and cost the worker a log line per event.
+CHATTY_LOGGERS = ("httpx", "httpcore", "httpx_aiohttp")
 
 
 def _scrub(value: Any) -> Any:
@@ -63,3 +67,6 @@ def configure(level: str = "info", json: bool = True) -> None:
     logging.basicConfig(
         level=level.upper(), stream=sys.stderr, format="%(levelname)s %(name)s %(message)s"
     )
+    quiet = max(logging.WARNING, logging.getLevelName(level.upper()))
+    for name in CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(quiet)

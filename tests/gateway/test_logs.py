@@ -2,9 +2,13 @@
 
 import io
 import json
+import logging
 
+import httpx
+import pytest
 import structlog
 
+from gateway import logs
 from gateway.logs import REDACTED, redact
 
 
@@ -39,3 +43,17 @@ def test_configured_pipeline_renders_redacted_json() -> None:
         structlog.reset_defaults()
     line = json.loads(stream.getvalue())
     assert line == {"event": "token_created", "token": REDACTED, "tenant": "acme"}
+
+
+async def test_http_clients_do_not_log_each_request_url(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """httpx logs every request's URL at INFO; a query string may carry a key."""
+    logs.configure("info")
+    transport = httpx.MockTransport(lambda request: httpx.Response(200))
+    with caplog.at_level(logging.INFO):
+        async with httpx.AsyncClient(transport=transport) as client:
+            await client.get("https://lms.example.com/api/users?api_key=k-123")
+        logging.getLogger("gateway").info("still logged")
+    assert "still logged" in caplog.text
+    assert "k-123" not in caplog.text
