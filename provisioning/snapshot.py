@@ -1,8 +1,8 @@
-"""Reading, in one consistent snapshot, what a batch of claimed events needs.
+"""Reading what a batch of claimed events needs: the newest events first, then the state.
 
 The resource is loaded as it is *now* (ARCHITECTURE.md, step 3), so a late or replayed
-event converges on the current state. The newest event id of each resource is read in the
-same snapshot: every event up to it is covered by this state and settled with it.
+event converges on the current state. The newest event id of each resource is read first:
+every event up to it is covered by the state read after it, and settled with it.
 """
 
 from collections.abc import Mapping
@@ -25,13 +25,17 @@ ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 def load_work(engine: Engine, target: Target, batch: list[Claim]) -> list[Work]:
     """The state of every claimed event's resource, read in one transaction."""
     user_ids = [c.resource_id for c in batch if c.resource_type == "User"]
+    ids = sorted({c.resource_id for c in batch})
     with engine.connect() as connection, connection.begin():
+        # The newest events first: a statement may see more than the one before it (on
+        # PostgreSQL each statement of a READ COMMITTED transaction reads its own
+        # snapshot), so the state read next is at least as new as the events it settles.
+        # A change committed in between stays pending and is delivered next.
+        latest = claim_rows.latest_events(connection, target.tenant, target.name, ids)
         docs = _documents(connection, target, user_ids)
         scoped = in_scope(connection, target.tenant, target.kind, target.scope, docs)
         known = links.load(connection, target.tenant, target.name, "User", user_ids)
         managers = _managers(connection, target, docs) if target.field_map.needs_manager else {}
-        ids = sorted({c.resource_id for c in batch})
-        latest = claim_rows.latest_events(connection, target.tenant, target.name, ids)
     return [_work(c, docs, scoped, known, managers, latest.get(c.resource_id, c.id)) for c in batch]
 
 

@@ -13,11 +13,16 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from gateway.config import GatewayConfig, parse_config
+from gateway.scim.dialects import POLICY
+from gateway.scim.kinds import TenantKinds
+from gateway.service import ResourceService
 from gateway.store.tables import AccountLink, AuditEntry, Delivery, OutboxEvent
+from provisioning import snapshot
 from tests.fakes.webhook_receiver import WebhookReceiver
 from tests.provisioning.harness import Harness as SharedHarness
 
 SCIM = "application/scim+json"
+PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 SECRET = "whsec-test-0123456789"
 
 
@@ -323,3 +328,34 @@ async def test_a_stopping_worker_hands_back_what_it_could_not_finish(
     finally:
         release.set()
         await h.aclose()
+
+
+async def test_a_change_committed_while_the_worker_reads_the_user_is_still_delivered(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker settles every event up to the newest it saw with the state it read. It
+    reads that newest event before the user: a change committed in between must not be
+    settled with the older state it never saw (each statement of a PostgreSQL READ
+    COMMITTED transaction sees its own snapshot)."""
+    user_id = await harness.create_user("ada")
+    await harness.worker.drain()
+    config = gateway_config()
+    service = ResourceService(harness.engine, config, policy=POLICY)
+    users = TenantKinds(config)("acme")["users"]
+    read_documents = snapshot._documents
+    raced: list[bool] = []
+
+    def documents_then_a_racing_change(*args: Any) -> dict[str, dict[str, Any]]:
+        docs = read_documents(*args)
+        if not raced:
+            raced.append(True)
+            operation = {"op": "replace", "path": "name.givenName", "value": "Augusta"}
+            body = {"schemas": [PATCH_OP], "Operations": [operation]}
+            service.patch("acme", users, user_id, body)
+        return docs
+
+    monkeypatch.setattr(snapshot, "_documents", documents_then_a_racing_change)
+    await harness.patch(user_id, "name.givenName", "Adele")
+    await harness.worker.drain()
+    assert raced
+    assert harness.receiver.accounts[user_id].data["given_name"] == "Augusta"
