@@ -29,6 +29,8 @@ from provisioning.targets import Target
 
 #: Asks the store which resource (if any) is already linked to a remote id.
 LinkedTo = Callable[[str], Awaitable[str | None]]
+#: Audit action of an update that found the account gone and provisioned it again.
+REPLACED = "link.replaced"
 
 
 @dataclass
@@ -148,7 +150,7 @@ async def _update(
             raise
         # Someone removed the account in the target: provision it again (lookup first).
         effect = await _create(replace(work, link=None), step, target, context, linked_to)
-        effect.audit.append(("link.replaced", f"account {account.id} was gone from the target"))
+        effect.audit.append((REPLACED, f"account {account.id} was gone from the target"))
         return effect
     return Effect(_linked(work, account.id, links.ACTIVE, step.digest), account.id)
 

@@ -2,11 +2,23 @@
 
 A group is sent with its display name (through the connection's group field map) and its
 members as the *remote* ids of the members' linked accounts; members not (yet) provisioned
-in the target are left out. Deleting the group in scimgw deletes it in the target.
+in the target are left out. Deleting the group in scimgw deletes it in the target. The
+link of a group keeps a hash of what was last sent (payload and members): a delivery that
+would send the same is skipped without a call.
+
+A member's account that comes into being in the target (created, adopted, or created
+again after it was removed there) or is deleted there changes what its groups should hold.
+:func:`enqueue_groups_of` queues, in the transaction that records the member's link, one
+event for each of the member's groups that the connection holds (linked) or is about to
+deliver (an event pending or in flight): the group's delivery recomputes its members and
+the hash decides whether a call is needed. So a new hire and their group, arriving
+together in either order, end up together in the target.
 """
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,12 +28,13 @@ from gateway.scim.kinds import GROUP
 from gateway.store.tables import Membership
 from provisioning import claims as claim_rows
 from provisioning import links
+from provisioning import outbox as outbox_rows
 from provisioning.claims import Claim
 from provisioning.connectors.base import DeliveryContext, GroupTarget, RemoteAccount
 from provisioning.errors import ConflictError
 from provisioning.execution import Effect
 from provisioning.links import Link
-from provisioning.mapping import FieldMap
+from provisioning.mapping import FieldMap, payload_digest
 from provisioning.snapshot import as_document
 from provisioning.targets import Target
 
@@ -47,6 +60,10 @@ def load_group_work(engine: Engine, target: Target, batch: list[Claim]) -> list[
     ids = [c.resource_id for c in batch]
     table = GROUP.table
     with engine.connect() as connection, connection.begin():
+        # The newest event first: on PostgreSQL (read committed) each statement sees its
+        # own snapshot, and a member linked after this read must not have its group event
+        # settled by a delivery that read the members before the link (enqueue_groups_of).
+        latest = claim_rows.latest_events(connection, target.tenant, target.name, ids)
         docs = {
             row.id: as_document(row.doc)
             for row in connection.execute(
@@ -57,7 +74,6 @@ def load_group_work(engine: Engine, target: Target, batch: list[Claim]) -> list[
         }
         known = links.load(connection, target.tenant, target.name, "Group", ids)
         members = _remote_members(connection, target, ids)
-        latest = claim_rows.latest_events(connection, target.tenant, target.name, ids)
     return [
         GroupWork(
             c,
@@ -109,18 +125,25 @@ async def deliver_group(work: GroupWork, target: Target) -> tuple[str, Effect | 
         await connector.delete_group(RemoteAccount(work.link.remote_id), context)
         return "delete", _effect(work, work.link.remote_id, links.DELETED)
     payload = _group_map(target).apply(work.doc)
+    digest = payload_digest({"group": payload, "members": work.members})
     if linked:
         assert work.link is not None and work.link.remote_id is not None
+        if work.link.payload_hash == digest:
+            return "skip", None
         await _paced(target)
         await connector.update_group(
             RemoteAccount(work.link.remote_id), payload, work.members, context
         )
-        return "update", _effect(work, work.link.remote_id, links.ACTIVE)
-    return "create", await _create_group(work, target, payload, context)
+        return "update", _effect(work, work.link.remote_id, links.ACTIVE, digest)
+    return "create", await _create_group(work, target, payload, digest, context)
 
 
 async def _create_group(
-    work: GroupWork, target: Target, payload: Mapping[str, Any], context: DeliveryContext
+    work: GroupWork,
+    target: Target,
+    payload: Mapping[str, Any],
+    digest: str,
+    context: DeliveryContext,
 ) -> Effect:
     connector: Any = target.connector
     name = str((work.doc or {}).get("displayName", ""))
@@ -138,11 +161,11 @@ async def _create_group(
         group = await connector.update_group(found[0], payload, work.members, context)
     else:
         group = await connector.create_group(payload, work.members, context)
-    return _effect(work, group.id, links.ACTIVE)
+    return _effect(work, group.id, links.ACTIVE, digest)
 
 
-def _effect(work: GroupWork, remote_id: str, state: str) -> Effect:
-    return Effect(Link(work.claim.resource_id, remote_id, state, None), remote_id)
+def _effect(work: GroupWork, remote_id: str, state: str, digest: str | None = None) -> Effect:
+    return Effect(Link(work.claim.resource_id, remote_id, state, digest), remote_id)
 
 
 def _group_map(target: Target) -> FieldMap:
@@ -153,3 +176,98 @@ def _group_map(target: Target) -> FieldMap:
 async def _paced(target: Target) -> None:
     if target.rate is not None:
         await target.rate.acquire()
+
+
+def enqueue_groups_of(connection: sa.Connection, members: list[links.Placed], at: datetime) -> int:
+    """Queue a delivery of the groups whose members' accounts came or went in a target.
+
+    ``members`` are links just saved in this transaction (users, or groups nested in
+    groups). For each one's connection, every group it belongs to that the connection
+    holds (linked) or is about to deliver (an event pending or in flight) gets one
+    ``updated`` event at the priority of updates. A connection that holds no groups has
+    no group links: nothing is written for it. One statement per connection in the batch.
+
+    Returns:
+        The number of events written.
+    """
+    by_connection: dict[tuple[str, str], set[str]] = {}
+    for placed in members:
+        key = (placed.tenant, placed.target)
+        by_connection.setdefault(key, set()).add(placed.link.resource_id)
+    written = 0
+    for (tenant, target), member_ids in by_connection.items():
+        parameters = {"tenant": tenant, "target": target, "members": sorted(member_ids), "at": at}
+        written += connection.execute(_groups_of_members(), parameters).rowcount or 0
+    return written
+
+
+#: The outbox columns :func:`_groups_of_members` fills, in the order it selects them.
+_EVENT_COLUMNS = (
+    "tenant_id",
+    "connection",
+    "resource_type",
+    "resource_id",
+    "action",
+    "version",
+    "priority",
+    "status",
+    "attempts",
+    "due_at",
+    "created",
+)
+
+
+@cache
+def _groups_of_members() -> sa.Insert:
+    """INSERT INTO outbox SELECT the due groups of some members: built once, run per batch."""
+    outbox, groups = outbox_rows.outbox, GROUP.table
+    tenant = sa.bindparam("tenant", type_=sa.String)
+    target = sa.bindparam("target", type_=sa.String)
+    at = sa.bindparam("at", type_=outbox.c.due_at.type)
+    update = outbox_rows.Action.UPDATED
+    rows = (
+        sa.select(
+            groups.c.tenant_id,
+            target,
+            sa.literal(GROUP.name, sa.String),
+            groups.c.id,
+            sa.literal(update.value, sa.String),
+            groups.c.version,
+            sa.literal(outbox_rows.PRIORITY[update], sa.Integer),
+            sa.literal(claim_rows.PENDING, sa.String),
+            sa.literal(0, sa.Integer),
+            at,
+            at,
+        )
+        .distinct()
+        .select_from(memberships.join(groups, groups.c.id == memberships.c.group_id))
+        .where(
+            memberships.c.tenant_id == tenant,
+            memberships.c.member_id.in_(sa.bindparam("members", expanding=True)),
+            _held_or_due(tenant, target),
+        )
+    )
+    statement = sa.insert(outbox).from_select(_EVENT_COLUMNS, rows)
+    return statement.execution_options(preserve_rowcount=True)  # an INSERT's is not kept
+
+
+def _held_or_due(
+    tenant: sa.BindParameter[str], target: sa.BindParameter[str]
+) -> sa.ColumnElement[bool]:
+    """The membership's group is linked in the target, or has an event pending or in
+    flight there (its delivery may have read the members before this link)."""
+    group_link, event = links.links.alias("group_link"), outbox_rows.outbox.alias("group_event")
+    linked = sa.exists().where(
+        group_link.c.tenant_id == tenant,
+        group_link.c.connection == target,
+        group_link.c.resource_type == GROUP.name,
+        group_link.c.resource_id == memberships.c.group_id,
+        group_link.c.state == links.ACTIVE,
+    )
+    due = sa.exists().where(
+        event.c.tenant_id == tenant,
+        event.c.connection == target,
+        event.c.resource_id == memberships.c.group_id,
+        event.c.status.in_((claim_rows.PENDING, claim_rows.INFLIGHT)),
+    )
+    return sa.or_(linked, due)

@@ -15,6 +15,9 @@ from sqlalchemy.engine import Engine
 from gateway.store.database import writer
 from provisioning import claims, guard, links
 from provisioning.claims import Claim
+from provisioning.decisions import CREATE, DELETE
+from provisioning.execution import REPLACED
+from provisioning.groups import enqueue_groups_of
 from provisioning.journal import DeliveryRecord, record_audit, record_deliveries
 from provisioning.links import Link
 
@@ -47,16 +50,28 @@ def settle(engine: Engine, worker: str, outcomes: list[Outcome]) -> None:
         (o.claim, max(o.upto, o.claim.id)) for o in outcomes if o.result in (DELIVERED, SKIPPED)
     ]
     placed = [
-        links.Placed(o.claim.tenant, o.claim.connection, o.claim.resource_type, o.link)
+        (o, links.Placed(o.claim.tenant, o.claim.connection, o.claim.resource_type, o.link))
         for o in outcomes
         if o.link is not None
     ]
+    moved = [p for o, p in placed if _moves_account(o)]
     with writer(engine).begin() as connection:
         claims.finish_all(connection, done, outcomes[-1].at)
         for outcome in outcomes:
             _settle_one(connection, worker, outcome)
-        links.save_all(connection, placed, outcomes[-1].at)
+        links.save_all(connection, [p for _, p in placed], outcomes[-1].at)
+        if moved:  # after the links: a group linked in this batch is found too
+            enqueue_groups_of(connection, moved, outcomes[-1].at)
         record_deliveries(connection, [_record(outcome) for outcome in outcomes])
+
+
+def _moves_account(outcome: Outcome) -> bool:
+    """Whether the delivery gave the resource a remote account or took it away, which
+    changes the members its groups should hold in the target (groups.enqueue_groups_of)."""
+    if outcome.result != DELIVERED:
+        return False
+    replaced = any(action == REPLACED for action, _ in outcome.audit)
+    return outcome.operation in (CREATE, DELETE) or replaced
 
 
 def _settle_one(connection: sa.Connection, worker: str, outcome: Outcome) -> None:
