@@ -112,12 +112,20 @@ class Deliverer:
             except Exception as exc:
                 self._fail(target, work.claim, work.upto, "group", exc)
                 return
-        result = SKIPPED if effect is None else DELIVERED
-        link = effect.link if effect else None
-        remote = effect.remote_id if effect else None
+        if effect is None:
+            self._done(Outcome(work.claim, operation, SKIPPED, self.clock(), work.upto))
+            return
         self._done(
             Outcome(
-                work.claim, operation, result, self.clock(), work.upto, link=link, remote_id=remote
+                work.claim,
+                operation,
+                DELIVERED,
+                self.clock(),
+                work.upto,
+                link=effect.link,
+                remote_id=effect.remote_id,
+                latency_ms=effect.latency_ms,
+                audit=effect.audit,
             )
         )
 

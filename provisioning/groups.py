@@ -2,9 +2,12 @@
 
 A group is sent with its display name (through the connection's group field map) and its
 members as the *remote* ids of the members' linked accounts; members not (yet) provisioned
-in the target are left out. Deleting the group in scimgw deletes it in the target. The
-link of a group keeps a hash of what was last sent (payload and members): a delivery that
-would send the same is skipped without a call.
+in the target are left out. Deleting the group in scimgw deletes it in the target (one
+already gone there counts as deleted). The link of a group keeps a hash of what was last
+sent (payload and members): a delivery that would send the same is skipped without a call.
+A linked group found gone on update (someone removed it in the target) is looked up by
+name and created again if absent, like an account (execution._update), and the new link
+carries a ``link.replaced`` audit note.
 
 A member's account that comes into being in the target (created, adopted, or created
 again after it was removed there) or is deleted there changes what its groups should hold.
@@ -31,8 +34,8 @@ from provisioning import links
 from provisioning import outbox as outbox_rows
 from provisioning.claims import Claim
 from provisioning.connectors.base import DeliveryContext, GroupTarget, RemoteAccount
-from provisioning.errors import ConflictError
-from provisioning.execution import Effect
+from provisioning.errors import ConflictError, PermanentError
+from provisioning.execution import REPLACED, Effect
 from provisioning.links import Link
 from provisioning.mapping import FieldMap, payload_digest
 from provisioning.snapshot import as_document
@@ -130,12 +133,32 @@ async def deliver_group(work: GroupWork, target: Target) -> tuple[str, Effect | 
         assert work.link is not None and work.link.remote_id is not None
         if work.link.payload_hash == digest:
             return "skip", None
-        await _paced(target)
-        await connector.update_group(
-            RemoteAccount(work.link.remote_id), payload, work.members, context
-        )
-        return "update", _effect(work, work.link.remote_id, links.ACTIVE, digest)
+        return "update", await _update_group(work, target, payload, digest, context)
     return "create", await _create_group(work, target, payload, digest, context)
+
+
+async def _update_group(
+    work: GroupWork,
+    target: Target,
+    payload: Mapping[str, Any],
+    digest: str,
+    context: DeliveryContext,
+) -> Effect:
+    assert work.link is not None and work.link.remote_id is not None
+    connector: Any = target.connector
+    group = RemoteAccount(work.link.remote_id)
+    await _paced(target)
+    try:
+        await connector.update_group(group, payload, work.members, context)
+    except PermanentError as exc:
+        if exc.status != 404:
+            raise
+        # Someone removed the group in the target: link it again (lookup first), as
+        # execution._update does for accounts.
+        effect = await _create_group(work, target, payload, digest, context)
+        effect.audit.append((REPLACED, f"group {group.id} was gone from the target"))
+        return effect
+    return _effect(work, group.id, links.ACTIVE, digest)
 
 
 async def _create_group(

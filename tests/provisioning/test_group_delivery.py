@@ -330,3 +330,72 @@ async def test_a_connection_that_holds_no_groups_gets_no_group_events_from_links
     assert harness.rows(AccountLink, resource_id=ada)[0].state == "active"
     group_events = [e for e in harness.rows(OutboxEvent) if e.resource_type == "Group"]
     assert len(group_events) == 1  # the group's creation only
+
+
+async def remove_in_target_then_change(setup: Setup) -> tuple[str, str, list[str]]:
+    """Deliver a group of ada, delete it directly in the target, then add bob in scimgw
+    and deliver: the update answers 404 (GroupTarget.update_group).
+
+    Returns:
+        The group's id, its first (gone) remote id, and its members' ids.
+    """
+    harness = setup.harness
+    ada, bob = await harness.create_user("ada"), await harness.create_user("bob")
+    group = await create_group(harness, "Engineering", ada)
+    await harness.worker.drain()
+    gone = remote_id(harness, group)
+    assert (await setup.admin.delete(f"/Groups/{gone}")).status_code == 204
+    await add_member(harness, group, bob)
+    await harness.worker.drain()
+    return group, gone, [ada, bob]
+
+
+async def test_a_group_removed_in_the_target_is_created_again_with_its_members_on_its_next_change(
+    make_setup: MakeSetup, engine: Engine
+) -> None:
+    """Looked up by name (nothing found), created with its current members and linked
+    to its new remote id; the event is delivered, not dead-lettered."""
+    setup = await make_setup()
+    harness = setup.harness
+    group, gone, members = await remove_in_target_then_change(setup)
+    [remote] = remote_groups(engine)
+    assert remote["displayName"] == "Engineering"
+    assert remote["member_ids"] == sorted(remote_id(harness, m) for m in members)
+    [link] = harness.rows(AccountLink, resource_id=group)
+    assert (link.remote_id, link.state) == (remote["id"], "active")
+    assert remote["id"] != gone
+    last = harness.rows(Delivery, resource_id=group)[-1]
+    assert (last.operation, last.outcome) == ("update", "delivered")
+    assert {e.status for e in harness.rows(OutboxEvent, resource_id=group)} == {"done"}
+
+
+async def test_a_group_created_again_after_removal_in_the_target_is_audited_as_replaced(
+    make_setup: MakeSetup,
+) -> None:
+    setup = await make_setup()
+    group, _, _ = await remove_in_target_then_change(setup)
+    replaced = [a for a in setup.harness.rows(AuditEntry) if a.action == "link.replaced"]
+    assert [(a.resource_id, a.connection) for a in replaced] == [(group, "remote")]
+
+
+async def test_a_group_deleted_in_scimgw_after_its_removal_in_the_target_settles_as_deleted(
+    make_setup: MakeSetup, engine: Engine
+) -> None:
+    """The DELETE answers 404: the group is gone, which is what was asked."""
+    setup = await make_setup()
+    harness = setup.harness
+    ada = await harness.create_user("ada")
+    group = await create_group(harness, "Engineering", ada)
+    await harness.worker.drain()
+    gone = remote_id(harness, group)
+    assert (await setup.admin.delete(f"/Groups/{gone}")).status_code == 204
+
+    assert (await harness.scim.delete(f"/Groups/{group}")).status_code == 204
+    await harness.worker.drain()
+    assert setup.recorder.calls[-1] == f"DELETE /scim/v2/Groups/{gone}"
+    assert remote_groups(engine) == []
+    [link] = harness.rows(AccountLink, resource_id=group)
+    assert (link.remote_id, link.state) == (gone, "deleted")
+    last = harness.rows(Delivery, resource_id=group)[-1]
+    assert (last.operation, last.outcome, last.http_status) == ("delete", "delivered", None)
+    assert {e.status for e in harness.rows(OutboxEvent, resource_id=group)} == {"done"}
