@@ -12,6 +12,8 @@ Each function runs on the connection of a transaction its caller owns.
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -62,19 +64,33 @@ def claim(
     """
     skip_locked = connection.dialect.name == "postgresql"
     taken: list[Claim] = []
-    for status, due in ((INFLIGHT, "claimed_until"), (PENDING, "due_at")):
+    for status in (INFLIGHT, PENDING):
         if len(taken) < limit:
-            picked = _pick(tenant, target, status, due, now, limit - len(taken), skip_locked)
-            taken += _take(connection, picked, worker, now + lease)
+            values = {
+                "tenant": tenant,
+                "target": target,
+                "now": now,
+                "limit": limit - len(taken),
+                "worker": worker,
+                "until": now + lease,
+            }
+            rows = connection.execute(_take(status, skip_locked), values)
+            taken += [Claim(*row) for row in rows]
     return sorted(taken, key=lambda c: (c.priority, c.id))
 
 
-def _take(connection: sa.Connection, picked: sa.CTE, worker: str, until: datetime) -> list[Claim]:
-    statement = (
+@cache
+def _take(status: str, skip_locked: bool) -> sa.Update:
+    """The claiming statement, built once: building it took a third of the worker's time."""
+    picked = _pick(status, skip_locked)
+    return (
         sa.update(outbox)
         .where(outbox.c.id.in_(sa.select(picked.c.id)))
         .values(
-            status=INFLIGHT, claimed_by=worker, claimed_until=until, attempts=outbox.c.attempts + 1
+            status=INFLIGHT,
+            claimed_by=sa.bindparam("worker"),
+            claimed_until=sa.bindparam("until"),
+            attempts=outbox.c.attempts + 1,
         )
         .returning(
             outbox.c.id,
@@ -88,15 +104,14 @@ def _take(connection: sa.Connection, picked: sa.CTE, worker: str, until: datetim
             outbox.c.attempts,
         )
     )
-    return [Claim(*row) for row in connection.execute(statement)]
 
 
-def _pick(
-    tenant: str, target: str, status: str, due: str, now: datetime, limit: int, skip_locked: bool
-) -> sa.CTE:
+def _pick(status: str, skip_locked: bool) -> sa.CTE:
     # Walks ix_outbox_claim in (priority, id) order and stops at ``limit``: the cost does
     # not grow with the backlog (a 100,000-user initial load waits in the same table).
+    # Abandoned claims are due when their lease ends, pending rows at their due time.
     row, earlier = outbox.alias("row"), outbox.alias("earlier")
+    due = row.c.claimed_until if status == INFLIGHT else row.c.due_at
     waits_behind = sa.exists().where(
         earlier.c.tenant_id == row.c.tenant_id,
         earlier.c.connection == row.c.connection,
@@ -107,14 +122,14 @@ def _pick(
     query = (
         sa.select(row.c.id)
         .where(
-            row.c.tenant_id == tenant,
-            row.c.connection == target,
+            row.c.tenant_id == sa.bindparam("tenant"),
+            row.c.connection == sa.bindparam("target"),
             row.c.status == status,
-            row.c[due] <= now,
+            due <= sa.bindparam("now"),
             ~waits_behind,
         )
         .order_by(row.c.priority, row.c.id)
-        .limit(limit)
+        .limit(sa.bindparam("limit", type_=sa.Integer))
     )
     if skip_locked:
         query = query.with_for_update(skip_locked=True, of=row)
@@ -126,18 +141,26 @@ def _pick(
 def latest_events(
     connection: sa.Connection, tenant: str, target: str, resource_ids: list[str]
 ) -> dict[str, int]:
-    """The newest event id of each resource: the state loaded with it covers all up to that
-    one, so they are settled together (read in the same snapshot as the resources)."""
-    query = (
+    """The newest event id of each resource: the state loaded after it covers all up to
+    that one, so they are settled together."""
+    values = {"tenant": tenant, "target": target, "ids": resource_ids}
+    return {
+        resource_id: int(newest)
+        for resource_id, newest in connection.execute(_latest_events(), values)
+    }
+
+
+@cache
+def _latest_events() -> sa.Select[Any]:
+    return (
         sa.select(outbox.c.resource_id, sa.func.max(outbox.c.id))
         .where(
-            outbox.c.tenant_id == tenant,
-            outbox.c.connection == target,
-            outbox.c.resource_id.in_(resource_ids),
+            outbox.c.tenant_id == sa.bindparam("tenant"),
+            outbox.c.connection == sa.bindparam("target"),
+            outbox.c.resource_id.in_(sa.bindparam("ids", expanding=True)),
         )
         .group_by(outbox.c.resource_id)
     )
-    return {resource_id: int(newest) for resource_id, newest in connection.execute(query)}
 
 
 def finish_all(connection: sa.Connection, done: list[tuple[Claim, int]], now: datetime) -> None:
