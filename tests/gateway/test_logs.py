@@ -50,10 +50,15 @@ async def test_http_clients_do_not_log_each_request_url(
 ) -> None:
     """httpx logs every request's URL at INFO; a query string may carry a key."""
     logs.configure("info")
-    transport = httpx.MockTransport(lambda request: httpx.Response(200))
-    with caplog.at_level(logging.INFO):
-        async with httpx.AsyncClient(transport=transport) as client:
-            await client.get("https://lms.example.com/api/users?api_key=k-123")
-        logging.getLogger("gateway").info("still logged")
+    try:
+        transport = httpx.MockTransport(lambda request: httpx.Response(200))
+        with caplog.at_level(logging.INFO):
+            async with httpx.AsyncClient(transport=transport) as client:
+                await client.get("https://lms.example.com/api/users?api_key=k-123")
+            logging.getLogger("gateway").info("still logged")
+    finally:  # configure() is process-wide; later tests capture debug events
+        structlog.reset_defaults()
+        for name in logs.CHATTY_LOGGERS:
+            logging.getLogger(name).setLevel(logging.NOTSET)
     assert "still logged" in caplog.text
     assert "k-123" not in caplog.text
