@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from gateway.scim.kinds import GROUP
-from gateway.store.tables import Membership
+from gateway.store.tables import Membership, among_ids
 from provisioning import claims as claim_rows
 from provisioning import links
 from provisioning import outbox as outbox_rows
@@ -71,7 +71,7 @@ def load_group_work(engine: Engine, target: Target, batch: list[Claim]) -> list[
             row.id: as_document(row.doc)
             for row in connection.execute(
                 sa.select(table.c.id, table.c.doc).where(
-                    table.c.tenant_id == target.tenant, table.c.id.in_(ids)
+                    among_ids(table, target.tenant, ids, connection.dialect.name)
                 )
             )
         }

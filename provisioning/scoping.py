@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from gateway.scim.kinds import Kind
 from gateway.store.filters import compile_filter
+from gateway.store.tables import among_ids
 
 
 def compile_scope(
@@ -39,7 +40,7 @@ def in_scope(
     wanted = list(ids)
     if not wanted:
         return set()
-    query = sa.select(table.c.id).where(table.c.tenant_id == tenant, table.c.id.in_(wanted))
+    query = sa.select(table.c.id).where(among_ids(table, tenant, wanted, connection.dialect.name))
     if condition is not None:
         query = query.where(condition)
     return set(connection.execute(query).scalars())

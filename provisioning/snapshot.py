@@ -13,6 +13,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from gateway.store.tables import among_ids
 from provisioning import claims as claim_rows
 from provisioning import links
 from provisioning.claims import Claim
@@ -73,18 +74,19 @@ def _documents(
     if not ids:
         return {}
     values = {"tenant": target.tenant, "ids": ids}
-    rows = connection.execute(_documents_query(target.kind.table), values)
+    query = _documents_query(target.kind.table, connection.dialect.name)
+    rows = connection.execute(query, values)
     return {resource_id: as_document(doc) for resource_id, doc in rows}
 
 
 @cache
-def _documents_query(table: sa.Table) -> sa.Select[Any]:
+def _documents_query(table: sa.Table, dialect: str) -> sa.Select[Any]:
     """Built once. The document is read as the driver gives it (JSON text on SQLite, for
     orjson in :func:`as_document`): SQLAlchemy's JSON type parses with the slower json
     module, which cost the worker a fifth of its time."""
+    ids: sa.BindParameter[list[str]] = sa.bindparam("ids", expanding=True)
     return sa.select(table.c.id, sa.type_coerce(table.c.doc, sa.String)).where(
-        table.c.tenant_id == sa.bindparam("tenant"),
-        table.c.id.in_(sa.bindparam("ids", expanding=True)),
+        among_ids(table, sa.bindparam("tenant"), ids, dialect)
     )
 
 

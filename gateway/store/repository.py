@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from gateway.errors import UniquenessException
 from gateway.scim.kinds import Kind
 from gateway.store.prepared import Statements
+from gateway.store.tables import among_ids
 
 
 @dataclass(frozen=True)
@@ -126,8 +127,8 @@ class Repository:
         table = kind.table
         found: set[str] = set()
         for chunk in _chunks(ids, 500):
-            query = sa.select(table.c.id).where(table.c.tenant_id == tenant, table.c.id.in_(chunk))
-            found.update(self.connection.execute(query).scalars())
+            condition = among_ids(table, tenant, chunk, self.connection.dialect.name)
+            found.update(self.connection.execute(sa.select(table.c.id).where(condition)).scalars())
         return found
 
     @staticmethod

@@ -11,6 +11,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.sql.expression import UnaryExpression
+from sqlalchemy.sql.operators import custom_op
 from sqlmodel import Field, SQLModel
 
 #: JSON on SQLite (stored as text), JSONB on PostgreSQL (indexable, comparable).
@@ -226,3 +228,21 @@ class ConnectionState(SQLModel, table=True):
 
 
 metadata = SQLModel.metadata
+
+
+
+def among_ids(table: sa.Table, tenant: Any, ids: Any, dialect: str) -> sa.ColumnElement[bool]:
+    """``tenant_id = tenant AND id IN ids`` on a resource table, written so that SQLite
+    looks the ids up in the primary key.
+
+    Without statistics, SQLite's planner takes ``tenant_id = ?`` for the more selective
+    term once the list holds three ids or more, and walks a ``(tenant_id, ...)`` index:
+    every row of the tenant, for each batch the delivery worker reads (a sixth of its
+    time at 20,000 users, growing with the tenant). A unary ``+`` keeps a term from
+    choosing an index in SQLite (sqlite.org/optoverview.html, "Disqualifying WHERE Clause
+    Terms"); it still filters. Other databases plan this from their statistics.
+    """
+    tenant_id: sa.ColumnElement[Any] = table.c.tenant_id
+    if dialect == "sqlite":
+        tenant_id = UnaryExpression(tenant_id, operator=custom_op("+"), type_=tenant_id.type)
+    return sa.and_(tenant_id == tenant, table.c.id.in_(ids))
