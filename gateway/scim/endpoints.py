@@ -47,6 +47,14 @@ async def principal(request: Request, scope: str) -> Principal:
     return caller
 
 
+def recent_caller(request: Request, scope: str) -> Principal | None:
+    """The caller, when its token was validated moments ago and has ``scope``; else None,
+    and :func:`principal` decides. The busiest handlers try this first: it needs no
+    coroutine (each await level cost about 3 % of a filtered GET under load)."""
+    caller = request.app.state.authenticator.recent(header(request, b"authorization"))
+    return caller if caller is not None and caller.can(scope) else None
+
+
 def tenant_kinds(request: Request, caller: Principal) -> dict[str, Kind]:
     """The caller's tenant's kinds (its User model carries its declared custom fields)."""
     return request.app.state.kinds(caller.tenant)
@@ -90,7 +98,7 @@ def resource_response(
 
 
 async def list_resources(request: Request) -> Response:
-    caller = await principal(request, "scim:read")
+    caller = recent_caller(request, "scim:read") or await principal(request, "scim:read")
     queries = request.app.state.list_queries
     query = queries(request.scope["query_string"], caller.can("scim:sensitive"))
     return await _search(request, caller, [kind_of(request, caller)], query)
@@ -117,7 +125,7 @@ async def _search(
 ) -> Response:
     offset = cursor_offset(query) if query.cursor is not None else query.start_index - 1
     node = query.filter_node
-    service = request.app.state.service
+    service, store = request.app.state.service, request.app.state.store
     root = base_url(request)
     resources: list[dict[str, Any]] = []
     total = 0
@@ -127,7 +135,13 @@ async def _search(
         limit = max(0, query.count - len(resources))
         related = query.projection.wants("members" if kind.name == GROUP.name else "groups")
         search = Search(node, query.sort_by, query.descending, local_offset, limit, related)
-        listing = await request.app.state.store(service.search, caller.tenant, kind, search)
+        # SQLite calls run inline (gateway.store.calls): called directly, without a
+        # coroutine, on the busiest requests.
+        listing = (
+            service.search(caller.tenant, kind, search)
+            if store.inline
+            else await store(service.search, caller.tenant, kind, search)
+        )
         total += listing.page.total
         resources += [
             render(kind, r.doc, listing.related.get(r.id), root, query.projection)
@@ -149,10 +163,15 @@ async def create_resource(request: Request) -> Response:
 
 
 async def get_resource(request: Request) -> Response:
-    caller = await principal(request, "scim:read")
+    caller = recent_caller(request, "scim:read") or await principal(request, "scim:read")
     kind = kind_of(request, caller)
-    service = request.app.state.service
-    listing = await request.app.state.store(service.get, caller.tenant, kind, _id(request, caller))
+    service, store = request.app.state.service, request.app.state.store
+    resource_id = _id(request, caller)
+    listing = (
+        service.get(caller.tenant, kind, resource_id)
+        if store.inline
+        else await store(service.get, caller.tenant, kind, resource_id)
+    )
     check_if_none_match(header(request, b"if-none-match"), listing.page.resources[0].version)
     return resource_response(request, kind, listing, projection_of(request, caller))
 
