@@ -27,7 +27,6 @@ from gateway.scim.listing import (
 from gateway.scim.representation import Projection, parse_attribute_list, render
 from gateway.scim.router import Handler, ResourceRouter, RouteKey
 from gateway.service import Listing
-from gateway.store.queries import Search
 
 SEARCH_REQUEST = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
 
@@ -124,17 +123,13 @@ async def _search(
     request: Request, caller: Principal, kinds: list[Kind], query: ListQuery
 ) -> Response:
     offset = cursor_offset(query) if query.cursor is not None else query.start_index - 1
-    node = query.filter_node
     service, store = request.app.state.service, request.app.state.store
     root = base_url(request)
     resources: list[dict[str, Any]] = []
     total = 0
     # A root search spans resource types: each type's matches follow the previous ones'.
     for kind in kinds:
-        local_offset = max(0, offset - total)
-        limit = max(0, query.count - len(resources))
-        related = query.projection.wants("members" if kind.name == GROUP.name else "groups")
-        search = Search(node, query.sort_by, query.descending, local_offset, limit, related)
+        search = query.search(kind, max(0, offset - total), max(0, query.count - len(resources)))
         # SQLite calls run inline (gateway.store.calls): called directly, without a
         # coroutine, on the busiest requests.
         listing = (

@@ -2,7 +2,7 @@
 
 import base64
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -12,8 +12,10 @@ from scim2_models.path import FilterNode
 
 from gateway.config import ServerConfig
 from gateway.errors import InvalidValueException
+from gateway.scim.kinds import Kind
 from gateway.scim.representation import Projection, parse_attribute_list
 from gateway.store.filters import parse_filter
+from gateway.store.queries import Search
 
 LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 
@@ -31,6 +33,24 @@ class ListQuery:
     projection: Projection = Projection()
     #: ``filter`` parsed (syntax only; the store checks it against each kind's model).
     filter_node: FilterNode | None = None
+    #: The store's searches for this query, by kind and page (see :meth:`search`).
+    searches: dict[tuple[Any, ...], Search] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    def search(self, kind: Kind, offset: int, limit: int) -> Search:
+        """The store's search for a page of this query over ``kind``, kept: a query
+        parsed once (:class:`ListQueries`) gives the same search each time, and the store
+        keeps that search's plan and operands on it."""
+        key = (kind.name, kind.model, offset, limit)
+        search = self.searches.get(key)
+        if search is None:
+            related = self.projection.wants("members" if kind.name == "Group" else "groups")
+            search = Search(self.filter_node, self.sort_by, self.descending, offset, limit, related)
+            if len(self.searches) >= 64:  # cursors page through one query: bounded
+                self.searches.clear()
+            self.searches[key] = search
+        return search
 
     def fingerprint(self) -> str:
         """What a cursor is bound to: reusing it with another filter or sort is an error."""

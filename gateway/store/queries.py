@@ -11,7 +11,7 @@ Plans hold SQL text and nothing read from the database: they never go stale.
 """
 
 from collections.abc import Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -38,6 +38,13 @@ class Search:
     limit: int = 100
     #: Whether each resource's members (Group) or groups (User) are wanted.
     with_related: bool = True
+    #: This search's plan and parameter values (the tenant's aside), once found, by the
+    #: plans and kind they were found for: a list query string is parsed once and its
+    #: Search kept (gateway.scim.listing.ListQueries), so a repeated request skips
+    #: walking the filter for its shape and preparing its operands again.
+    bound: dict[tuple[Hashable, ...], tuple["Plan", dict[str, Any]]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
 
 @dataclass(frozen=True)
@@ -54,7 +61,11 @@ class Plan:
         Raises:
             InvalidFilterException: an operand the filtered attribute refuses.
         """
-        values: dict[str, Any] = {"tenant": tenant, "limit": search.limit, "offset": search.offset}
+        return {**self.search_values(search), "tenant": tenant}
+
+    def search_values(self, search: Search) -> dict[str, Any]:
+        """The parameter values of ``search`` but the tenant's."""
+        values: dict[str, Any] = {"limit": search.limit, "offset": search.offset}
         if self.compiled is not None and search.filter is not None:
             values.update(self.compiled.parameters(search.filter))
         return values
@@ -68,6 +79,21 @@ class Plans:
     def __init__(self, dialect: Dialect) -> None:
         self.dialect = dialect
         self._plans: dict[Hashable, Plan] = {}
+
+    def bind(self, kind: Kind, search: Search, tenant: str) -> tuple[Plan, dict[str, Any]]:
+        """The plan of ``search`` and its parameter values, kept on the search.
+
+        Raises:
+            InvalidFilterException: the filter cannot be compiled, or refuses an operand.
+            InvalidValueException: ``sortBy`` names no sortable attribute.
+        """
+        key = (self, kind.name, kind.model)
+        bound = search.bound.get(key)
+        if bound is None:
+            plan = self.plan(kind, search)
+            bound = search.bound[key] = (plan, plan.search_values(search))
+        plan, values = bound
+        return plan, {**values, "tenant": tenant}
 
     def plan(self, kind: Kind, search: Search) -> Plan:
         """The plan for ``search``, compiled on first use of its shape.

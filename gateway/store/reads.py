@@ -42,8 +42,7 @@ class Reads:
             InvalidFilterException: the filter cannot be compiled, or refuses an operand.
             InvalidValueException: ``sortBy`` names no sortable attribute.
         """
-        plan = self.plans.plan(kind, search)
-        values = plan.values(tenant, search)
+        plan, values = self.plans.bind(kind, search, tenant)
         rows = plan.page.execute(cursor, values).fetchall() if search.limit > 0 else []
         if search.offset == 0 and 0 < len(rows) < search.limit:
             total = len(rows)  # the first page holds every match: no COUNT(*) needed

@@ -178,3 +178,16 @@ async def test_a_repeated_bad_query_is_refused_every_time(client: httpx.AsyncCli
     for _ in range(2):
         response = await client.get("/Users", params={"count": "two"})
         assert response.status_code == 400 and response.json()["scimType"] == "invalidValue"
+
+
+async def test_a_repeated_query_with_a_cursor_still_pages_forward(
+    client: httpx.AsyncClient, people: list[str]
+) -> None:
+    """The parsed query and its store search are kept per query string; the pages,
+    totals and cursors still follow the data."""
+    query = {"filter": 'userName sw "a" or userName sw "b"', "count": 1, "cursor": ""}
+    first = (await client.get("/Users", params=query)).json()
+    again = (await client.get("/Users", params=query)).json()
+    assert first == again and first["totalResults"] == 2
+    second = (await client.get("/Users", params={**query, "cursor": first["nextCursor"]})).json()
+    assert second["Resources"][0]["id"] != first["Resources"][0]["id"]
