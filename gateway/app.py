@@ -23,6 +23,7 @@ from gateway.errors import (
     error_response,
     handle_exception,
 )
+from gateway.runtime import Runtime
 from gateway.scim import bulk, discovery, endpoints
 from gateway.scim.dialects import POLICY
 from gateway.scim.kinds import TenantKinds
@@ -49,6 +50,8 @@ class GatewayApp(Starlette):
     (why: gateway/scim/router.py)."""
 
     resource_router: ResourceRouter
+    #: What the handlers use (gateway.runtime: why not ``app.state``).
+    runtime: Runtime
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         found = self.resource_router.match(scope) if scope["type"] == "http" else None
@@ -112,12 +115,14 @@ def create_app(
     for tenant_id, tenant in config.tenants.items():
         ensure_tenant(engine, tenant_id, tenant.display_name)
     app.resource_router = endpoints.router()
-    app.state.settings = settings
-    app.state.config = config
-    app.state.kinds = TenantKinds(config)
-    app.state.base_urls = BaseUrls(settings.public_url)
-    app.state.list_queries = ListQueries(config.server)
-    app.state.service = service
-    app.state.store = StoreCaller(engine)
-    app.state.authenticator = Authenticator(engine, config, client)
+    app.runtime = Runtime(
+        settings=settings,
+        config=config,
+        kinds=TenantKinds(config),
+        base_urls=BaseUrls(settings.public_url),
+        list_queries=ListQueries(config.server),
+        service=service,
+        store=StoreCaller(engine),
+        authenticator=Authenticator(engine, config, client),
+    )
     return app

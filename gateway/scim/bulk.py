@@ -33,6 +33,7 @@ from gateway.errors import (
     as_scim_exception,
     from_validation_error,
 )
+from gateway.runtime import runtime
 from gateway.scim import dialects
 from gateway.scim.discovery import provider
 from gateway.scim.endpoints import base_url, principal, tenant_kinds
@@ -304,15 +305,15 @@ def _result(step: Step, status: int, location: str | None, **extra: Any) -> Any:
 async def bulk(request: Request) -> Response:
     """Run a BulkRequest; answer 200 with a BulkResponse listing each operation's result."""
     caller = await principal(request, "scim:write")
-    limits = request.app.state.config.server
-    service: ResourceService = request.app.state.service
+    limits = runtime(request).config.server
+    service: ResourceService = runtime(request).service
     body = await read_json(request, limits.bulk_max_payload_size)
     kinds = tenant_kinds(request, caller)
     steps, fail_on_errors = parse_request(
         body, limits.bulk_max_operations, service.policy, kinds, _provider(request, caller)
     )
     job = BulkJob(
-        service, request.app.state.store, caller.tenant, base_url(request), fail_on_errors
+        service, runtime(request).store, caller.tenant, base_url(request), fail_on_errors
     )
     resource = kinds["users"].model | GroupResource
     response = BulkResponse[resource](operations=await job.run(steps))  # type: ignore[valid-type]
@@ -321,7 +322,7 @@ async def bulk(request: Request) -> Response:
 
 def _provider(request: Request, caller: Principal) -> ScimProvider:
     """The tenant's models as the server validates them (its custom fields included)."""
-    tenant = request.app.state.config.tenant(caller.tenant)
+    tenant = runtime(request).config.tenant(caller.tenant)
     return provider(tenant.custom_field_spec())
 
 

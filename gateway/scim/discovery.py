@@ -27,6 +27,7 @@ from starlette.routing import Route
 from gateway.auth.tokens import Principal
 from gateway.config import ServerConfig
 from gateway.errors import NotFoundException
+from gateway.runtime import runtime
 from gateway.scim.endpoints import base_url, principal
 from gateway.scim.http import scim_response
 from gateway.scim.listing import LIST_RESPONSE
@@ -47,7 +48,7 @@ def provider(custom_fields: CustomFieldSpec = (), sensitive_reader: bool = False
 
 
 def tenant_provider(request: Request, caller: Principal) -> ScimProvider:
-    tenant = request.app.state.config.tenant(caller.tenant)
+    tenant = runtime(request).config.tenant(caller.tenant)
     return provider(tenant.custom_field_spec(), caller.can("scim:sensitive"))
 
 
@@ -128,7 +129,7 @@ def _resource_types(request: Request, caller: Principal) -> list[dict[str, Any]]
 
 async def get_service_provider_config(request: Request) -> Response:
     await principal(request, "scim:read")
-    config = service_provider_config(request.app.state.config.server)
+    config = service_provider_config(runtime(request).config.server)
     body = config.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE)
     return scim_response(_located(body, request, "ServiceProviderConfig", ""))
 

@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 from gateway.auth.tokens import Principal
 from gateway.errors import ForbiddenException, InvalidValueException, NotFoundException
+from gateway.runtime import runtime
 from gateway.scim import dialects
 from gateway.scim.etags import check_if_none_match, etag
 from gateway.scim.http import header, read_json, scim_response
@@ -33,12 +34,12 @@ SEARCH_REQUEST = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
 
 def base_url(request: Request) -> str:
     """The SCIM base URL, for ``meta.location`` and ``Location``."""
-    return request.app.state.base_urls(request)
+    return runtime(request).base_urls(request)
 
 
 async def principal(request: Request, scope: str) -> Principal:
     """Authenticate the request and require a scope (403 when the token lacks it)."""
-    authenticator = request.app.state.authenticator
+    authenticator = runtime(request).authenticator
     authorization = header(request, b"authorization")
     caller = authenticator.recent(authorization) or await authenticator.authenticate(authorization)
     if not caller.can(scope):
@@ -50,13 +51,13 @@ def recent_caller(request: Request, scope: str) -> Principal | None:
     """The caller, when its token was validated moments ago and has ``scope``; else None,
     and :func:`principal` decides. The busiest handlers try this first: it needs no
     coroutine (each await level cost about 3 % of a filtered GET under load)."""
-    caller = request.app.state.authenticator.recent(header(request, b"authorization"))
+    caller = runtime(request).authenticator.recent(header(request, b"authorization"))
     return caller if caller is not None and caller.can(scope) else None
 
 
 def tenant_kinds(request: Request, caller: Principal) -> dict[str, Kind]:
     """The caller's tenant's kinds (its User model carries its declared custom fields)."""
-    return request.app.state.kinds(caller.tenant)
+    return runtime(request).kinds(caller.tenant)
 
 
 def kind_of(request: Request, caller: Principal) -> Kind:
@@ -98,18 +99,18 @@ def resource_response(
 
 async def list_resources(request: Request) -> Response:
     caller = recent_caller(request, "scim:read") or await principal(request, "scim:read")
-    queries = request.app.state.list_queries
+    queries = runtime(request).list_queries
     query = queries(request.scope["query_string"], caller.can("scim:sensitive"))
     return await _search(request, caller, [kind_of(request, caller)], query)
 
 
 async def search_resources(request: Request) -> Response:
     caller = await principal(request, "scim:read")
-    body = await read_json(request, request.app.state.config.server.max_request_size)
+    body = await read_json(request, runtime(request).config.server.max_request_size)
     schemas = body.get("schemas") or []
     if SEARCH_REQUEST not in schemas:
         raise InvalidValueException(detail=f"a search request has the schema {SEARCH_REQUEST}")
-    query = parse_list_query(body, request.app.state.config.server, caller.can("scim:sensitive"))
+    query = parse_list_query(body, runtime(request).config.server, caller.can("scim:sensitive"))
     path = request.url.path.rstrip("/")
     root_search = path.endswith("/scim/v2/.search")
     if root_search:
@@ -123,8 +124,9 @@ async def _search(
     request: Request, caller: Principal, kinds: list[Kind], query: ListQuery
 ) -> Response:
     offset = cursor_offset(query) if query.cursor is not None else query.start_index - 1
-    service, store = request.app.state.service, request.app.state.store
-    root = base_url(request)
+    app = runtime(request)
+    service, store = app.service, app.store
+    root = app.base_urls(request)
     resources: list[dict[str, Any]] = []
     total = 0
     # A root search spans resource types: each type's matches follow the previous ones'.
@@ -149,8 +151,8 @@ async def create_resource(request: Request) -> Response:
     caller = await principal(request, "scim:write")
     kind = kind_of(request, caller)
     payload = dialects.resource_payload(kind, await _body(request))
-    service = request.app.state.service
-    listing = await request.app.state.store(service.create, caller.tenant, kind, payload)
+    app = runtime(request)
+    listing = await app.store(app.service.create, caller.tenant, kind, payload)
     return resource_response(request, kind, listing, projection_of(request, caller), 201)
 
 
@@ -160,7 +162,8 @@ async def create_resource(request: Request) -> Response:
 async def get_resource(request: Request) -> Response:
     caller = recent_caller(request, "scim:read") or await principal(request, "scim:read")
     kind = kind_of(request, caller)
-    service, store = request.app.state.service, request.app.state.store
+    app = runtime(request)
+    service, store = app.service, app.store
     resource_id = _id(request, caller)
     listing = (
         service.get(caller.tenant, kind, resource_id)
@@ -188,8 +191,9 @@ async def _update(
     caller = await principal(request, "scim:write")
     kind = kind_of(request, caller)
     payload = rewrite(kind, await _body(request))
-    listing = await request.app.state.store(
-        getattr(request.app.state.service, method),
+    app = runtime(request)
+    listing = await app.store(
+        getattr(app.service, method),
         caller.tenant,
         kind,
         _id(request, caller),
@@ -202,8 +206,9 @@ async def _update(
 async def delete_resource(request: Request) -> Response:
     caller = await principal(request, "scim:write")
     kind = kind_of(request, caller)
-    await request.app.state.store(
-        request.app.state.service.delete,
+    app = runtime(request)
+    await app.store(
+        app.service.delete,
         caller.tenant,
         kind,
         _id(request, caller),
@@ -223,7 +228,7 @@ def _id(request: Request, caller: Principal) -> str:
 
 
 async def _body(request: Request) -> dict[str, Any]:
-    return await read_json(request, request.app.state.config.server.max_request_size)
+    return await read_json(request, runtime(request).config.server.max_request_size)
 
 
 def _me(handler: Handler) -> Handler:

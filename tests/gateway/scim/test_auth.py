@@ -30,7 +30,7 @@ async def test_revoked_token_is_refused_once_the_cache_expires(engine: Engine, t
     now = [1000.0]
     config = parse_config({"server": {"token_cache_seconds": 5}, "tenants": {"acme": {}}})
     app = create_app(Settings(), engine, config)
-    app.state.authenticator = Authenticator(
+    app.runtime.authenticator = Authenticator(
         engine, config, httpx.AsyncClient(), clock=lambda: now[0]
     )
     secret = create_token(engine, "acme", "temp")
