@@ -47,14 +47,16 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
 
 class GatewayApp(Starlette):
     """Starlette, with the SCIM resource requests routed first by a leaner router
-    (why: gateway/scim/router.py)."""
+    (why: gateway/scim/router.py). An app given middleware routes everything through
+    starlette, so the middleware sees every request."""
 
     resource_router: ResourceRouter
     #: What the handlers use (gateway.runtime: why not ``app.state``).
     runtime: Runtime
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        found = self.resource_router.match(scope) if scope["type"] == "http" else None
+        lean = scope["type"] == "http" and not self.user_middleware
+        found = self.resource_router.match(scope) if lean else None
         if found is None:
             await super().__call__(scope, receive, send)
             return

@@ -1,9 +1,12 @@
 """The resource router in front of starlette's: the same handler for every path it takes,
 and everything else left to starlette (gateway/scim/router.py)."""
 
+import httpx
 import pytest
 from starlette.routing import Match, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from gateway.app import GatewayApp
 from gateway.config import ServerConfig
 from gateway.scim import endpoints
 from gateway.scim.listing import ListQueries
@@ -74,3 +77,36 @@ def test_list_queries_are_kept_apart_by_privilege() -> None:
     assert queries(b"filter=userName%20eq%20%22a%22", True).projection.privileged
     assert not queries(b"filter=userName%20eq%20%22a%22", False).projection.privileged
     assert queries(b"count=5&count=7", False).count == 7  # the last value, as before
+
+
+async def test_a_failure_in_a_handler_is_a_scim_500_not_a_crash(
+    app: GatewayApp, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(app.runtime.service, "get", broken)
+    response = await client.get("/Users/some-id")
+    assert response.status_code == 500
+    body = response.json()
+    assert body["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"]
+    assert "disk on fire" not in response.text
+
+
+async def test_middleware_added_to_the_app_sees_resource_requests(
+    app: GatewayApp, client: httpx.AsyncClient
+) -> None:
+    seen: list[str] = []
+
+    class Recorder:
+        def __init__(self, inner: ASGIApp) -> None:
+            self.inner = inner
+
+        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+            seen.append(scope.get("path", ""))
+            await self.inner(scope, receive, send)
+
+    app.add_middleware(Recorder)
+    response = await client.get("/Users", params={"filter": 'userName eq "nobody"'})
+    assert response.status_code == 200 and response.json()["totalResults"] == 0
+    assert "/scim/v2/Users" in seen
