@@ -93,6 +93,7 @@ class Deliverer:
                 groups = [c for c in batch if c.resource_type == "Group"]
                 batch = [c for c in batch if c.resource_type != "Group"]
                 group_works = await self._db(load_group_work, self.engine, target, groups)
+                await self._db(self._mark_groups_creating, target, group_works)
                 await asyncio.gather(*(self._deliver_group(target, w) for w in group_works))
             works = await self._db(load_work, self.engine, target, batch)
             steps = [(work, decide(work, target)) for work in works]
@@ -108,7 +109,8 @@ class Deliverer:
     async def _deliver_group(self, target: Target, work: GroupWork) -> None:
         async with target.slots:
             try:
-                operation, effect = await deliver_group(work, target)
+                linked_to = partial(self._linked_to, target)
+                operation, effect = await deliver_group(work, target, linked_to)
             except Exception as exc:
                 self._fail(target, work.claim, work.upto, "group", exc)
                 return
@@ -247,6 +249,16 @@ class Deliverer:
         await self._db(
             pause_for_guard, self.engine, target.tenant, target.name, reason, self.worker_id, now
         )
+
+    def _mark_groups_creating(self, target: Target, works: list[GroupWork]) -> None:
+        """A group about to be created gets a ``creating`` link first, as accounts do: a
+        retry after a lost answer then links the group it finds (groups._create_group)."""
+        fresh = [
+            links.Link(work.claim.resource_id, None, links.CREATING, None)
+            for work in works
+            if work.doc is not None and work.link is None
+        ]
+        mark_creating(self.engine, target.tenant, target.name, fresh, self.clock(), "Group")
 
     def _mark_creating(self, target: Target, steps: list[tuple[Work, Step]]) -> None:
         fresh = [

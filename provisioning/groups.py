@@ -35,7 +35,7 @@ from provisioning import outbox as outbox_rows
 from provisioning.claims import Claim
 from provisioning.connectors.base import DeliveryContext, GroupTarget, RemoteAccount
 from provisioning.errors import ConflictError, PermanentError
-from provisioning.execution import REPLACED, Effect
+from provisioning.execution import REPLACED, Effect, LinkedTo
 from provisioning.links import Link
 from provisioning.mapping import FieldMap, payload_digest
 from provisioning.snapshot import as_document
@@ -113,8 +113,14 @@ def _remote_members(
     return found
 
 
-async def deliver_group(work: GroupWork, target: Target) -> tuple[str, Effect | None]:
-    """Create, update or delete the group in the target; returns (operation, effect)."""
+async def deliver_group(
+    work: GroupWork, target: Target, linked_to: LinkedTo
+) -> tuple[str, Effect | None]:
+    """Create, update or delete the group in the target; returns (operation, effect).
+
+    ``linked_to`` tells which resource, if any, is already linked to a remote id: a group
+    found by name is not adopted when another group of scimgw holds it.
+    """
     connector: Any = target.connector
     context = DeliveryContext(
         target.tenant, target.name, "Group", work.claim.resource_id, work.claim.id, "group"
@@ -133,8 +139,8 @@ async def deliver_group(work: GroupWork, target: Target) -> tuple[str, Effect | 
         assert work.link is not None and work.link.remote_id is not None
         if work.link.payload_hash == digest:
             return "skip", None
-        return "update", await _update_group(work, target, payload, digest, context)
-    return "create", await _create_group(work, target, payload, digest, context)
+        return "update", await _update_group(work, target, payload, digest, context, linked_to)
+    return "create", await _create_group(work, target, payload, digest, context, linked_to)
 
 
 async def _update_group(
@@ -143,6 +149,7 @@ async def _update_group(
     payload: Mapping[str, Any],
     digest: str,
     context: DeliveryContext,
+    linked_to: LinkedTo,
 ) -> Effect:
     assert work.link is not None and work.link.remote_id is not None
     connector: Any = target.connector
@@ -155,7 +162,7 @@ async def _update_group(
             raise
         # Someone removed the group in the target: link it again (lookup first), as
         # execution._update does for accounts.
-        effect = await _create_group(work, target, payload, digest, context)
+        effect = await _create_group(work, target, payload, digest, context, linked_to)
         effect.audit.append((REPLACED, f"group {group.id} was gone from the target"))
         return effect
     return _effect(work, group.id, links.ACTIVE, digest)
@@ -167,24 +174,42 @@ async def _create_group(
     payload: Mapping[str, Any],
     digest: str,
     context: DeliveryContext,
+    linked_to: LinkedTo,
 ) -> Effect:
+    """Look the group up by name, then link it (adoption) or create it.
+
+    A group whose link is ``creating`` had its create sent by an earlier attempt whose
+    answer was lost: the group found by name is that one, linked without
+    ``matching.adopt_existing`` (as execution._adopt does for accounts).
+    """
     connector: Any = target.connector
     name = str((work.doc or {}).get("displayName", ""))
+    ours = work.link is not None and work.link.state == links.CREATING
     await _paced(target)
     found = await connector.find_group(name) if name else []
     if len(found) > 1:
         raise ConflictError(f"{len(found)} groups in {target.name} are named like this group")
-    if found and not target.settings.matching.adopt_existing:
+    if not found:
+        await _paced(target)
+        group = await connector.create_group(payload, work.members, context)
+        return _effect(work, group.id, links.ACTIVE, digest)
+    if not ours and not target.settings.matching.adopt_existing:
         raise ConflictError(
             f"a group with this name already exists in {target.name} (remote id {found[0].id}); "
             "set matching.adopt_existing to link it"
         )
+    owner = await linked_to(found[0].id)
+    if owner is not None and owner != work.claim.resource_id:
+        raise ConflictError(f"remote group {found[0].id} is already linked to group {owner}")
     await _paced(target)
-    if found:
-        group = await connector.update_group(found[0], payload, work.members, context)
+    group = await connector.update_group(found[0], payload, work.members, context)
+    effect = _effect(work, group.id, links.ACTIVE, digest)
+    if ours:
+        note = ("link.recovered", f"found the group an earlier attempt created ({group.id})")
     else:
-        group = await connector.create_group(payload, work.members, context)
-    return _effect(work, group.id, links.ACTIVE, digest)
+        note = ("link.adopted", f"adopted existing group {group.id} matched by name")
+    effect.audit.append(note)
+    return effect
 
 
 def _effect(work: GroupWork, remote_id: str, state: str, digest: str | None = None) -> Effect:

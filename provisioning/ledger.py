@@ -117,15 +117,19 @@ def _record(outcome: Outcome) -> DeliveryRecord:
 
 
 def mark_creating(
-    engine: Engine, target_tenant: str, target: str, pending: list[Link], at: datetime
+    engine: Engine,
+    target_tenant: str,
+    target: str,
+    pending: list[Link],
+    at: datetime,
+    resource_type: str = "User",
 ) -> None:
-    """Record, before calling create, that an account may come into being."""
+    """Record, before calling create, that an account (or a group) may come into being."""
     if not pending:
         return
+    placed = [links.Placed(target_tenant, target, resource_type, p) for p in pending]
     with writer(engine).begin() as connection:
-        links.save_all(
-            connection, [links.Placed(target_tenant, target, "User", p) for p in pending], at
-        )
+        links.save_all(connection, placed, at)
 
 
 def pause_for_guard(

@@ -18,7 +18,14 @@ from gateway.auth.tokens import create_token
 from gateway.config import parse_config
 from gateway.scim.kinds import GROUP
 from gateway.settings import Settings
-from gateway.store.tables import AccountLink, AuditEntry, Delivery, Membership, OutboxEvent
+from gateway.store.tables import (
+    AccountLink,
+    AuditEntry,
+    ConnectionState,
+    Delivery,
+    Membership,
+    OutboxEvent,
+)
 from provisioning import links
 from provisioning.groups import enqueue_groups_of
 from provisioning.snapshot import as_document
@@ -399,3 +406,84 @@ async def test_a_group_deleted_in_scimgw_after_its_removal_in_the_target_settles
     last = harness.rows(Delivery, resource_id=group)[-1]
     assert (last.operation, last.outcome, last.http_status) == ("delete", "delivered", None)
     assert {e.status for e in harness.rows(OutboxEvent, resource_id=group)} == {"done"}
+
+
+async def test_a_group_is_not_adopted_when_another_group_holds_the_remote_one(
+    make_setup: MakeSetup, engine: Engine
+) -> None:
+    """Two groups of scimgw with one name, adoption on: the second must not take over the
+    remote group the first is linked to (their member lists would overwrite each other)."""
+    setup = await make_setup(matching={"key": "userName", "adopt_existing": True})
+    harness = setup.harness
+    ada, bob = await harness.create_user("ada"), await harness.create_user("bob")
+    first = await create_group(harness, "Engineering", ada)
+    await harness.worker.drain()
+    second = await create_group(harness, "Engineering", bob)
+    await harness.worker.drain()
+
+    [remote] = remote_groups(engine)
+    assert remote["member_ids"] == [remote_id(harness, ada)]
+    assert remote_id(harness, first) == remote["id"]
+    [event] = [e for e in harness.rows(OutboxEvent, resource_id=second)]
+    assert event.status == "dead"
+    assert f"already linked to group {first}" in (event.last_error or "")
+
+
+class LosesGroupCreateAnswers(httpx.AsyncBaseTransport):
+    """Delivers every request; the answer to the first POST /Groups is lost on the way back."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+        self.lost = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        if request.method == "POST" and request.url.path.endswith("/Groups") and not self.lost:
+            self.lost += 1
+            raise httpx.ReadTimeout("answer lost", request=request)
+        return response
+
+
+async def test_a_group_whose_create_answer_was_lost_is_linked_not_created_twice(
+    make_setup: MakeSetup, engine: Engine
+) -> None:
+    """Without adoption configured: the retry finds the group its first attempt created."""
+    setup = await make_setup()
+    harness = setup.harness
+    losing = LosesGroupCreateAnswers(setup.recorder.inner)
+    setup.recorder.inner = losing
+    ada = await harness.create_user("ada")
+    await harness.worker.drain()
+    group = await create_group(harness, "Engineering", ada)
+    await harness.worker.drain()
+    assert losing.lost == 1
+    harness.clock.advance(3600)
+    await harness.worker.drain()
+
+    [remote] = remote_groups(engine)
+    assert remote["member_ids"] == [remote_id(harness, ada)]
+    [link] = harness.rows(AccountLink, resource_id=group)
+    assert (link.remote_id, link.state) == (remote["id"], links.ACTIVE)
+    assert {e.status for e in harness.rows(OutboxEvent, resource_id=group)} == {"done"}
+    actions = [a.action for a in harness.rows(AuditEntry) if a.resource_id == group]
+    assert "link.recovered" in actions
+
+
+async def test_deleting_groups_does_not_count_against_the_mass_deletion_guard(
+    make_setup: MakeSetup, engine: Engine
+) -> None:
+    """The guard counts people losing access: two groups removed are not two leavers, so
+    one leaver afterwards stays under a limit of two."""
+    harness = (await make_setup(guard={"max_count": 2})).harness
+    ada = await harness.create_user("ada")
+    groups = [await create_group(harness, f"Team {n}") for n in range(2)]
+    await harness.worker.drain()
+    for group in groups:
+        assert (await harness.scim.delete(f"/Groups/{group}")).status_code == 204
+    await harness.worker.drain()
+    assert remote_groups(engine) == []
+    await harness.patch(ada, "active", False)
+    await harness.worker.drain()
+    assert not [s for s in harness.rows(ConnectionState) if s.paused]
+    [outcome] = [d for d in harness.rows(Delivery, resource_id=ada) if d.operation != "create"]
+    assert (outcome.operation, outcome.outcome) == ("deactivate", "delivered")
