@@ -110,6 +110,7 @@ def _recent_deprovisions(
     query = sa.select(sa.func.count()).where(
         deliveries.c.tenant_id == tenant,
         deliveries.c.connection == target,
+        deliveries.c.resource_type == "User",  # people lose access; a group is no one
         deliveries.c.operation.in_(DEPROVISIONS),
         deliveries.c.outcome == "delivered",
         deliveries.c.at >= since,

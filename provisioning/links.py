@@ -113,9 +113,12 @@ def _dialect_insert(dialect: str) -> Any:
 
 
 def count_linked(connection: sa.Connection, tenant: str, target: str) -> int:
-    """Accounts this connection manages and that still have access."""
+    """Accounts (of users: not groups) this connection manages that still have access."""
     query = sa.select(sa.func.count()).where(
-        links.c.tenant_id == tenant, links.c.connection == target, links.c.state == ACTIVE
+        links.c.tenant_id == tenant,
+        links.c.connection == target,
+        links.c.resource_type == "User",
+        links.c.state == ACTIVE,
     )
     return int(connection.execute(query).scalar_one())
 
