@@ -21,7 +21,7 @@ from provisioning import guard, links
 from provisioning.claims import Claim
 from provisioning.decisions import CREATE, DEACTIVATE, DELETE, FAIL, SKIP, Step, Work, decide
 from provisioning.errors import DeliveryError, RateLimited
-from provisioning.execution import carry_out
+from provisioning.execution import Effect, carry_out
 from provisioning.exports import ExportHeld, export_all
 from provisioning.groups import GroupWork, deliver_group, load_group_work, takes_groups
 from provisioning.ledger import (
@@ -93,12 +93,20 @@ class Deliverer:
                 groups = [c for c in batch if c.resource_type == "Group"]
                 batch = [c for c in batch if c.resource_type != "Group"]
                 group_works = await self._db(load_group_work, self.engine, target, groups)
-                await self._db(self._mark_groups_creating, target, group_works)
+                new_groups = [
+                    w.claim.resource_id for w in group_works if w.doc is not None and w.link is None
+                ]
+                await self._db(self._mark_creating, target, "Group", new_groups)
                 await asyncio.gather(*(self._deliver_group(target, w) for w in group_works))
             works = await self._db(load_work, self.engine, target, batch)
             steps = [(work, decide(work, target)) for work in works]
             steps = await self._guard(target, steps)
-            await self._db(self._mark_creating, target, steps)
+            new_users = [
+                work.claim.resource_id
+                for work, step in steps
+                if step.operation == CREATE and work.link is None
+            ]
+            await self._db(self._mark_creating, target, "User", new_users)
             await asyncio.gather(*(self._deliver_one(target, work, step) for work, step in steps))
         except Exception as exc:  # a bug or the store failing: retry the batch later
             log.exception("worker.batch_failed", connection=target.name)
@@ -117,19 +125,7 @@ class Deliverer:
         if effect is None:
             self._done(Outcome(work.claim, operation, SKIPPED, self.clock(), work.upto))
             return
-        self._done(
-            Outcome(
-                work.claim,
-                operation,
-                DELIVERED,
-                self.clock(),
-                work.upto,
-                link=effect.link,
-                remote_id=effect.remote_id,
-                latency_ms=effect.latency_ms,
-                audit=effect.audit,
-            )
-        )
+        self._done(self._delivered(work.claim, operation, work.upto, effect))
 
     async def _deliver_one(self, target: Target, work: Work, step: Step) -> None:
         claim = work.claim
@@ -145,18 +141,19 @@ class Deliverer:
             except Exception as exc:
                 self._fail(target, claim, work.upto, step.operation, exc)
                 return
-        self._done(
-            Outcome(
-                claim,
-                step.operation,
-                DELIVERED,
-                self.clock(),
-                work.upto,
-                link=effect.link,
-                remote_id=effect.remote_id,
-                latency_ms=effect.latency_ms,
-                audit=effect.audit,
-            )
+        self._done(self._delivered(claim, step.operation, work.upto, effect))
+
+    def _delivered(self, claim: Claim, operation: str, upto: int, effect: Effect) -> Outcome:
+        return Outcome(
+            claim,
+            operation,
+            DELIVERED,
+            self.clock(),
+            upto,
+            link=effect.link,
+            remote_id=effect.remote_id,
+            latency_ms=effect.latency_ms,
+            audit=effect.audit,
         )
 
     async def _export(self, target: Target, batch: list[Claim]) -> None:
@@ -250,20 +247,9 @@ class Deliverer:
             pause_for_guard, self.engine, target.tenant, target.name, reason, self.worker_id, now
         )
 
-    def _mark_groups_creating(self, target: Target, works: list[GroupWork]) -> None:
-        """A group about to be created gets a ``creating`` link first, as accounts do: a
-        retry after a lost answer then links the group it finds (groups._create_group)."""
-        fresh = [
-            links.Link(work.claim.resource_id, None, links.CREATING, None)
-            for work in works
-            if work.doc is not None and work.link is None
-        ]
-        mark_creating(self.engine, target.tenant, target.name, fresh, self.clock(), "Group")
-
-    def _mark_creating(self, target: Target, steps: list[tuple[Work, Step]]) -> None:
-        fresh = [
-            links.Link(work.claim.resource_id, None, links.CREATING, None)
-            for work, step in steps
-            if step.operation == CREATE and work.link is None
-        ]
-        mark_creating(self.engine, target.tenant, target.name, fresh, self.clock())
+    def _mark_creating(self, target: Target, resource_type: str, ids: list[str]) -> None:
+        """A ``creating`` link for each resource about to be created: a retry after a lost
+        answer then links what it finds instead of creating it twice (execution._adopt,
+        groups._create_group)."""
+        fresh = [links.Link(resource_id, None, links.CREATING, None) for resource_id in ids]
+        mark_creating(self.engine, target.tenant, target.name, fresh, self.clock(), resource_type)

@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from gateway.scim.kinds import GROUP
-from gateway.store.tables import Membership, among_ids
+from gateway.store.tables import Membership
 from provisioning import claims as claim_rows
 from provisioning import links
 from provisioning import outbox as outbox_rows
@@ -38,7 +38,7 @@ from provisioning.errors import ConflictError, PermanentError
 from provisioning.execution import REPLACED, Effect, LinkedTo
 from provisioning.links import Link
 from provisioning.mapping import FieldMap, payload_digest
-from provisioning.snapshot import as_document
+from provisioning.snapshot import read_documents
 from provisioning.targets import Target
 
 memberships = Membership.__table__  # type: ignore[attr-defined]
@@ -61,20 +61,12 @@ def takes_groups(target: Target) -> bool:
 def load_group_work(engine: Engine, target: Target, batch: list[Claim]) -> list[GroupWork]:
     """Each claimed group as it is now, with its members' remote ids, in one snapshot."""
     ids = [c.resource_id for c in batch]
-    table = GROUP.table
     with engine.connect() as connection, connection.begin():
         # The newest event first: on PostgreSQL (read committed) each statement sees its
         # own snapshot, and a member linked after this read must not have its group event
         # settled by a delivery that read the members before the link (enqueue_groups_of).
         latest = claim_rows.latest_events(connection, target.tenant, target.name, ids)
-        docs = {
-            row.id: as_document(row.doc)
-            for row in connection.execute(
-                sa.select(table.c.id, table.c.doc).where(
-                    among_ids(table, target.tenant, ids, connection.dialect.name)
-                )
-            )
-        }
+        docs = read_documents(connection, GROUP.table, target.tenant, ids)
         known = links.load(connection, target.tenant, target.name, "Group", ids)
         members = _remote_members(connection, target, ids)
     return [

@@ -71,11 +71,17 @@ def _work(
 def _documents(
     connection: sa.Connection, target: Target, ids: list[str]
 ) -> dict[str, dict[str, Any]]:
+    return read_documents(connection, target.kind.table, target.tenant, ids)
+
+
+def read_documents(
+    connection: sa.Connection, table: sa.Table, tenant: str, ids: list[str]
+) -> dict[str, dict[str, Any]]:
+    """The stored documents of those of ``ids`` that exist in the tenant, by id."""
     if not ids:
         return {}
-    values = {"tenant": target.tenant, "ids": ids}
-    query = _documents_query(target.kind.table, connection.dialect.name)
-    rows = connection.execute(query, values)
+    query = _documents_query(table, connection.dialect.name)
+    rows = connection.execute(query, {"tenant": tenant, "ids": ids})
     return {resource_id: as_document(doc) for resource_id, doc in rows}
 
 

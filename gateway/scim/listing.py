@@ -12,7 +12,7 @@ from scim2_models.path import FilterNode
 
 from gateway.config import ServerConfig
 from gateway.errors import InvalidValueException
-from gateway.scim.kinds import Kind
+from gateway.scim.kinds import GROUP, Kind
 from gateway.scim.representation import Projection, parse_attribute_list
 from gateway.store.filters import parse_filter
 from gateway.store.queries import Search
@@ -45,7 +45,7 @@ class ListQuery:
         key = (kind.name, kind.model, offset, limit)
         search = self.searches.get(key)
         if search is None:
-            related = self.projection.wants("members" if kind.name == "Group" else "groups")
+            related = self.projection.wants("members" if kind.name == GROUP.name else "groups")
             search = Search(self.filter_node, self.sort_by, self.descending, offset, limit, related)
             if len(self.searches) >= 64:  # cursors page through one query: bounded
                 self.searches.clear()

@@ -55,16 +55,13 @@ class Plan:
     count: Prepared
     compiled: CompiledFilter | None
 
-    def values(self, tenant: str, search: Search) -> dict[str, Any]:
-        """The parameter values of ``search``, which must have this plan's shape.
+    def search_values(self, search: Search) -> dict[str, Any]:
+        """The parameter values of ``search`` (which must have this plan's shape) but the
+        tenant's.
 
         Raises:
             InvalidFilterException: an operand the filtered attribute refuses.
         """
-        return {**self.search_values(search), "tenant": tenant}
-
-    def search_values(self, search: Search) -> dict[str, Any]:
-        """The parameter values of ``search`` but the tenant's."""
         values: dict[str, Any] = {"limit": search.limit, "offset": search.offset}
         if self.compiled is not None and search.filter is not None:
             values.update(self.compiled.parameters(search.filter))
