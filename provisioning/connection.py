@@ -7,9 +7,10 @@ Only the shape lives here; the engine interprets it. Connector-specific settings
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from provisioning.auth.settings import AuthSettings
+from provisioning.connectors.limits import vendor_rate_limit
 
 
 class _Model(BaseModel):
@@ -86,6 +87,8 @@ class TargetConnection(_Model):
     scope: str | None = None
     matching: Matching = Field(default_factory=Matching)
     deprovision: Deprovision = Field(default_factory=Deprovision)
+    #: Left out: the vendor's documented rate (provisioning/connectors/limits.py), if any;
+    #: ``null``: no pacing at all.
     rate_limit: RateLimit | None = None
     concurrency: int = Field(4, ge=1, le=256)
     timeout_seconds: float = Field(30.0, gt=0)
@@ -101,3 +104,13 @@ class TargetConnection(_Model):
     @classmethod
     def _short_rate(cls, value: Any) -> Any:
         return RateLimit.parse(value)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _vendor_rate(cls, data: Any) -> Any:
+        # Only when the key is absent: an explicit null must stay "no pacing".
+        if isinstance(data, dict) and "rate_limit" not in data:
+            default = vendor_rate_limit(data.get("type"))
+            if default is not None:
+                return {**data, "rate_limit": default}
+        return data
