@@ -1,20 +1,24 @@
 """TalentHR as a target: people from the LMS become employees (seed S2.5, LMS -> HR).
 
-Employees are hired with ``POST /employees/hire``. The hire date is the mapped
+Employees are hired with ``POST /employees/hire``, terminated with
+``POST /employees/{id}/terminate`` and rehired, under the same id, with
+``POST /employees/{id}/rehire``. The hire date is the mapped
 ``hire_date`` when it is a valid date, else the user's creation date (``meta.created``,
 mapped as ``hire_date_fallback``). The field map gives job title, department, location,
 division and employment status by *name*; they are resolved to TalentHR's ids through its
 list endpoints, cached per connector instance. TalentHR connections run with
 ``create_only: true`` (S2.2), so the engine never updates an existing employee.
 
-Sources: [V] apidocs.talenthr.io (auth, rate limit, Accept, error key); [I] Pipedream's
-``components/talenthr`` (base URL, endpoints, bodies); [A] assumptions, marked below.
+Sources: [V] apidocs.talenthr.io and its Postman collection (target-apis.md §9: auth, rate
+limit, Accept, error key, update, terminate, rehire); [I] Pipedream's ``components/talenthr``
+(base URL, hire body, lists, directory envelope); [A] assumptions, all in the "vendor facts"
+block below and listed in docs/connectors/talenthr.md.
 """
 
 from collections.abc import AsyncIterator, Callable, Mapping
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from types import MappingProxyType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
@@ -37,9 +41,12 @@ DEFAULT_BASE_URL = "https://pubapi.talenthr.io/v1"
 #: [V] "All calls must have an Accept: application/json header value".
 ACCEPT = "application/json"
 HIRE_PATH = "/employees/hire"  # [I] POST, JSON -> {"data": {"id": ...}}
-EMPLOYEE_PATH = "/employees/{id}"  # [I] PUT, JSON with the fields to change
+#: [V] GET -> {"data": {...}}; PUT requires first_name, last_name and email whatever it
+#: changes (UPDATE_REQUIRED), so the connector always sends them.
+EMPLOYEE_PATH = "/employees/{id}"
+UPDATE_REQUIRED = ("first_name", "last_name", "email")
 DIRECTORY_PATH = "/directory"  # [I] GET ?limit=&offset= -> {"data": {"rows": [...]}}
-DIRECTORY_PAGE = 100  # [I] Pipedream's page size
+DIRECTORY_PAGE = 100  # [V] limit defaults to 10, at most 100
 EMPLOYMENT_STATUSES = "/employment-statuses"  # [I] -> {"data": [{"id", "name"}]}
 #: Payload key -> (list endpoint, id field inside ``job_record``). [I]
 JOB_RECORD_LOOKUPS: Mapping[str, tuple[str, str]] = MappingProxyType(
@@ -50,14 +57,22 @@ JOB_RECORD_LOOKUPS: Mapping[str, tuple[str, str]] = MappingProxyType(
         "division": ("/divisions", "division_id"),
     }
 )
-#: [A] No public source documents termination or rehiring: verify in a sandbox.
-TERMINATE_PATH = "/employees/{id}/terminate"  # body {"termination_date": "YYYY-MM-DD"}
-REHIRE_PATH = "/employees/{id}/rehire"  # body {"hire_date": "YYYY-MM-DD"}
+#: [V] body {effective_date (required), termination_reason?, termination_type?,
+#: regrettable_status?}; an effective date of today terminates at once.
+TERMINATE_PATH = "/employees/{id}/terminate"
+EFFECTIVE_DATE = "effective_date"
+#: [V] body {hire_date, reports_to_employee_id, employment_status{employment_status_id},
+#: ...}, all three required; only for a terminated employee, who keeps the same id; the
+#: hire date must be strictly after the termination's effective date.
+REHIRE_PATH = "/employees/{id}/rehire"
 #: [A] Laravel-style validation failures: 422 with field errors; a taken email says so.
 VALIDATION_STATUS = 422
 TAKEN = "has already been taken"
 #: [A] The employment status name seen in Pipedream's sample employee.
 DEFAULT_EMPLOYMENT_STATUS = "Full-Time"
+#: [A] Terminating an employee already terminated is refused: the connector reads the
+#: employee first and does not ask twice.
+#: [A] A terminated employee still shows the manager they had (``reports_to_employee_id``).
 
 # -- payload keys -----------------------------------------------------------------------
 HIRE_DATE = "hire_date"
@@ -104,6 +119,12 @@ class TalentHrOptions(BaseModel):
     is_existing: bool = True
     #: Sent as ``compensation_record`` on every hire, if the account requires one [A].
     compensation_record: dict[str, Any] | None = None
+    #: Manager (TalentHR employee id) of a rehired employee whose former manager is gone
+    #: or no longer active: TalentHR's rehire requires an active manager [V].
+    rehire_manager_id: int | None = Field(None, ge=1)
+    #: ``termination_type`` sent on termination [V]; None lets TalentHR default to
+    #: ``termination``.
+    termination_type: Literal["termination", "resignation"] | None = None
 
 
 def read_talenthr_error(response: httpx.Response) -> str | None:
@@ -165,7 +186,7 @@ class TalentHrConnector:
             raise PermanentError(f"TalentHR employees cannot be looked up by {key!r}")
         wanted = value.casefold()
         return [
-            _account(row)
+            _account(row, active=not self._terminated(row))
             async for row in self._directory()
             if str(row.get("email") or "").casefold() == wanted
         ]
@@ -173,31 +194,111 @@ class TalentHrConnector:
     async def create(self, payload: Mapping[str, Any], context: DeliveryContext) -> RemoteAccount:
         """Hire the employee; a taken email is a ConflictError."""
         response = await self._call("POST", HIRE_PATH, await self._hire_body(payload))
-        return _account(_data(response), "hired employee")
+        return _account(_data(response), active=True, what="hired employee")
 
     async def update(
         self, account: RemoteAccount, payload: Mapping[str, Any], context: DeliveryContext
     ) -> RemoteAccount:
-        """PUT the personal fields; job record names and the hire date are hire-only."""
+        """PUT the personal fields; job record names and the hire date are hire-only.
+
+        TalentHR requires first name, last name and email on every update [V]: the ones
+        the payload lacks are taken from the employee as TalentHR has them.
+        """
         body = _common_fields(payload)
+        missing = [key for key in UPDATE_REQUIRED if not body.get(key)]
+        if missing:
+            current = await self._employee(account.id)
+            body |= {key: current.get(key) for key in missing}
         await self._call("PUT", EMPLOYEE_PATH.format(id=account.id), body, gone=True)
         return RemoteAccount(id=account.id, active=account.active)
 
     async def deactivate(self, account: RemoteAccount, context: DeliveryContext) -> None:
-        """Terminate as of today [A]; a 404 is an error (it may mean the endpoint is absent)."""
-        body = {"termination_date": self._today().isoformat()}
-        await self._call("POST", TERMINATE_PATH.format(id=account.id), body, assumed=True)
+        """Terminate as of today; an employee already terminated, or gone, is left alone."""
+        employee = await self._find_employee(account.id)
+        if employee is None or self._terminated(employee):
+            return
+        body: dict[str, Any] = {EFFECTIVE_DATE: self._today().isoformat()}
+        if self.options.termination_type is not None:
+            body["termination_type"] = self.options.termination_type
+        await self._call("POST", TERMINATE_PATH.format(id=account.id), body, gone=True)
 
     async def reactivate(self, account: RemoteAccount, context: DeliveryContext) -> None:
-        """Rehire as of today [A]."""
-        body = {HIRE_DATE: self._today().isoformat()}
-        await self._call("POST", REHIRE_PATH.format(id=account.id), body, assumed=True)
+        """Rehire the same employee as of today (or the day after the termination).
+
+        An employee not terminated is left alone. The manager is the one on record while
+        they are still active, else ``options.rehire_manager_id``; the employment status
+        is ``options.employment_status``.
+        """
+        employee = await self._employee(account.id)
+        if not self._terminated(employee):
+            return
+        status = self.options.employment_status
+        body = {
+            HIRE_DATE: self._rehire_date(employee).isoformat(),
+            MANAGER: await self._rehire_manager(employee),
+            EMPLOYMENT_STATUS: {
+                "employment_status_id": await self._resolve(
+                    EMPLOYMENT_STATUSES, status, EMPLOYMENT_STATUS
+                )
+            },
+            "prevent_email": self.options.prevent_email,
+            "is_existing": self.options.is_existing,
+        }
+        await self._call("POST", REHIRE_PATH.format(id=account.id), body, gone=True)
 
     async def delete(self, account: RemoteAccount, context: DeliveryContext) -> None:
         """TalentHR's API deletes no employees: use ``deprovision.action: deactivate``."""
         raise PermanentError(
             "TalentHR's public API has no employee deletion; set deprovision.action: deactivate"
         )
+
+    # -- termination and rehire ------------------------------------------------------------
+
+    def _terminated(self, employee: Mapping[str, Any]) -> bool:
+        """Terminated as of today: a later effective date leaves the employee active [V]."""
+        ended = _as_date(employee.get("termination_date"))
+        return ended is not None and ended <= self._today()
+
+    def _rehire_date(self, employee: Mapping[str, Any]) -> date:
+        """Today, unless that is not strictly after the termination [V] (terminated today)."""
+        ended = _as_date(employee.get("termination_date"))
+        today = self._today()
+        return today if ended is None or today > ended else ended + timedelta(days=1)
+
+    async def _rehire_manager(self, employee: Mapping[str, Any]) -> int:
+        """The manager on record if still an active employee, else the configured one."""
+        former = employee.get(MANAGER)
+        if isinstance(former, int | str) and str(former).isdigit():
+            manager = await self._find_employee(str(former))
+            if manager is not None and not self._terminated(manager):
+                return int(former)
+        if self.options.rehire_manager_id is not None:
+            return self.options.rehire_manager_id
+        raise TargetConfigError(
+            f"TalentHR requires an active manager to rehire employee {employee.get('id')}, "
+            "and their former manager is gone or no longer active; "
+            "set options.rehire_manager_id"
+        )
+
+    async def _employee(self, ident: str) -> dict[str, Any]:
+        """``GET /employees/{id}``'s data; a missing employee is the "account gone" error."""
+        employee = await self._find_employee(ident)
+        if employee is None:
+            raise account_gone(f"the TalentHR employee {ident}", "GET")
+        return employee
+
+    async def _find_employee(self, ident: str) -> dict[str, Any] | None:
+        """``GET /employees/{id}``'s data, or None when TalentHR has no such employee."""
+        path = EMPLOYEE_PATH.format(id=ident)
+        response = await self._call("GET", path, missing_ok=True)
+        if response.status_code == 404:
+            return None
+        employee = _data(response)
+        if not isinstance(employee, dict):
+            raise PermanentError(f"TalentHR's GET {path} did not answer an employee")
+        return employee
+
+    # -- hiring ---------------------------------------------------------------------------
 
     async def _hire_body(self, payload: Mapping[str, Any]) -> dict[str, Any]:
         status = payload.get(EMPLOYMENT_STATUS) or self.options.employment_status
@@ -264,12 +365,12 @@ class TalentHrConnector:
         *,
         params: Mapping[str, str] | None = None,
         gone: bool = False,
-        assumed: bool = False,
+        missing_ok: bool = False,
     ) -> httpx.Response:
         """Send; a 404 on an employee's path is the "account gone" error when ``gone``, and
-        a 404 or 405 on an ``assumed`` endpoint says which of the two it may mean."""
+        is returned when ``missing_ok``."""
         missing = account_gone(f"the TalentHR employee behind {path}", method) if gone else None
-        response = await call(
+        return await call(
             self._http,
             method,
             self._base + path,
@@ -277,14 +378,10 @@ class TalentHrConnector:
             params=params,
             headers={"Accept": ACCEPT},
             missing=missing,
-            tolerate=_refused if assumed else None,
+            missing_ok=missing_ok,
             read_message=read_talenthr_error,
             is_conflict=_email_taken,
         )
-        if _refused(response):
-            message = ASSUMED_REFUSED.format(call=f"{method} {path}")
-            raise PermanentError(message, status=response.status_code)
-        return response
 
 
 def _common_fields(payload: Mapping[str, Any]) -> dict[str, Any]:
@@ -325,10 +422,10 @@ def _data(response: httpx.Response) -> Any:
     return body["data"]
 
 
-def _account(row: Any, what: str = "employee") -> RemoteAccount:
+def _account(row: Any, *, active: bool, what: str = "employee") -> RemoteAccount:
     if not isinstance(row, dict) or row.get("id") in (None, ""):
         raise PermanentError(f"TalentHR's {what} has no id")
-    return RemoteAccount(id=str(row["id"]), active=not row.get("termination_date"), fields=row)
+    return RemoteAccount(id=str(row["id"]), active=active, fields=row)
 
 
 def _error_member(response: httpx.Response) -> Any:
@@ -339,10 +436,6 @@ def _error_member(response: httpx.Response) -> Any:
     return body.get("error") if isinstance(body, dict) else None
 
 
-def _refused(response: httpx.Response) -> bool:
-    return response.status_code in (404, 405)
-
-
 def _email_taken(response: httpx.Response) -> bool:
     if response.status_code != VALIDATION_STATUS:
         return False
@@ -350,10 +443,3 @@ def _email_taken(response: httpx.Response) -> bool:
     fields = error.get("errors") if isinstance(error, dict) else None
     messages = fields.get("email") if isinstance(fields, dict) else None
     return any(TAKEN in str(message) for message in messages or [])
-
-
-#: Why a 404 (or 405) happened, for a known employee (False) or an assumed endpoint (True).
-ASSUMED_REFUSED = (
-    "TalentHR refused {call}: the employee is gone, or this assumed endpoint "
-    "(no public documentation) does not exist in this account"
-)

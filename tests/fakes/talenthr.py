@@ -1,18 +1,27 @@
-"""Contract fake of TalentHR's public API (target-apis.md §2c), for the talenthr connector.
+"""Contract fake of TalentHR's public API (target-apis.md §2c, corrected by §9).
 
 What it enforces, and on what authority:
 
-- [V] apidocs.talenthr.io: basic auth with the API key as username and any password
-  (blank included); JSON answers with errors under an ``error`` key; every call must send
-  ``Accept: application/json``; 2,000 requests per minute.
-- [I] Pipedream's ``components/talenthr``: the endpoints under ``/v1``, the hire body
-  (``first_name, last_name, email, hire_date, employment_status{employment_status_id},
-  job_record{...}, reports_to_employee_id``), ``{"data": ...}`` envelopes, the directory's
-  ``limit``/``offset`` paging and the ``{"id", "name"}`` lists.
+- [V] apidocs.talenthr.io and the vendor's Postman collection (§9): basic auth with the API
+  key as username and any password (blank included); JSON answers with errors under an
+  ``error`` key; every call must send ``Accept: application/json``; 2,000 requests per
+  minute, then 429; ``PUT /employees/{id}`` requires ``first_name``, ``last_name`` and
+  ``email`` even for a one-field change; ``POST /employees/{id}/terminate`` takes
+  ``effective_date`` (required, ``YYYY-MM-DD``; a past or same-day date terminates at once,
+  a later one leaves the employee active until then), ``termination_reason``,
+  ``termination_type`` (``termination``|``resignation``) and ``regrettable_status``
+  (``regrettable``); terminating reassigns the employee's reports to their manager;
+  ``POST /employees/{id}/rehire`` works only on a terminated employee, keeps the same id and
+  requires ``hire_date`` strictly after the termination, ``reports_to_employee_id`` (an
+  active employee, not the same person) and ``employment_status{employment_status_id}``;
+  ``GET /employees/{id}``; the directory's ``limit`` (default 10, at most 100) and ``offset``.
+- [I] Pipedream's ``components/talenthr``: the hire body (``first_name, last_name, email,
+  hire_date, employment_status{employment_status_id}, job_record{...},
+  reports_to_employee_id``), ``{"success": true, "data": ...}`` envelopes, the
+  ``{"id", "name"}`` lists, the employee fields (``termination_date``, ``is_terminated``).
 - [A] the rest: 401/406/415/404 bodies, Laravel-style 422 validation with field errors
-  (``The email has already been taken.``), 429 with ``Retry-After`` past the limit, and
-  the terminate/rehire endpoints (``terminations=False`` removes them, answering 404 as
-  an API without them would).
+  (``The email has already been taken.``), the wording of every 422, ``Retry-After`` on
+  the 429, and that terminating an employee already terminated is refused (422).
 
 Use it through ``httpx.ASGITransport(app=fake.app)`` with base URL ``http://<host>/v1``.
 """
@@ -42,9 +51,21 @@ JOB_RECORD = {
     "location_id": "locations",
     "division_id": "divisions",
 }
-#: Fields ``PUT /employees/{id}`` changes (Pipedream's update action, abridged) [I].
-UPDATABLE = ("first_name", "last_name", "email", "reports_to_employee_id", "work_phone")
+#: Fields ``PUT /employees/{id}`` changes (the collection's update body, abridged) [V].
+UPDATABLE = (
+    "first_name",
+    "last_name",
+    "email",
+    "reports_to_employee_id",
+    "work_phone",
+    "employee_number",
+)
+#: What ``PUT /employees/{id}`` requires whatever it changes [V].
+PERSON_REQUIRED = ("first_name", "last_name", "email")
+TERMINATION_TYPES = ("termination", "resignation")  # [V]
+REGRETTABLE = "regrettable"  # [V] the only value of regrettable_status (or null)
 TAKEN = "The email has already been taken."
+INVALID = "The given data was invalid."
 _YMD = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -68,16 +89,20 @@ def error(
     return JSONResponse({"error": content}, status, headers=dict(headers or {}))
 
 
+def invalid(errors: dict[str, list[str]]) -> JSONResponse:
+    return error(422, INVALID, errors)
+
+
 class TalentHrFake:
     """An in-memory TalentHR domain.
 
     Args:
         api_key: the only key accepted (as the basic-auth username).
         lists: names for each list endpoint (``job-titles``...); ids are assigned in order.
-        page_limit: most directory rows one page returns.
+        page_limit: most directory rows one page returns (TalentHR: 100).
         rate_limit: requests per ``window`` seconds before 429.
         clock: monotonic seconds, for the rate window.
-        terminations: whether the assumed terminate/rehire endpoints exist.
+        today: the domain's current date: a termination takes effect on its effective date.
     """
 
     def __init__(
@@ -89,19 +114,21 @@ class TalentHrFake:
         rate_limit: int = 2000,
         window: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
-        terminations: bool = True,
+        today: Callable[[], date] = date.today,
     ) -> None:
         self.api_key = api_key
         names = {**_default_lists(), **(lists or {})}
         self.lists = {name: dict(enumerate(names.get(name, ()), start=1)) for name in LISTS}
         self.employees: dict[int, dict[str, Any]] = {}
         self.requests: list[tuple[str, str]] = []
+        self.bodies: list[tuple[str, str, Any]] = []
         self.page_limit = page_limit
         self.rate_limit, self.window, self.clock = rate_limit, window, clock
+        self.today = today
         self._window = FixedWindow(rate_limit, window, clock)
         self._failures: list[Failure] = []
         self._next_id = 101
-        self.app = Starlette(routes=self._routes(terminations))
+        self.app = Starlette(routes=self._routes())
 
     # -- test controls ------------------------------------------------------------------
 
@@ -130,28 +157,31 @@ class TalentHrFake:
         """Paths of the requests made with ``method`` (starting with ``prefix``)."""
         return [p for m, p in self.requests if m == method and p.startswith(ROOT + prefix)]
 
+    def sent(self, method: str, prefix: str = "") -> list[Any]:
+        """JSON bodies of the requests made with ``method`` (path starting with ``prefix``)."""
+        return [b for m, p, b in self.bodies if m == method and p.startswith(ROOT + prefix)]
+
+    def is_terminated(self, employee_id: int) -> bool:
+        """Whether a termination is in effect today (a later effective date is not yet)."""
+        ended = self.employees[employee_id].get("termination_date")
+        return ended is not None and date.fromisoformat(ended) <= self.today()
+
     # -- plumbing -----------------------------------------------------------------------
 
-    def _routes(self, terminations: bool) -> list[Route]:
-        routes = [
+    def _routes(self) -> list[Route]:
+        employee = f"{ROOT}/employees/{{id:int}}"
+        return [
             Route(f"{ROOT}/directory", self._guard(self._directory), methods=["GET"]),
             Route(f"{ROOT}/employees/hire", self._guard(self._hire), methods=["POST"]),
-            Route(f"{ROOT}/employees/{{id:int}}", self._guard(self._update), methods=["PUT"]),
+            Route(employee, self._guard(self._show), methods=["GET"]),
+            Route(employee, self._guard(self._update), methods=["PUT"]),
+            Route(f"{employee}/terminate", self._guard(self._terminate), methods=["POST"]),
+            Route(f"{employee}/rehire", self._guard(self._rehire), methods=["POST"]),
             *(
                 Route(f"{ROOT}/{name}", self._guard(self._list_endpoint(name)), methods=["GET"])
                 for name in LISTS
             ),
         ]
-        if terminations:
-            routes += [
-                Route(
-                    f"{ROOT}/employees/{{id:int}}/{action}",
-                    self._guard(self._dated(action)),
-                    methods=["POST"],
-                )
-                for action in ("terminate", "rehire")
-            ]
-        return routes
 
     def _guard(self, handler: Handler) -> Handler:
         async def endpoint(request: Request) -> Response:
@@ -164,6 +194,15 @@ class TalentHrFake:
                 return error(401, "Unauthenticated.")
             if "application/json" not in request.headers.get("accept", ""):
                 return Response("<html>Not Acceptable</html>", 406, media_type="text/html")
+            if request.method in ("POST", "PUT"):
+                body = await _json(request)
+                if isinstance(body, Response):
+                    return body
+                self.bodies.append((request.method, request.url.path, body))
+                request.state.body = body
+            employee_id = request.path_params.get("id")
+            if employee_id is not None and employee_id not in self.employees:
+                return error(404, "Employee not found.")
             return await handler(request)
 
         return endpoint
@@ -179,7 +218,7 @@ class TalentHrFake:
     def _list_endpoint(self, name: str) -> Handler:
         async def endpoint(request: Request) -> Response:
             entries = [{"id": i, "name": n} for i, n in self.lists[name].items()]
-            return JSONResponse({"data": entries})
+            return _ok(entries)
 
         return endpoint
 
@@ -188,16 +227,17 @@ class TalentHrFake:
             limit = min(int(request.query_params.get("limit", 10)), self.page_limit)
             offset = int(request.query_params.get("offset", 0))
         except ValueError:
-            return error(422, "The given data was invalid.", {"limit": ["Must be an integer."]})
+            return invalid({"limit": ["Must be an integer."]})
         rows = [self._row(i) for i in sorted(self.employees)][offset : offset + limit]
-        return JSONResponse({"data": {"rows": rows, "total": len(self.employees)}})
+        return _ok({"total": len(self.employees), "rows": rows})
+
+    async def _show(self, request: Request) -> Response:
+        return _ok(self._row(request.path_params["id"]))
 
     async def _hire(self, request: Request) -> Response:
-        body = await _json(request)
-        if isinstance(body, Response):
-            return body
+        body = request.state.body
         if errors := self._hire_errors(body):
-            return error(422, "The given data was invalid.", errors)
+            return invalid(errors)
         job = body.get("job_record") or {}
         employee_id = self._store(
             {
@@ -209,41 +249,43 @@ class TalentHrFake:
                 "prevent_email": body.get("prevent_email", False),
             }
         )
-        return JSONResponse({"data": self._row(employee_id)}, 201)
+        return _ok(self._row(employee_id), 201)
 
     async def _update(self, request: Request) -> Response:
-        employee_id = request.path_params["id"]
-        body = await _json(request)
-        if isinstance(body, Response):
-            return body
-        if employee_id not in self.employees:
-            return error(404, "Employee not found.")
-        if errors := self._person_errors(body, required=False, own_id=employee_id):
-            return error(422, "The given data was invalid.", errors)
+        employee_id, body = request.path_params["id"], request.state.body
+        if errors := self._person_errors(body, required=True, own_id=employee_id):
+            return invalid(errors)
         self.employees[employee_id].update({k: body[k] for k in UPDATABLE if k in body})
-        return JSONResponse({"data": self._row(employee_id)})
+        return _ok(self._row(employee_id))
 
-    def _dated(self, action: str) -> Handler:
-        """Terminate as of ``termination_date``, or rehire as of ``hire_date`` [A]."""
-        key = "termination_date" if action == "terminate" else "hire_date"
+    async def _terminate(self, request: Request) -> Response:
+        employee_id, body = request.path_params["id"], request.state.body
+        if errors := self._termination_errors(employee_id, body):
+            return invalid(errors)
+        employee = self.employees[employee_id]
+        employee["termination_date"] = body["effective_date"]
+        employee["termination_type"] = body.get("termination_type") or "termination"
+        for other in self.employees.values():  # [V] reports move to the leaver's manager
+            if other["reports_to_employee_id"] == employee_id:
+                other["reports_to_employee_id"] = employee["reports_to_employee_id"]
+        return _ok(self._row(employee_id))
 
-        async def endpoint(request: Request) -> Response:
-            employee_id = request.path_params["id"]
-            body = await _json(request)
-            if isinstance(body, Response):
-                return body
-            if employee_id not in self.employees:
-                return error(404, "Employee not found.")
-            if not _is_ymd(body.get(key)):
-                message = f"The {key.replace('_', ' ')} does not match the format Y-m-d."
-                return error(422, "The given data was invalid.", {key: [message]})
-            employee = self.employees[employee_id]
-            employee[key] = body[key]
-            if action == "rehire":
-                employee["termination_date"] = None
-            return JSONResponse({"data": self._row(employee_id)})
-
-        return endpoint
+    async def _rehire(self, request: Request) -> Response:
+        employee_id, body = request.path_params["id"], request.state.body
+        if errors := self._rehire_errors(employee_id, body):
+            return invalid(errors)
+        job = body.get("job_record") or {}
+        self.employees[employee_id].update(
+            {
+                "hire_date": body["hire_date"],
+                "termination_date": None,
+                "termination_type": None,
+                "reports_to_employee_id": body["reports_to_employee_id"],
+                "employment_status_id": body["employment_status"]["employment_status_id"],
+                **{key: job[key] for key in JOB_RECORD if key in job},
+            }
+        )
+        return _ok(self._row(employee_id))
 
     # -- rules --------------------------------------------------------------------------
 
@@ -251,6 +293,10 @@ class TalentHrFake:
         errors = self._person_errors(body, required=True, own_id=None)
         if not _is_ymd(body.get("hire_date")):
             errors["hire_date"] = ["The hire date does not match the format Y-m-d."]
+        return errors | self._status_and_job_errors(body)
+
+    def _status_and_job_errors(self, body: dict[str, Any]) -> dict[str, list[str]]:
+        errors: dict[str, list[str]] = {}
         status = body.get("employment_status")
         status_id = status.get("employment_status_id") if isinstance(status, dict) else None
         if status_id not in self.lists["employment-statuses"]:
@@ -262,11 +308,46 @@ class TalentHrFake:
                 errors[f"job_record.{key}"] = [f"The selected {key.replace('_', ' ')} is invalid."]
         return errors
 
+    def _termination_errors(self, employee_id: int, body: dict[str, Any]) -> dict[str, list[str]]:
+        errors: dict[str, list[str]] = {}
+        if body.get("effective_date") is None:
+            errors["effective_date"] = ["The effective date field is required."]
+        elif not _is_ymd(body["effective_date"]):
+            errors["effective_date"] = ["The effective date does not match the format Y-m-d."]
+        elif self.is_terminated(employee_id):
+            errors["effective_date"] = ["The employee is already terminated."]
+        if body.get("termination_type") not in (None, *TERMINATION_TYPES):
+            errors["termination_type"] = ["The selected termination type is invalid."]
+        if body.get("regrettable_status") not in (None, REGRETTABLE):
+            errors["regrettable_status"] = ["The selected regrettable status is invalid."]
+        reason = body.get("termination_reason")
+        if reason is not None and (not isinstance(reason, str) or len(reason) > 4000):
+            errors["termination_reason"] = ["The termination reason may not exceed 4000."]
+        return errors
+
+    def _rehire_errors(self, employee_id: int, body: dict[str, Any]) -> dict[str, list[str]]:
+        if not self.is_terminated(employee_id):
+            return {"employee": ["Only a terminated employee can be rehired."]}
+        errors = self._status_and_job_errors(body)
+        ended = self.employees[employee_id]["termination_date"]
+        if not _is_ymd(body.get("hire_date")):
+            errors["hire_date"] = ["The hire date does not match the format Y-m-d."]
+        elif body["hire_date"] <= ended:
+            errors["hire_date"] = [f"The hire date must be a date after {ended}."]
+        manager = body.get("reports_to_employee_id")
+        if manager is None:
+            errors["reports_to_employee_id"] = ["The reports to employee id field is required."]
+        elif manager == employee_id or manager not in self.employees:
+            errors["reports_to_employee_id"] = ["The selected reports to employee id is invalid."]
+        elif self.is_terminated(manager):
+            errors["reports_to_employee_id"] = ["The manager must be an active employee."]
+        return errors
+
     def _person_errors(
         self, body: dict[str, Any], *, required: bool, own_id: int | None
     ) -> dict[str, list[str]]:
         errors: dict[str, list[str]] = {}
-        for key in ("first_name", "last_name", "email"):
+        for key in PERSON_REQUIRED:
             if (required or key in body) and not _text(body.get(key)):
                 errors[key] = [f"The {key.replace('_', ' ')} field is required."]
         email = body.get("email")
@@ -287,17 +368,19 @@ class TalentHrFake:
     def _store(self, employee: dict[str, Any]) -> int:
         employee_id, self._next_id = self._next_id, self._next_id + 1
         employee.setdefault("termination_date", None)
-        employee.setdefault("hire_date", date.today().isoformat())
+        employee.setdefault("reports_to_employee_id", None)
+        employee.setdefault("hire_date", self.today().isoformat())
         self.employees[employee_id] = {"id": employee_id, **employee}
         return employee_id
 
     def _row(self, employee_id: int) -> dict[str, Any]:
-        """A directory row: ids and names side by side, as in Pipedream's sample [I]."""
+        """An employee: ids and names side by side, as in Pipedream's sample [I]."""
         employee = dict(self.employees[employee_id])
         for key, list_name in JOB_RECORD.items():
             employee[key.removesuffix("_id")] = self.lists[list_name].get(employee.get(key))
         status_id = employee.get("employment_status_id")
         employee["employment_status_name"] = self.lists["employment-statuses"].get(status_id)
+        employee["is_terminated"] = self.is_terminated(employee_id)
         return employee
 
 
@@ -309,6 +392,10 @@ def _default_lists() -> dict[str, tuple[str, ...]]:
         "locations": ("Athens", "Remote"),
         "divisions": ("Europe", "Americas"),
     }
+
+
+def _ok(data: Any, status: int = 200) -> JSONResponse:
+    return JSONResponse({"success": True, "data": data}, status)
 
 
 async def _json(request: Request) -> dict[str, Any] | Response:

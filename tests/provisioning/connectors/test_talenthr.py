@@ -70,7 +70,7 @@ def basic(key: str, password: str = "c") -> dict[str, str]:
 
 @pytest.fixture
 def fake() -> TalentHrFake:
-    return TalentHrFake(API_KEY)
+    return on(TODAY)
 
 
 @pytest.fixture
@@ -80,12 +80,29 @@ async def raw(fake: TalentHrFake) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-def connector(fake: TalentHrFake, key: str = API_KEY, **options: Any) -> TalentHrConnector:
+def connector(
+    fake: TalentHrFake, key: str = API_KEY, today: date = TODAY, **options: Any
+) -> TalentHrConnector:
     http = httpx.AsyncClient(
         transport=httpx.ASGITransport(app=fake.app), auth=httpx.BasicAuth(key, "")
     )
     setup = ConnectorSetup(name="talenthr", base_url=BASE, http=http, options=options)
-    return TalentHrConnector(setup, today=lambda: TODAY)
+    return TalentHrConnector(setup, today=lambda: today)
+
+
+def on(day: date) -> TalentHrFake:
+    """A fake whose "today" is ``day`` (terminations take effect on their date)."""
+    return TalentHrFake(API_KEY, today=lambda: day)
+
+
+def terminated(fake: TalentHrFake, on_day: str = "2026-02-27", **extra: Any) -> tuple[int, int]:
+    """(manager, employee): an active manager and a leaver who reported to them."""
+    boss = fake.add_employee("Grace", "Hopper", "grace@acme.test")
+    ident = fake.add_employee(
+        "Ada", "Lovelace", "ada@acme.test", reports_to_employee_id=boss, **extra
+    )
+    fake.employees[ident]["termination_date"] = on_day
+    return boss, ident
 
 
 # -- the fake refuses what TalentHR refuses ---------------------------------------------
@@ -135,6 +152,104 @@ async def test_fake_requires_a_y_m_d_hire_date(raw: httpx.AsyncClient) -> None:
     response = await raw.post(f"{BASE}/employees/hire", json=body, headers=basic(API_KEY))
     assert response.status_code == 422
     assert "hire_date" in response.json()["error"]["errors"]
+
+
+async def test_fake_refuses_termination_date_and_asks_for_effective_date(
+    raw: httpx.AsyncClient, fake: TalentHrFake
+) -> None:
+    """§9 [V]: the terminate body's field is ``effective_date``, not ``termination_date``."""
+    ident = fake.add_employee("Ada", "Lovelace", "ada@acme.test")
+    url = f"{BASE}/employees/{ident}/terminate"
+    refused = await raw.post(url, json={"termination_date": "2026-03-02"}, headers=basic(API_KEY))
+    assert refused.status_code == 422
+    assert "effective_date" in refused.json()["error"]["errors"]
+    assert fake.employees[ident]["termination_date"] is None
+    accepted = await raw.post(url, json={"effective_date": "2026-03-02"}, headers=basic(API_KEY))
+    assert accepted.status_code == 200 and accepted.json()["data"]["is_terminated"] is True
+
+
+async def test_fake_keeps_a_future_termination_active_until_its_date(
+    raw: httpx.AsyncClient, fake: TalentHrFake
+) -> None:
+    """§9 [V]: "later date = active until then"."""
+    ident = fake.add_employee("Ada", "Lovelace", "ada@acme.test")
+    url = f"{BASE}/employees/{ident}/terminate"
+    await raw.post(url, json={"effective_date": "2026-03-31"}, headers=basic(API_KEY))
+    assert fake.is_terminated(ident) is False
+    shown = await raw.get(f"{BASE}/employees/{ident}", headers=basic(API_KEY))
+    assert shown.json()["data"]["termination_date"] == "2026-03-31"
+    assert shown.json()["data"]["is_terminated"] is False
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"employment_status": {"employment_status_id": 1}}, "reports_to_employee_id"),
+        ({"reports_to_employee_id": "BOSS"}, "employment_status.employment_status_id"),
+        (
+            {"reports_to_employee_id": "SELF", "employment_status": {"employment_status_id": 1}},
+            "reports_to_employee_id",
+        ),
+    ],
+)
+async def test_fake_rehire_requires_an_active_manager_and_an_employment_status(
+    raw: httpx.AsyncClient, fake: TalentHrFake, body: dict[str, Any], field: str
+) -> None:
+    boss, ident = terminated(fake)
+    body = {**body, "hire_date": "2026-03-02"}
+    ids = {"BOSS": boss, "SELF": ident}
+    if body.get("reports_to_employee_id") in ids:
+        body["reports_to_employee_id"] = ids[body["reports_to_employee_id"]]
+    url = f"{BASE}/employees/{ident}/rehire"
+    response = await raw.post(url, json=body, headers=basic(API_KEY))
+    assert response.status_code == 422
+    assert field in response.json()["error"]["errors"]
+    assert fake.is_terminated(ident)
+
+
+async def test_fake_rehire_needs_a_hire_date_strictly_after_the_termination(
+    raw: httpx.AsyncClient, fake: TalentHrFake
+) -> None:
+    boss, ident = terminated(fake, on_day="2026-03-02")
+    body: dict[str, Any] = {
+        "hire_date": "2026-03-02",
+        "reports_to_employee_id": boss,
+        "employment_status": {"employment_status_id": 1},
+    }
+    url = f"{BASE}/employees/{ident}/rehire"
+    refused = await raw.post(url, json=body, headers=basic(API_KEY))
+    assert refused.status_code == 422 and "hire_date" in refused.json()["error"]["errors"]
+    body["hire_date"] = "2026-03-03"
+    accepted = await raw.post(url, json=body, headers=basic(API_KEY))
+    assert accepted.status_code == 200
+    assert accepted.json()["data"]["id"] == ident  # the same employee, never a new one
+    assert len(fake.employees) == 2
+
+
+async def test_fake_rehires_only_a_terminated_employee(
+    raw: httpx.AsyncClient, fake: TalentHrFake
+) -> None:
+    boss = fake.add_employee("Grace", "Hopper", "grace@acme.test")
+    ident = fake.add_employee("Ada", "Lovelace", "ada@acme.test")
+    body = {
+        "hire_date": "2026-03-03",
+        "reports_to_employee_id": boss,
+        "employment_status": {"employment_status_id": 1},
+    }
+    response = await raw.post(f"{BASE}/employees/{ident}/rehire", json=body, headers=basic(API_KEY))
+    assert response.status_code == 422
+
+
+async def test_fake_update_requires_names_and_email_even_for_one_field(
+    raw: httpx.AsyncClient, fake: TalentHrFake
+) -> None:
+    """§9 [V]: ``PUT /employees/{id}`` requires first_name, last_name and email."""
+    ident = fake.add_employee("Ada", "Lovelace", "ada@acme.test")
+    url = f"{BASE}/employees/{ident}"
+    response = await raw.put(url, json={"work_phone": "+30 210"}, headers=basic(API_KEY))
+    assert response.status_code == 422
+    assert set(response.json()["error"]["errors"]) == {"first_name", "last_name", "email"}
+    assert "work_phone" not in fake.employees[ident]
 
 
 # -- the connector -------------------------------------------------------------------
@@ -273,29 +388,110 @@ async def test_update_puts_personal_fields_only(fake: TalentHrFake) -> None:
     assert fake.employees[ident]["hire_date"] == "2020-01-01"
 
 
+async def test_update_of_one_field_sends_the_names_and_email_talenthr_has(
+    fake: TalentHrFake,
+) -> None:
+    """A field map without the names still updates: the required three come from TalentHR."""
+    ident = fake.add_employee("Ada", "Lovelace", "ada@acme.test")
+    await connector(fake).update(RemoteAccount(id=str(ident)), {"work_phone": "+30 210"}, CONTEXT)
+    [sent] = fake.sent("PUT")
+    assert sent == {
+        "work_phone": "+30 210",
+        "first_name": "Ada",
+        "last_name": "Lovelace",
+        "email": "ada@acme.test",
+    }
+    assert fake.employees[ident]["work_phone"] == "+30 210"
+
+
 async def test_update_of_a_vanished_employee_says_so(fake: TalentHrFake) -> None:
     with pytest.raises(PermanentError, match="no longer exists") as caught:
         await connector(fake).update(RemoteAccount(id="999"), ADA, CONTEXT)
     assert caught.value.status == 404
 
 
-async def test_deactivate_terminates_today_and_reactivate_rehires(fake: TalentHrFake) -> None:
+async def test_deactivate_terminates_with_todays_effective_date(fake: TalentHrFake) -> None:
     ident = fake.add_employee("Ada", "Lovelace", "ada@acme.test")
+    await connector(fake, termination_type="resignation").deactivate(
+        RemoteAccount(id=str(ident)), CONTEXT
+    )
+    assert fake.sent("POST", "/employees") == [
+        {"effective_date": "2026-03-02", "termination_type": "resignation"}
+    ]
+    assert fake.is_terminated(ident)
+
+
+async def test_deactivate_leaves_a_terminated_or_vanished_employee_alone(
+    fake: TalentHrFake,
+) -> None:
+    """TalentHR refuses a second termination [A]; deactivation must stay idempotent."""
+    _, ident = terminated(fake)
+    target = connector(fake)
+    await target.deactivate(RemoteAccount(id=str(ident)), CONTEXT)
+    await target.deactivate(RemoteAccount(id="999"), CONTEXT)
+    assert fake.calls("POST") == []
+    assert fake.employees[ident]["termination_date"] == "2026-02-27"
+
+
+async def test_reactivate_rehires_the_same_employee_under_the_former_manager(
+    fake: TalentHrFake,
+) -> None:
+    boss, ident = terminated(fake)
+    await connector(fake, employment_status="Part-Time").reactivate(
+        RemoteAccount(id=str(ident)), CONTEXT
+    )
+    assert fake.sent("POST", f"/employees/{ident}/rehire") == [
+        {
+            "hire_date": "2026-03-02",
+            "reports_to_employee_id": boss,
+            "employment_status": {"employment_status_id": 2},
+            "prevent_email": False,
+            "is_existing": True,
+        }
+    ]
+    assert not fake.is_terminated(ident) and len(fake.employees) == 2
+
+
+async def test_rehire_the_day_of_the_termination_is_dated_the_next_day() -> None:
+    """§9 [V]: the rehire date must be strictly after the termination's effective date."""
+    fake = on(TODAY)
+    fake.add_employee("Grace", "Hopper", "grace@acme.test")
+    ident = fake.add_employee("Ada", "Lovelace", "ada@acme.test", reports_to_employee_id=101)
     target, account = connector(fake), RemoteAccount(id=str(ident))
     await target.deactivate(account, CONTEXT)
-    assert fake.employees[ident]["termination_date"] == "2026-03-02"
     await target.reactivate(account, CONTEXT)
+    assert fake.employees[ident]["hire_date"] == "2026-03-03"
     assert fake.employees[ident]["termination_date"] is None
-    assert fake.employees[ident]["hire_date"] == "2026-03-02"
 
 
-async def test_without_the_assumed_terminate_endpoint_deactivation_fails_loudly() -> None:
-    """Termination is an assumption [A]: if the API lacks the endpoint (404), the error
-    must not pass for "already gone" and leave a leaver active."""
-    fake = TalentHrFake(API_KEY, terminations=False)
-    ident = fake.add_employee("Ada", "Lovelace", "ada@acme.test")
-    with pytest.raises(PermanentError, match="assumed") as caught:
-        await connector(fake).deactivate(RemoteAccount(id=str(ident)), CONTEXT)
+async def test_rehire_falls_back_to_the_configured_manager(fake: TalentHrFake) -> None:
+    boss, ident = terminated(fake)
+    fake.employees[boss]["termination_date"] = "2026-01-31"  # the former manager left
+    other = fake.add_employee("Alan", "Turing", "alan@acme.test")
+    await connector(fake, rehire_manager_id=other).reactivate(RemoteAccount(id=str(ident)), CONTEXT)
+    assert fake.employees[ident]["reports_to_employee_id"] == other
+
+
+async def test_rehire_without_an_active_manager_names_the_option(fake: TalentHrFake) -> None:
+    boss, ident = terminated(fake)
+    del fake.employees[boss]
+    with pytest.raises(TargetConfigError, match="options.rehire_manager_id"):
+        await connector(fake).reactivate(RemoteAccount(id=str(ident)), CONTEXT)
+    assert fake.is_terminated(ident)
+
+
+async def test_reactivate_leaves_an_employee_who_is_not_terminated_alone(
+    fake: TalentHrFake,
+) -> None:
+    """A future termination is not in effect yet: there is nothing to rehire."""
+    ident = fake.add_employee("Ada", "Lovelace", "ada@acme.test", termination_date="2026-04-30")
+    await connector(fake).reactivate(RemoteAccount(id=str(ident)), CONTEXT)
+    assert fake.calls("POST") == []
+
+
+async def test_reactivate_of_a_vanished_employee_says_so(fake: TalentHrFake) -> None:
+    with pytest.raises(PermanentError, match="no longer exists") as caught:
+        await connector(fake).reactivate(RemoteAccount(id="999"), CONTEXT)
     assert caught.value.status == 404
 
 
