@@ -10,13 +10,19 @@ form-encoded. Email *and* login are unique in a portal; both can be looked up.
 is never logged, stored or returned. Custom user fields are named in ``options`` and matched
 to the portal's ``custom_field_N`` keys by exact, case-sensitive name and type (S2.3).
 
-Vendor facts come from target-apis.md §2a ([V] verified, [I] inferred from client libraries,
-[A] assumed); docs/connectors/talentlms.md lists them.
+Throttling: 200 calls per 5 seconds plus the plan's API quota [V]. v1 sends no rate-limit
+headers [I], so on a 429 the connector asks ``/ratelimit`` which of the two it met, and
+the engine waits until the quota resets or for the 5-second window.
+
+Vendor facts come from target-apis.md §2a and §9 ([V] verified, [I] inferred from client
+libraries, [A] assumed, all in the "vendor facts" block below); docs/connectors/talentlms.md
+lists them.
 """
 
 import secrets
 import string
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, ClassVar, Literal
 from urllib.parse import quote
@@ -26,8 +32,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from provisioning.connectors.base import ConnectorSetup, DeliveryContext, RemoteAccount
 from provisioning.errors import (
+    DeliveryError,
     MappingError,
     PermanentError,
+    RateLimited,
     TargetConfigError,
 )
 from provisioning.responses import account_gone, call, default_message, read_json
@@ -43,6 +51,12 @@ DELETE = "deleteuser"  # POST user_id, permanent=yes|no
 CUSTOM_FIELDS = "getcustomregistrationfields"  # GET: [{key, type, name, ...}]
 BRANCHES = "branches"  # GET /branches/id:{id}
 ADD_TO_BRANCH = "addusertobranch"  # GET /addusertobranch/user_id:{id},branch_id:{id}
+#: [V] GET -> {"limit", "remaining", "reset" (unix seconds), "formatted_reset"}: the plan's
+#: API quota. Read only after a 429: v1 sends no rate-limit headers [I].
+RATE_LIMIT = "ratelimit"
+#: [V] 200 calls per 5 seconds: a 429 with quota left waits out that window. That the
+#: throttle status is 429 is [A] (v2 documents it; v1 documents no status).
+BURST_SECONDS = 5.0
 #: Matching key -> the ``/users/<arg>:<value>`` lookup and the user field it compares.
 LOOKUPS: Mapping[str, tuple[str, str]] = MappingProxyType(
     {"email": ("email", "email"), "userName": ("username", "login")}
@@ -157,10 +171,11 @@ class TalentLmsConnector:
     default_field_map: ClassVar[Mapping[str, Any]] = DEFAULT_FIELD_MAP
     lookup_keys: ClassVar[tuple[str, ...]] = tuple(LOOKUPS)
 
-    def __init__(self, setup: ConnectorSetup) -> None:
+    def __init__(self, setup: ConnectorSetup, *, now: Callable[[], float] = time.time) -> None:
         self.options = TalentLmsOptions.model_validate(dict(setup.options))
         self._base = setup.base_url.rstrip("/")
         self._http = setup.http
+        self._now = now  # unix seconds, to turn /ratelimit's reset into a wait
         self._custom_keys: dict[str, str] | None = None  # resolved once, on success
 
     async def check(self) -> None:
@@ -312,17 +327,53 @@ class TalentLmsConnector:
         gone when ``gone`` names it; a failure whose message is ``allow`` is returned too.
         """
         missing = None if gone is None else account_gone(f"the TalentLMS user {gone.id}", action)
-        return await call(
-            self._http,
-            method,
-            url,
-            data=data,
-            missing_ok=missing_ok,
-            missing=missing,
-            tolerate=None if allow is None else lambda r: read_talentlms_error(r) == allow,
-            read_message=read_talentlms_error,
-            is_conflict=_is_duplicate,
-        )
+        try:
+            return await call(
+                self._http,
+                method,
+                url,
+                data=data,
+                missing_ok=missing_ok,
+                missing=missing,
+                tolerate=None if allow is None else lambda r: read_talentlms_error(r) == allow,
+                read_message=read_talentlms_error,
+                is_conflict=_is_duplicate,
+            )
+        except RateLimited as exc:
+            if exc.retry_after is not None:  # a Retry-After, should the portal send one
+                raise
+            raise await self._throttled(exc) from None
+
+    async def _throttled(self, exc: RateLimited) -> RateLimited:
+        """The throttle with its wait: until the quota's reset when ``/ratelimit`` says it
+        is spent, else the 5-second window (also when ``/ratelimit`` cannot be read)."""
+        try:
+            response = await call(self._http, "GET", f"{self._base}/{RATE_LIMIT}")
+            quota = response.json()
+        except (DeliveryError, ValueError):
+            quota = None
+        spent = _spent_quota(quota)
+        if spent is None:
+            message = f"{exc.message} (at most 200 calls per 5 seconds)"
+            return RateLimited(message, status=exc.status, retry_after=BURST_SECONDS)
+        reset, until = spent
+        message = f"{exc.message}: the plan's API quota is used up until {until}"
+        wait = max(BURST_SECONDS, reset - self._now())
+        return RateLimited(message, status=exc.status, retry_after=wait)
+
+
+def _spent_quota(quota: Any) -> tuple[float, str] | None:
+    """``/ratelimit``'s reset (unix seconds, and as the portal words it) when no call
+    remains, else None."""
+    if not isinstance(quota, dict):
+        return None
+    try:
+        remaining, reset = int(quota["remaining"]), float(quota["reset"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    if remaining > 0:
+        return None
+    return reset, str(quota.get("formatted_reset") or int(reset))
 
 
 def _is_duplicate(response: httpx.Response) -> bool:

@@ -17,8 +17,12 @@ What it enforces, as the vendor documents it ([A] where no source says so):
   username, ``getcustomregistrationfields``, ``branches``, ``addusertobranch``. An unknown
   user is 404 ``The requested user does not exist``; an unknown action 404 ``The requested
   API action does not exist`` ([A] status).
-- 200 calls per 5 seconds (sliding window, on ``clock``): the 201st is 429 with
-  ``Retry-After`` in seconds ([A]: v1 documents no header).
+- 200 calls per 5 seconds (sliding window, on ``clock``) [V]: the 201st is 429 ([A]
+  status) with no rate-limit header at all, as v1 sends none [I].
+- The plan's API quota [V]: ``quota`` calls per hour (from the first call, on ``wall``,
+  unix seconds), reported by ``GET /ratelimit`` as ``{"limit", "remaining", "reset",
+  "formatted_reset"}`` (strings, as v1 answers numbers); once spent, every other call is
+  429 until ``reset`` ([A]: status and message); ``/ratelimit`` itself does not spend it [A].
 
 Users are returned with numbers as strings, as v1 does, plus ``custom_field_N`` values.
 Each password received is appended to :attr:`TalentLmsFake.secrets` (after the API key), so
@@ -27,7 +31,6 @@ a test can assert that none of them is ever logged; responses never carry one.
 
 import base64
 import binascii
-import math
 import re
 import secrets as random
 import time
@@ -45,6 +48,7 @@ from starlette.routing import Route
 
 API_ROOT = "/api/v1"
 RATE_LIMIT_CALLS, RATE_LIMIT_SECONDS = 200, 5.0
+QUOTA_CALLS, QUOTA_SECONDS = 10000, 3600.0  # [V] /ratelimit's example limit; hourly [V]
 FORM = "application/x-www-form-urlencoded"
 
 INVALID_ARGUMENTS = "Invalid arguments provided"
@@ -61,6 +65,7 @@ WEAK_PASSWORD = (
 INVALID_KEY = "Invalid API key provided"  # [A]
 API_DISABLED = "API is not enabled for this domain or the domain is inactive"  # [A]
 RATE_LIMITED = "API rate limit exceeded"  # [A]
+QUOTA_SPENT = "API calls limit reached for this period"  # [A]
 SERVER_ERROR = "Internal server error"  # [A]
 DEFAULT_MESSAGES = {429: RATE_LIMITED, 500: SERVER_ERROR, 502: SERVER_ERROR, 503: SERVER_ERROR}
 
@@ -144,6 +149,8 @@ class TalentLmsFake:
             keys ``custom_field_1``, ``custom_field_2``...
         branches: branch id -> name.
         clock: monotonic seconds for the rate limit window.
+        quota: API calls the plan allows per hour.
+        wall: unix seconds, for the quota's period and its ``reset``.
     """
 
     def __init__(
@@ -153,8 +160,13 @@ class TalentLmsFake:
         custom_fields: tuple[tuple[str, str], ...] = (),
         branches: Mapping[int, str] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        quota: int = QUOTA_CALLS,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self.api_key = api_key
+        self.quota, self.wall = quota, wall
+        self._period_start: float | None = None
+        self._spent = 0
         self.custom_fields = [
             (f"custom_field_{n}", name, kind) for n, (name, kind) in enumerate(custom_fields, 1)
         ]
@@ -177,6 +189,7 @@ class TalentLmsFake:
             ("GET", "getcustomregistrationfields"): self._custom_definitions,
             ("GET", "branches"): self._branches,
             ("GET", "addusertobranch"): self._add_to_branch,
+            ("GET", "ratelimit"): self._rate_limit,
         }
         methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
         self.app = Starlette(
@@ -216,6 +229,8 @@ class TalentLmsFake:
             self._authenticate(request.headers.get("authorization", ""))
             self._throttle()
             action, args = _parse_path(request.scope.get("raw_path") or request.url.path.encode())
+            if action != "ratelimit":
+                self._spend_quota()
             self.calls.append((request.method, action))
             handler = self._actions.get((request.method, action))
             if handler is None:
@@ -226,7 +241,7 @@ class TalentLmsFake:
         except ApiError as exc:
             return _error(exc.status, exc.message)
         except _Throttled as exc:
-            return _error(429, RATE_LIMITED, {"Retry-After": str(exc.retry_after)})
+            return _error(429, exc.message)  # no Retry-After: v1 sends no rate headers [I]
 
     def _authenticate(self, header: str) -> None:
         scheme, _, encoded = header.partition(" ")
@@ -245,9 +260,31 @@ class TalentLmsFake:
         while self._window and self._window[0] <= now - RATE_LIMIT_SECONDS:
             self._window.popleft()
         if len(self._window) >= RATE_LIMIT_CALLS:
-            wait = self._window[0] + RATE_LIMIT_SECONDS - now
-            raise _Throttled(max(1, math.ceil(wait)))
+            raise _Throttled(RATE_LIMITED)
         self._window.append(now)
+
+    def _spend_quota(self) -> None:
+        self._roll_period()
+        if self._spent >= self.quota:
+            raise _Throttled(QUOTA_SPENT)
+        self._spent += 1
+
+    def _roll_period(self) -> float:
+        """The current quota period's reset (unix seconds); a new period once it is past."""
+        now = self.wall()
+        if self._period_start is None or now >= self._period_start + QUOTA_SECONDS:
+            self._period_start, self._spent = now, 0
+        return self._period_start + QUOTA_SECONDS
+
+    def _rate_limit(self, args: dict[str, str]) -> Any:
+        reset = self._roll_period()
+        formatted = datetime.fromtimestamp(reset, UTC).strftime("%d/%m/%Y, %H:%M:%S")
+        return {
+            "limit": str(self.quota),
+            "remaining": str(max(0, self.quota - self._spent)),
+            "reset": str(int(reset)),
+            "formatted_reset": formatted,
+        }
 
     def _users(self, args: dict[str, str]) -> Any:
         if not args:
@@ -398,8 +435,8 @@ class TalentLmsFake:
 
 
 class _Throttled(Exception):
-    def __init__(self, retry_after: int) -> None:
-        self.retry_after = retry_after
+    def __init__(self, message: str) -> None:
+        self.message = message
 
 
 def _parse_path(raw_path: bytes) -> tuple[str, dict[str, str]]:

@@ -9,6 +9,7 @@ Facts: target-apis.md §2a; seed requirements S2.1, S2.3, S2.4.
 
 import base64
 import re
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -99,7 +100,9 @@ async def make(fake: TalentLmsFake, monkeypatch: pytest.MonkeyPatch) -> AsyncIte
     """Builds connectors whose HTTP client is the engine's own (basic auth, logging)."""
     clients: list[httpx.AsyncClient] = []
 
-    def build(key: str = API_KEY, **options: Any) -> TalentLmsConnector:
+    def build(
+        key: str = API_KEY, now: Callable[[], float] = time.time, **options: Any
+    ) -> TalentLmsConnector:
         monkeypatch.setenv("TLMS_KEY", key)
         settings = TargetConnection.model_validate(
             {
@@ -111,7 +114,7 @@ async def make(fake: TalentLmsFake, monkeypatch: pytest.MonkeyPatch) -> AsyncIte
         )
         http = build_client(settings, transport=httpx.ASGITransport(app=fake.app))
         clients.append(http)
-        return TalentLmsConnector(ConnectorSetup("lms", BASE, http, options))
+        return TalentLmsConnector(ConnectorSetup("lms", BASE, http, options), now=now)
 
     yield build
     for client in clients:
@@ -190,9 +193,26 @@ async def test_fake_throttles_the_201st_call_in_five_seconds(
         assert (await raw.get("/users")).status_code == 200
     throttled = await raw.get("/users")
     assert throttled.status_code == 429
-    assert int(throttled.headers["Retry-After"]) == 4  # the first call leaves the window
+    assert "Retry-After" not in throttled.headers  # v1 sends no rate-limit headers [I]
     clock.now += 4
     assert (await raw.get("/users")).status_code == 200
+
+
+async def test_fake_reports_and_enforces_the_plans_quota_at_ratelimit() -> None:
+    """§9 [V]: a plan quota on top of the 5-second window, reported by ``/ratelimit``."""
+    wall = Clock()
+    fake = TalentLmsFake(API_KEY, quota=2, wall=wall)
+    transport = httpx.ASGITransport(app=fake.app)
+    async with httpx.AsyncClient(transport=transport, base_url=BASE, auth=(API_KEY, "")) as http:
+        for _ in range(2):
+            assert (await http.get("/users")).status_code == 200
+        assert (await http.get("/users")).status_code == 429
+        quota = (await http.get("/ratelimit")).json()
+        assert quota["limit"] == "2" and quota["remaining"] == "0"
+        assert quota["reset"] == str(int(wall.now) + 3600)
+        wall.now += 3600
+        assert (await http.get("/users")).status_code == 200
+        assert (await http.get("/ratelimit")).json()["remaining"] == "1"
 
 
 # -- the connector ------------------------------------------------------------------------
@@ -441,6 +461,42 @@ async def test_a_throttled_call_is_rate_limited_with_the_retry_after(
     with pytest.raises(RateLimited) as caught:
         await make().create(ADA, CONTEXT)
     assert caught.value.retry_after == 4.0
+
+
+async def test_a_throttle_with_quota_left_waits_out_the_five_second_window(
+    make: Make, fake: TalentLmsFake
+) -> None:
+    """No Retry-After in v1: ``/ratelimit`` shows quota left, so only the window was hit."""
+    fake.fail_next(429)
+    with pytest.raises(RateLimited) as caught:
+        await make().create(ADA, CONTEXT)
+    assert caught.value.retry_after == 5.0
+    assert "200 calls per 5 seconds" in caught.value.message
+    assert fake.count("ratelimit") == 1
+
+
+async def test_a_spent_quota_waits_until_its_reset(clock: Clock) -> None:
+    wall = Clock()
+    fake = TalentLmsFake(API_KEY, quota=1, wall=wall, clock=clock)
+    transport = httpx.ASGITransport(app=fake.app)
+    async with httpx.AsyncClient(transport=transport, auth=(API_KEY, "")) as http:
+        connector = TalentLmsConnector(ConnectorSetup("lms", BASE, http), now=wall)
+        await connector.find("email", "ada@acme.com")  # spends the quota
+        wall.now += 600
+        with pytest.raises(RateLimited) as caught:
+            await connector.create(ADA, CONTEXT)
+    assert caught.value.retry_after == 3000.0  # the hour began 600 s ago
+    assert "quota is used up until" in caught.value.message
+
+
+async def test_an_unreadable_ratelimit_falls_back_to_the_window(
+    make: Make, fake: TalentLmsFake
+) -> None:
+    fake.fail_next(429)
+    fake.fail_next(500)  # /ratelimit itself fails
+    with pytest.raises(RateLimited) as caught:
+        await make().create(ADA, CONTEXT)
+    assert caught.value.retry_after == 5.0
 
 
 def test_error_reader_takes_the_v1_message_or_falls_back() -> None:
