@@ -18,7 +18,7 @@ creation, and the engine then never overwrites it. See ``docs/connectors/lucca.m
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from types import MappingProxyType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal, NamedTuple
 from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -37,9 +37,34 @@ __all__ = ["DEFAULT_FIELD_MAP", "LuccaConnector", "LuccaOptions", "read_lucca_er
 USERS_PATH = "/api/v3/users"
 #: Creates the user *and* its work contract [V post-work-contract].
 CREATE_PARAMS: Mapping[str, str] = MappingProxyType({"contract": "true"})
-#: The v4 departments API (same API key; v3 departments stop in September 2026) [V]; reading
-#: one department by id under that path is [A] (the list there is documented, with headId).
-DEPARTMENT_PATH = "/organization/structure/api/departments/{id}"
+
+
+class DepartmentApi(NamedTuple):
+    """Where one department is read, and how its head is spelt there."""
+
+    path: str
+    #: The member holding the head's user id.
+    head: str
+    #: The member wrapping the department, if any.
+    envelope: str | None
+    #: The ``fields`` to ask for, where the API answers only ``id,name,url`` without it.
+    fields: str | None = None
+
+
+#: Each departments API Lucca has, by the ``departments_api`` option that picks it. The
+#: Organization Structure API (same key; the default, as v3 departments stop in September
+#: 2026 [V]) answers ``headId`` at the top level [V]; reading one department by id there is
+#: [A] (the list is documented). v3 answers ``{"data": {..., "headID", "head": {...}}}`` [V].
+DEPARTMENT_APIS: Mapping[str, DepartmentApi] = MappingProxyType(
+    {
+        "organization": DepartmentApi(
+            "/organization/structure/api/departments/{id}", head="headId", envelope=None
+        ),
+        "v3": DepartmentApi(
+            "/api/v3/departments/{id}", head="headID", envelope="data", fields="id,name,headID"
+        ),
+    }
+)
 #: Only ``id,name,url`` are returned unless ``fields`` asks for more [V].
 READ_FIELDS = (
     "id,firstName,lastName,mail,login,employeeNumber,dtContractStart,dtContractEnd,"
@@ -103,6 +128,9 @@ class LuccaOptions(BaseModel):
     default_role_id: int | None = Field(None, ge=1)
     #: With no manager given, make the department's head the manager (S4.4).
     manager_from_department_head: bool = True
+    #: Which departments API gives the head: ``organization`` (Organization Structure
+    #: API) or ``v3`` (the legacy directory's, for accounts that still have it).
+    departments_api: Literal["organization", "v3"] = "organization"
     #: Time zone of the tenant's dates (contract start and end days).
     timezone: str = DEFAULT_TIMEZONE
 
@@ -215,7 +243,7 @@ class LuccaConnector:
 
     async def _department_head(self, department_id: int) -> int | None:
         department = await self._department(department_id)
-        head_id = department.get("headId")
+        head_id = department.get(DEPARTMENT_APIS[self.options.departments_api].head)
         if head_id is None:
             return None
         found = await self._users({"id": str(head_id)})
@@ -230,8 +258,13 @@ class LuccaConnector:
 
     async def _department(self, department_id: int) -> dict[str, Any]:
         missing = TargetConfigError(f"department {department_id} does not exist in Lucca")
-        path = DEPARTMENT_PATH.format(id=department_id)
-        body = read_json(await self._call("GET", path, missing=missing), "Lucca")
+        api = DEPARTMENT_APIS[self.options.departments_api]
+        path = api.path.format(id=department_id)
+        params = {"fields": api.fields} if api.fields else None
+        response = await self._call("GET", path, params=params, missing=missing)
+        body = read_json(response, "Lucca")
+        if api.envelope is not None and isinstance(body, dict):
+            body = body.get(api.envelope)
         if not isinstance(body, dict):
             raise PermanentError(f"Lucca answered department {department_id} without an object")
         return body

@@ -15,8 +15,12 @@ What it enforces, as the vendor documents it ([A] where no public source says so
 - ``GET /api/v3/users``: ``fields`` (default ``id,name,url``), ``paging={offset},{limit}``
   (limit <= 1000), strict-equality filters, former employees left out unless
   ``formerEmployees=true`` [V]. Envelopes ``{"data": {"items": [...]}}`` and ``{"data": {}}``.
-- ``GET /organization/structure/api/departments/{id}``: the v4 department with ``headId``
-  [V: fields of the list; A: the by-id route].
+- ``GET /organization/structure/api/departments/{id}``: the Organization Structure API's
+  department, with ``headId`` (no head object) at the top level [V: fields of the list; A:
+  the by-id route].
+- ``GET /api/v3/departments/{id}``: the legacy v3 department in ``{"data": ...}``, with
+  ``headID`` plus ``head{id,name,url}`` and ``parentId`` as a hierarchy string (``"/1/"``)
+  [V]; ``fields`` as for users (default ``id,name,url``) [V].
 
 Use it through ``httpx.ASGITransport(app=fake.app)``.
 """
@@ -52,6 +56,9 @@ READABLE = WRITABLE | {"id", "name", "url", "displayName", "modifiedAt"}
 FILTERS = frozenset({"id", "mail", "login", "employeeNumber"})
 CONTROLS = frozenset({"fields", "paging", "formerEmployees"})
 MAX_PAGE = 1000
+V3_DEPARTMENT_FIELDS = frozenset(
+    {"id", "name", "url", "code", "headID", "head", "parentId", "hierarchy", "isActive"}
+)
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -135,6 +142,11 @@ class LuccaFake:
                 Route(
                     "/organization/structure/api/departments/{id:int}",
                     self._gate(self._department),
+                    methods=["GET"],
+                ),
+                Route(
+                    "/api/v3/departments/{id:int}",
+                    self._gate(self._v3_department),
                     methods=["GET"],
                 ),
             ]
@@ -333,6 +345,34 @@ class LuccaFake:
             }
         )
 
+    async def _v3_department(self, request: Request) -> Response:
+        department = self.departments.get(int(request.path_params["id"]))
+        if department is None:
+            return problem(404, "Not Found", "No department with this id.")
+        fields = _fields(request.query_params, V3_DEPARTMENT_FIELDS)
+        if isinstance(fields, Response):
+            return fields
+        root = str(request.base_url).rstrip("/")
+        head = self.users.get(department.head_id) if department.head_id else None
+        document = {
+            "id": department.id,
+            "name": department.name,
+            "url": f"{root}/api/v3/departments/{department.id}",
+            "code": department.name.upper(),
+            "headID": department.head_id,
+            "head": None
+            if head is None
+            else {
+                "id": department.head_id,
+                "name": head.get("name"),
+                "url": f"{root}/api/v3/users/{department.head_id}",
+            },
+            "parentId": "/",
+            "hierarchy": f"/{department.id}/",
+            "isActive": department.is_active,
+        }
+        return JSONResponse({"data": {name: document[name] for name in fields}})
+
 
 async def _body(request: Request) -> dict[str, Any] | Response:
     if request.headers.get("Content-Type", "").split(";")[0].strip() != "application/json":
@@ -346,9 +386,9 @@ async def _body(request: Request) -> dict[str, Any] | Response:
     return body if isinstance(body, dict) else problem(400, "Bad Request", "Expected an object.")
 
 
-def _fields(query: Mapping[str, str]) -> list[str] | Response:
+def _fields(query: Mapping[str, str], readable: frozenset[str] = READABLE) -> list[str] | Response:
     names = [name.strip() for name in query.get("fields", "id,name,url").split(",")]
-    unknown = [name for name in names if name not in READABLE]
+    unknown = [name for name in names if name not in readable]
     return invalid({"fields": [f"Unknown field {name}." for name in unknown]}) if unknown else names
 
 

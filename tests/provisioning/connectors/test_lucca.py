@@ -381,6 +381,47 @@ async def test_a_department_without_head_gives_no_manager(
     assert stored(fake, "ada@acme.com").get("managerId") is None
 
 
+async def test_fake_answers_each_departments_api_in_its_own_shape(
+    http: httpx.AsyncClient, fake: LuccaFake
+) -> None:
+    """§9 [V]: v3 answers ``headID`` plus ``head{}`` inside ``data`` (and only
+    ``id,name,url`` unless ``fields`` asks); the Organization Structure API ``headId``."""
+    head = fake.departments[SALES].head_id
+    organization = await http.get(f"{BASE_URL}/organization/structure/api/departments/{SALES}")
+    assert organization.json()["headId"] == head
+    assert "headID" not in organization.json() and "head" not in organization.json()
+    v3 = f"{BASE_URL}/api/v3/departments/{SALES}"
+    assert set((await http.get(v3)).json()["data"]) == {"id", "name", "url"}
+    wanted = await http.get(v3, params={"fields": "id,headID,head,parentId"})
+    data = wanted.json()["data"]
+    assert data["headID"] == head and data["head"]["id"] == head and "headId" not in data
+    assert data["head"]["name"] == "Grace Head" and data["parentId"] == "/"
+
+
+async def test_the_v3_departments_api_gives_the_head_through_head_id(
+    http: httpx.AsyncClient, fake: LuccaFake
+) -> None:
+    await connector(http, departments_api="v3").create(ADA, context())
+    assert stored(fake, "ada@acme.com")["managerId"] == fake.departments[SALES].head_id
+    [(_, path, params)] = [r for r in fake.requests if "departments" in r[1]]
+    assert path == f"/api/v3/departments/{SALES}" and params["fields"] == "id,name,headID"
+
+
+async def test_an_inactive_head_read_through_v3_stops_the_creation(
+    http: httpx.AsyncClient, fake: LuccaFake
+) -> None:
+    head = fake.departments[SALES].head_id
+    assert head is not None
+    fake.users[head]["dtContractEnd"] = "2025-05-30T00:00:00"
+    with pytest.raises(TargetConfigError, match=f"its head \\(id {head}\\) is no longer active"):
+        await connector(http, departments_api="v3").create(ADA, context())
+
+
+def test_an_unknown_departments_api_is_refused(http: httpx.AsyncClient) -> None:
+    with pytest.raises(ValidationError):
+        connector(http, departments_api="v4")
+
+
 async def test_the_head_rule_can_be_switched_off(http: httpx.AsyncClient, fake: LuccaFake) -> None:
     await connector(http, manager_from_department_head=False).create(ADA, context())
     assert stored(fake, "ada@acme.com").get("managerId") is None
