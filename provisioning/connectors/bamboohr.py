@@ -7,7 +7,8 @@ custom report, which, unlike the directory, includes inactive employees. Errors 
 their message in the ``X-BambooHR-Error-Message`` header, not in the body.
 
 Sources (target-apis.md §3): [V] BambooHR's documentation and its SDK
-(``BambooHR/bhr-api-python``); [A] assumptions, marked below.
+(``BambooHR/bhr-api-python``); [I] inferred; [A] assumptions, all in the "vendor facts"
+block below.
 """
 
 from collections.abc import Mapping
@@ -51,6 +52,10 @@ REPORT_PARAMS = MappingProxyType({"format": "JSON", "onlyCurrent": "false"})
 REPORT_TITLE = "scimgw matching"
 #: [V] ``status`` is ``Active`` or ``Inactive``; [A] it is writable with an update.
 STATUS, ACTIVE, INACTIVE = "status", "Active", "Inactive"
+#: [V] An update answers 409 for a duplicate email or an invalid value; [A] a creation
+#: refuses a duplicate ``workEmail`` with 409 too. Both are conflicts (the message tells).
+CONFLICT_STATUSES = (409,)
+#: [I] Deleting an employee takes OAuth (the SDK's spec): not possible with an API key.
 #: [V] Writing ``yes`` checks a checkbox; anything else (we send ``no``) unchecks it.
 CHECKED, UNCHECKED = "yes", "no"
 #: Matching key -> the BambooHR field compared (case-insensitively).
@@ -156,7 +161,7 @@ class BambooHrConnector:
 
     async def create(self, payload: Mapping[str, Any], context: DeliveryContext) -> RemoteAccount:
         """Create the employee; the id comes from ``Location``. A taken email is a 409
-        (ConflictError), as is any invalid value [V]: the message tells them apart."""
+        (ConflictError), as is any invalid value: the message tells them apart."""
         response = await self._call("POST", EMPLOYEES_PATH, _body(payload))
         return RemoteAccount(id=_created_id(response), active=payload.get(STATUS) != INACTIVE)
 
@@ -176,7 +181,7 @@ class BambooHrConnector:
         await self._call("POST", _path(account), {STATUS: ACTIVE}, gone=True)
 
     async def delete(self, account: RemoteAccount, context: DeliveryContext) -> None:
-        """BambooHR deletes employees only for OAuth clients [V SDK]: not with an API key."""
+        """BambooHR deletes employees only for OAuth clients: not with an API key."""
         raise PermanentError(
             "BambooHR deletes employees only through OAuth, not with an API key; "
             "set deprovision.action: deactivate"
@@ -213,6 +218,7 @@ class BambooHrConnector:
             missing=missing,
             read_message=read_bamboohr_error,
             throttle_statuses=THROTTLE_STATUSES,
+            conflict_statuses=CONFLICT_STATUSES,
         )
 
 

@@ -43,10 +43,14 @@ CUSTOM_SUFFIX = "_Custom"
 NO_YES = "Microsoft.Dynamics.DataEntities.NoYes"
 #: [A] ODataLib's message for a property the entity type lacks (read from innererror too).
 UNKNOWN_PROPERTY = "does not exist on type"
+#: [A] A date field is an ``Edm.DateTimeOffset``: a date is written as midnight UTC.
+DATE_SUFFIX = "T00:00:00Z"
 #: [V] odata.md: OData v4 with JSON payloads.
 ODATA_HEADERS = MappingProxyType(
     {"Accept": "application/json", "OData-Version": "4.0", "OData-MaxVersion": "4.0"}
 )
+#: [A] Standard OData: ``PATCH`` with ``If-Match: *`` writes whatever version HR holds (204).
+PATCH_HEADERS = MappingProxyType({**ODATA_HEADERS, "If-Match": "*"})
 EDM = "{http://docs.oasis-open.org/odata/ns/edm}"
 #: [V] odata.md: pages of at most 10,000 rows linked by ``@odata.nextLink``. A lookup by
 #: key or email fits one; more pages than this is a server ignoring the filter.
@@ -152,8 +156,8 @@ def _encode(value: Any, edm_type: str) -> Any:
         return str(value)
     if isinstance(value, datetime):
         return value.isoformat().replace("+00:00", "Z")
-    if isinstance(value, date):  # F&O dates are Edm.DateTimeOffset at midnight UTC [A]
-        return f"{value.isoformat()}T00:00:00Z"
+    if isinstance(value, date):
+        return value.isoformat() + DATE_SUFFIX
     return value
 
 
@@ -273,13 +277,12 @@ class Dynamics365HrConnector:
         body = {name: _encode(value, schema.custom_fields[name]) for name, value in fields.items()}
         key = quote(odata_string(number), safe="'")
         url = f"{self._collection}({PERSONNEL_NUMBER}={key})"
-        headers = {**ODATA_HEADERS, "If-Match": "*"}  # write whatever version HR holds
         response = await call(
             self._http,
             "PATCH",
             url,
             json=body,
-            headers=headers,
+            headers=PATCH_HEADERS,
             missing=account_gone(f"worker {number}", "PATCH"),
             tolerate=_unknown_property,
             read_message=read_odata_error,

@@ -94,6 +94,9 @@ DEFAULTED_FIELDS: Mapping[str, str] = MappingProxyType(
         "rolePrincipalId": "default_role_id",
     }
 )
+#: [A] A leaver is deactivated by setting this on the user (their last day) and rehired by
+#: clearing it; Lucca may prefer a new work contract (``/directory/api/4.0/work-contracts``).
+CONTRACT_END = "dtContractEnd"
 #: A uniqueness clash is a 400 Problem Details naming the field in ``errors`` [A: wording].
 UNIQUE_FIELDS = frozenset({"login", "mail", "employeenumber"})
 CLASH_WORDS = ("already", "unique", "duplicate")
@@ -229,11 +232,11 @@ class LuccaConnector:
     async def deactivate(self, account: RemoteAccount, context: DeliveryContext) -> None:
         """Record today as the last day of employment; a user already gone is fine."""
         end = self._today().strftime(LUCCA_DATE)
-        await self._call("PUT", _user_path(account.id), {"dtContractEnd": end}, missing_ok=True)
+        await self._call("PUT", _user_path(account.id), {CONTRACT_END: end}, missing_ok=True)
 
     async def reactivate(self, account: RemoteAccount, context: DeliveryContext) -> None:
-        """Clear the contract's end date [A: Lucca may prefer a new contract for a rehire]."""
-        await self._put(account, {"dtContractEnd": None})
+        """Clear the contract's end date (see ``CONTRACT_END``)."""
+        await self._put(account, {CONTRACT_END: None})
 
     async def delete(self, account: RemoteAccount, context: DeliveryContext) -> None:
         """DELETE the user (HR data: prefer ``deprovision: deactivate``); 404 counts as done."""

@@ -73,6 +73,7 @@ DEFAULT_EMPLOYMENT_STATUS = "Full-Time"
 #: [A] Terminating an employee already terminated is refused: the connector reads the
 #: employee first and does not ask twice.
 #: [A] A terminated employee still shows the manager they had (``reports_to_employee_id``).
+#: [A] ``compensation_record`` is optional on hire (Pipedream sends it only when given).
 
 # -- payload keys -----------------------------------------------------------------------
 HIRE_DATE = "hire_date"
@@ -117,7 +118,7 @@ class TalentHrOptions(BaseModel):
     prevent_email: bool = False
     #: ``true``: the person already works here (LMS users), so TalentHR skips onboarding.
     is_existing: bool = True
-    #: Sent as ``compensation_record`` on every hire, if the account requires one [A].
+    #: Sent as ``compensation_record`` on every hire, if the account requires one.
     compensation_record: dict[str, Any] | None = None
     #: Manager (TalentHR employee id) of a rehired employee whose former manager is gone
     #: or no longer active: TalentHR's rehire requires an active manager [V].
@@ -128,7 +129,8 @@ class TalentHrOptions(BaseModel):
 
 
 def read_talenthr_error(response: httpx.Response) -> str | None:
-    """The message under the ``error`` key [V], with field errors [A] when there are any."""
+    """The message under the ``error`` key [V], with the field errors of a validation
+    failure (``VALIDATION_STATUS``) when there are any."""
     error = _error_member(response)
     if isinstance(error, str) and error:
         return error

@@ -52,7 +52,8 @@ CUSTOM_FIELDS = "getcustomregistrationfields"  # GET: [{key, type, name, ...}]
 BRANCHES = "branches"  # GET /branches/id:{id}
 ADD_TO_BRANCH = "addusertobranch"  # GET /addusertobranch/user_id:{id},branch_id:{id}
 #: [V] GET -> {"limit", "remaining", "reset" (unix seconds), "formatted_reset"}: the plan's
-#: API quota. Read only after a 429: v1 sends no rate-limit headers [I].
+#: API quota. Read only after a 429: v1 sends no rate-limit headers [I]; reading it does not
+#: spend the quota [A].
 RATE_LIMIT = "ratelimit"
 #: [V] 200 calls per 5 seconds: a 429 with quota left waits out that window. That the
 #: throttle status is 429 is [A] (v2 documents it; v1 documents no status).
@@ -80,6 +81,9 @@ DUPLICATE_MESSAGES = frozenset(
     }
 )
 ALREADY_IN_BRANCH = "The requested user is already a member of this branch"  # [V] message
+#: [A] A missing user or branch is answered 404; email and login compare case-insensitively
+#: (lookups are re-checked with ``casefold`` anyway); user objects carry their
+#: ``custom_field_N`` values.
 #: Custom registration field types [V ``getcustomregistrationfields``: text, dropdown...].
 CustomFieldType = Literal["text", "dropdown", "checkbox", "date"]
 #: Password rule [V, from the vendor's "not strong enough" message]: an upper and a lower

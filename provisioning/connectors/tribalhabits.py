@@ -47,6 +47,12 @@ PAGE_PARAM = "page"
 MAX_PAGES = 4000
 #: [A] A uniqueness clash (user_name or email already taken) is answered 409.
 CONFLICT_STATUSES = (409,)
+#: [A] Errors read ``{"error": "<message>"}`` (``errors`` lists and Rails-style field maps
+#: are read too); a ``user_name`` cannot be changed, so updates never send it; a write
+#: may answer without the record (then the record sent stands in for it).
+#: [A] Topics, articles, pathways, enrolments and webhooks: the API reference lists these
+#: sections [V] but their paths and fields are not public; this connector uses none of
+#: them, and any future contract for them belongs in this block.
 JSON = "application/json"
 
 # -- field map ---------------------------------------------------------------------------
@@ -89,7 +95,7 @@ class TribalHabitsOptions(BaseModel):
 
 
 def read_error(response: httpx.Response) -> str | None:
-    """The message of an error body: [A] ``{"error": "..."}``; ``errors`` lists and
+    """The message of an error body: ``{"error": "..."}``; ``errors`` lists and
     Rails-style ``{"errors": {"email": ["has already been taken"]}}`` are read too."""
     try:
         body = response.json()
@@ -152,7 +158,7 @@ class TribalHabitsConnector:
         )
 
     async def create(self, payload: Mapping[str, Any], context: DeliveryContext) -> RemoteAccount:
-        """POST the user; a user_name or email already taken is a ConflictError [A: 409]."""
+        """POST the user; a user_name or email already taken is a ConflictError (409)."""
         body = {"user_name": self._user_name(payload), **_body(payload)}
         response = await self._call("POST", USERS_PATH, body)
         return _account(_record(response, fallback=body))
@@ -160,7 +166,7 @@ class TribalHabitsConnector:
     async def update(
         self, account: RemoteAccount, payload: Mapping[str, Any], context: DeliveryContext
     ) -> RemoteAccount:
-        """PUT the mapped fields to the user; ``user_name`` is its id and is not changed [A].
+        """PUT the mapped fields to the user; ``user_name`` is its id and is not changed.
 
         A 404 is a PermanentError saying the account is gone, so the engine re-links it.
         """
@@ -296,7 +302,7 @@ def _page(response: httpx.Response) -> tuple[list[Mapping[str, Any]], int]:
 
 
 def _record(response: httpx.Response, fallback: Mapping[str, Any] | None = None) -> Any:
-    """The user record of an answer; ``fallback`` for a write answered without one [A]."""
+    """The user record of an answer; ``fallback`` for a write answered without one."""
     try:
         record = response.json()
     except ValueError:
