@@ -235,14 +235,11 @@ class TalentHrConnector:
         if not self._terminated(employee):
             return
         status = self.options.employment_status
+        status_id = await self._resolve(EMPLOYMENT_STATUSES, status, EMPLOYMENT_STATUS)
         body = {
             HIRE_DATE: self._rehire_date(employee).isoformat(),
             MANAGER: await self._rehire_manager(employee),
-            EMPLOYMENT_STATUS: {
-                "employment_status_id": await self._resolve(
-                    EMPLOYMENT_STATUSES, status, EMPLOYMENT_STATUS
-                )
-            },
+            EMPLOYMENT_STATUS: {"employment_status_id": status_id},
             "prevent_email": self.options.prevent_email,
             "is_existing": self.options.is_existing,
         }
