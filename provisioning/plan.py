@@ -14,12 +14,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from gateway.store.tables import AccountLink
-from provisioning import links
 from provisioning.claims import Claim
 from provisioning.decisions import CREATE, Step, Work, decide, match_value
 from provisioning.errors import DeliveryError
-from provisioning.scoping import in_scope
-from provisioning.snapshot import as_document
+from provisioning.snapshot import read_work
 from provisioning.targets import Target
 
 account_links = AccountLink.__table__  # type: ignore[attr-defined]
@@ -71,25 +69,25 @@ async def _refine_create(work: Work, step: Step, target: Target) -> Step:
 
 
 def _works(engine: Engine, target: Target) -> Iterator[Work]:
+    """Every user of the tenant, read page by page through the worker's own snapshot
+    (:func:`~provisioning.snapshot.read_work`): the same documents, scope, links and
+    managers a delivery reads, so the plan maps exactly what a delivery would send."""
     table = target.kind.table
     after = ""
     while True:
         with engine.connect() as connection:
-            rows = connection.execute(
-                sa.select(table.c.id, table.c.doc)
-                .where(table.c.tenant_id == target.tenant, table.c.id > after)
-                .order_by(table.c.id)
-                .limit(PAGE)
-            ).all()
-            if not rows:
-                break
-            ids = [row.id for row in rows]
-            scoped = in_scope(connection, target.tenant, target.kind, target.scope, ids)
-            known = links.load(connection, target.tenant, target.name, "User", ids)
-        for row in rows:
-            yield Work(
-                _claim(target, row.id), as_document(row.doc), row.id in scoped, known.get(row.id), 0
+            ids = list(
+                connection.execute(
+                    sa.select(table.c.id)
+                    .where(table.c.tenant_id == target.tenant, table.c.id > after)
+                    .order_by(table.c.id)
+                    .limit(PAGE)
+                ).scalars()
             )
+            if not ids:
+                break
+            works = read_work(connection, target, [_claim(target, i) for i in ids], {})
+        yield from works
         after = ids[-1]
     yield from _orphans(engine, target)
 
@@ -108,9 +106,8 @@ def _orphans(engine: Engine, target: Target) -> Iterator[Work]:
     )
     with engine.connect() as connection:
         ids = list(connection.execute(query).scalars())
-        known = links.load(connection, target.tenant, target.name, "User", ids)
-    for resource_id in ids:
-        yield Work(_claim(target, resource_id), None, False, known.get(resource_id), 0)
+        works = read_work(connection, target, [_claim(target, i) for i in ids], {})
+    yield from works
 
 
 def _claim(target: Target, resource_id: str) -> Claim:
