@@ -154,6 +154,7 @@ class Deliverer:
             remote_id=effect.remote_id,
             latency_ms=effect.latency_ms,
             audit=effect.audit,
+            reports_follow=effect.reports_follow,
         )
 
     async def _export(self, target: Target, batch: list[Claim]) -> None:

@@ -41,6 +41,9 @@ class Effect:
     remote_id: str | None
     audit: list[tuple[str, str]] = field(default_factory=list)
     latency_ms: float = 0.0
+    #: The connection's reports name this account (their manager's id in the target): a
+    #: new account queues them again (provisioning.reports).
+    reports_follow: bool = False
 
 
 async def carry_out(work: Work, step: Step, target: Target, linked_to: LinkedTo) -> Effect:
@@ -49,6 +52,7 @@ async def carry_out(work: Work, step: Step, target: Target, linked_to: LinkedTo)
     context = _context(work, step)
     effect = await _OPERATIONS[step.operation](work, step, target, context, linked_to)
     effect.latency_ms = round((time.perf_counter() - started) * 1000, 2)
+    effect.reports_follow = target.field_map.names_manager_account
     return effect
 
 
