@@ -153,6 +153,7 @@ class Deliverer:
             link=effect.link,
             remote_id=effect.remote_id,
             latency_ms=effect.latency_ms,
+            http_status=effect.http_status,
             audit=effect.audit,
             reports_follow=effect.reports_follow,
         )
