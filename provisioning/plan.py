@@ -15,8 +15,9 @@ from sqlalchemy.engine import Engine
 
 from gateway.store.tables import AccountLink
 from provisioning.claims import Claim
-from provisioning.decisions import CREATE, Step, Work, decide, match_value
-from provisioning.errors import DeliveryError
+from provisioning.decisions import CREATE, EXPORT, FAIL, Step, Work, decide, match_value
+from provisioning.errors import DeliveryError, MappingError
+from provisioning.exports import in_scope_documents, map_rows
 from provisioning.snapshot import read_work
 from provisioning.targets import Target
 
@@ -34,6 +35,8 @@ class PlanLine:
 
 async def plan(engine: Engine, target: Target) -> list[PlanLine]:
     """The reconcile plan of ``target``, one line per user that needs or skips a step."""
+    if target.exports:
+        return _export_plan(engine, target)
     lines = []
     for work in _works(engine, target):
         step = decide(work, target)
@@ -42,6 +45,31 @@ async def plan(engine: Engine, target: Target) -> list[PlanLine]:
         user_name = str((work.doc or {}).get("userName", ""))
         lines.append(PlanLine(work.claim.resource_id, user_name, step.operation, step.reason))
     return lines
+
+
+def _export_plan(engine: Engine, target: Target) -> list[PlanLine]:
+    """A file target receives every in-scope user in every file (exports.py), so its plan
+    is the next file: mapped by the export's own code, managers resolved as it does."""
+    docs = in_scope_documents(engine, target)
+    try:
+        map_rows(target, docs)
+    except MappingError as exc:
+        return [PlanLine("*", "", FAIL, f"the next file cannot be written: {exc.message}")]
+    return [
+        PlanLine(doc["id"], str(doc.get("userName", "")), EXPORT, _EXPORT_REASONS[_active(doc)])
+        for doc in docs
+    ]
+
+
+#: Whether the importer sees a leaver as an inactive row or by its absence is the vendor's.
+_EXPORT_REASONS = {
+    True: "in every file",
+    False: "inactive: in every file as the vendor shows leavers",
+}
+
+
+def _active(doc: dict[str, object]) -> bool:
+    return doc.get("active", True) is not False
 
 
 def summary(lines: list[PlanLine]) -> Counter[str]:
