@@ -56,8 +56,15 @@ async def carry_out(work: Work, step: Step, target: Target, linked_to: LinkedTo)
         effect = await _OPERATIONS[step.operation](work, step, target, context, linked_to)
     effect.latency_ms = round((time.perf_counter() - started) * 1000, 2)
     effect.http_status = reply.status
-    effect.reports_follow = target.field_map.names_manager_account
+    effect.reports_follow = _reports_follow(target)
     return effect
+
+
+def _reports_follow(target: Target) -> bool:
+    """Whether a new account here changes what its reports should be sent: their map names
+    the manager's account, and the connection updates accounts after creating them (on a
+    create-only one the target owns later edits: a queued report would only be skipped)."""
+    return target.field_map.names_manager_account and not target.settings.create_only
 
 
 def _context(work: Work, step: Step) -> DeliveryContext:

@@ -197,6 +197,28 @@ async def test_a_deactivated_report_is_not_queued_when_its_manager_gets_an_accou
     assert without_manager_at_remote(engine) == []
 
 
+async def test_a_create_only_connection_queues_no_reports_it_would_not_update(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a create-only connection (Lucca, TalentHR: HR owns the record after creation)
+    a queued report would only be skipped, so none is queued."""
+    token = create_token(engine, "remote", "scimgw")
+    monkeypatch.setenv("REMOTE_TOKEN", token)
+    remote = Remote(engine, token, create_only=True)
+    try:
+        harness = remote.harness
+        boss = await harness.create_user("boss")
+        hold_back(harness, boss)
+        ada = await harness.create_user("ada", **managed_by(boss))
+        await harness.worker.drain()
+        harness.clock.advance(2 * 3600)
+        await harness.worker.drain()
+        assert harness.rows(AccountLink, resource_id=boss)[0].state == "active"
+        assert [e.action for e in harness.rows(OutboxEvent, resource_id=ada)] == ["created"]
+    finally:
+        await remote.aclose()
+
+
 def hold_back(harness: Harness, resource_id: str) -> None:
     """Make the pending events of one resource due in an hour (its delivery is late)."""
     later = harness.clock.now + timedelta(hours=1)
