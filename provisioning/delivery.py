@@ -153,7 +153,9 @@ class Deliverer:
             link=effect.link,
             remote_id=effect.remote_id,
             latency_ms=effect.latency_ms,
+            http_status=effect.http_status,
             audit=effect.audit,
+            reports_follow=effect.reports_follow,
         )
 
     async def _export(self, target: Target, batch: list[Claim]) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from provisioning import links
+from provisioning import links, replies
 from provisioning.connectors.base import DeliveryContext, RemoteAccount
 from provisioning.decisions import (
     CREATE,
@@ -41,15 +41,30 @@ class Effect:
     remote_id: str | None
     audit: list[tuple[str, str]] = field(default_factory=list)
     latency_ms: float = 0.0
+    #: HTTP status of the last reply the step got (None: it made no HTTP call).
+    http_status: int | None = None
+    #: The connection's reports name this account (their manager's id in the target): a
+    #: new account queues them again (provisioning.reports).
+    reports_follow: bool = False
 
 
 async def carry_out(work: Work, step: Step, target: Target, linked_to: LinkedTo) -> Effect:
     """Run ``step``; raises a :class:`provisioning.errors.DeliveryError` on failure."""
     started = time.perf_counter()
     context = _context(work, step)
-    effect = await _OPERATIONS[step.operation](work, step, target, context, linked_to)
+    with replies.watch() as reply:
+        effect = await _OPERATIONS[step.operation](work, step, target, context, linked_to)
     effect.latency_ms = round((time.perf_counter() - started) * 1000, 2)
+    effect.http_status = reply.status
+    effect.reports_follow = _reports_follow(target)
     return effect
+
+
+def _reports_follow(target: Target) -> bool:
+    """Whether a new account here changes what its reports should be sent: their map names
+    the manager's account, and the connection updates accounts after creating them (on a
+    create-only one the target owns later edits: a queued report would only be skipped)."""
+    return target.field_map.names_manager_account and not target.settings.create_only
 
 
 def _context(work: Work, step: Step) -> DeliveryContext:

@@ -34,7 +34,7 @@ async def export_all(engine: Engine, target: Target, batch: list[Claim], db: Run
     Raises:
         ExportHeld: the file would take access from more people than the guard allows.
     """
-    docs = await db(_in_scope_documents, engine, target)
+    docs = await db(in_scope_documents, engine, target)
     rows = map_rows(target, docs)
     active = sum(1 for doc in docs if doc.get("active", True))
     reason = await db(_trip_reason, engine, target, active)
@@ -83,7 +83,8 @@ def map_rows(target: Target, docs: list[dict[str, Any]]) -> list[dict[str, Any]]
     return rows
 
 
-def _in_scope_documents(engine: Engine, target: Target) -> list[dict[str, Any]]:
+def in_scope_documents(engine: Engine, target: Target) -> list[dict[str, Any]]:
+    """Every in-scope user of the target's tenant (deactivated ones included), by id."""
     table = target.kind.table
     query = sa.select(table.c.doc).where(table.c.tenant_id == target.tenant).order_by(table.c.id)
     if target.scope is not None:

@@ -30,7 +30,7 @@ from sqlalchemy.engine import Engine
 from gateway.scim.kinds import GROUP
 from gateway.store.tables import Membership
 from provisioning import claims as claim_rows
-from provisioning import links
+from provisioning import links, replies
 from provisioning import outbox as outbox_rows
 from provisioning.claims import Claim
 from provisioning.connectors.base import DeliveryContext, GroupTarget, RemoteAccount
@@ -113,6 +113,16 @@ async def deliver_group(
     ``linked_to`` tells which resource, if any, is already linked to a remote id: a group
     found by name is not adopted when another group of scimgw holds it.
     """
+    with replies.watch() as reply:
+        operation, effect = await _deliver_group(work, target, linked_to)
+    if effect is not None:
+        effect.http_status = reply.status
+    return operation, effect
+
+
+async def _deliver_group(
+    work: GroupWork, target: Target, linked_to: LinkedTo
+) -> tuple[str, Effect | None]:
     connector: Any = target.connector
     context = DeliveryContext(
         target.tenant, target.name, "Group", work.claim.resource_id, work.claim.id, "group"

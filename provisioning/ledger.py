@@ -20,6 +20,7 @@ from provisioning.execution import REPLACED
 from provisioning.groups import enqueue_groups_of
 from provisioning.journal import DeliveryRecord, record_audit, record_deliveries
 from provisioning.links import Link
+from provisioning.reports import enqueue_reports_of
 
 DELIVERED, SKIPPED, RETRY, DEAD, HELD = "delivered", "skipped", "retry", "dead", "held"
 
@@ -40,6 +41,8 @@ class Outcome:
     error: str | None = None
     due_at: datetime | None = None
     audit: list[tuple[str, str]] = field(default_factory=list)
+    #: The connection's reports name this user's account (provisioning.reports).
+    reports_follow: bool = False
 
 
 def settle(engine: Engine, worker: str, outcomes: list[Outcome]) -> None:
@@ -55,6 +58,7 @@ def settle(engine: Engine, worker: str, outcomes: list[Outcome]) -> None:
         if o.link is not None
     ]
     moved = [p for o, p in placed if _moves_account(o)]
+    managers = [p for o, p in placed if o.reports_follow and _gains_account(o)]
     with writer(engine).begin() as connection:
         claims.finish_all(connection, done, outcomes[-1].at)
         for outcome in outcomes:
@@ -62,6 +66,8 @@ def settle(engine: Engine, worker: str, outcomes: list[Outcome]) -> None:
         links.save_all(connection, [p for _, p in placed], outcomes[-1].at)
         if moved:  # after the links: a group linked in this batch is found too
             enqueue_groups_of(connection, moved, outcomes[-1].at)
+        if managers:  # after the links: a report linked in this batch is found too
+            enqueue_reports_of(connection, managers, outcomes[-1].at)
         record_deliveries(connection, [_record(outcome) for outcome in outcomes])
 
 
@@ -72,6 +78,15 @@ def _moves_account(outcome: Outcome) -> bool:
         return False
     replaced = any(action == REPLACED for action, _ in outcome.audit)
     return outcome.operation in (CREATE, DELETE) or replaced
+
+
+def _gains_account(outcome: Outcome) -> bool:
+    """Whether the delivery gave the user an account in the target (created, adopted,
+    found, or created again), which its reports may have been sent without."""
+    if outcome.result != DELIVERED or outcome.claim.resource_type != "User":
+        return False
+    replaced = any(action == REPLACED for action, _ in outcome.audit)
+    return outcome.operation == CREATE or replaced
 
 
 def _settle_one(connection: sa.Connection, worker: str, outcome: Outcome) -> None:

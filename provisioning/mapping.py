@@ -38,7 +38,13 @@ from pydantic import (
 
 from provisioning.errors import MappingError
 from provisioning.paths import ScimPath, first_value, is_empty, parse_path
-from provisioning.transforms import MappingContext, Transform, explain, parse_transform
+from provisioning.transforms import (
+    Manager,
+    MappingContext,
+    Transform,
+    explain,
+    parse_transform,
+)
 
 __all__ = ["FieldEntry", "FieldMap", "MappingContext", "payload_digest"]
 
@@ -138,6 +144,17 @@ class FieldMap:
     def needs_manager(self) -> bool:
         """Whether :meth:`apply` reads the manager, so the engine must load it."""
         return any(step.needs_manager for entry in self.fields.values() for step in entry.transform)
+
+    @property
+    def names_manager_account(self) -> bool:
+        """Whether :meth:`apply` sends the manager's own account id in the target
+        (``{manager: remote_id}``), which exists only once the manager is provisioned
+        there: reports are then sent again when it is (provisioning.reports)."""
+        return any(
+            isinstance(step, Manager) and step.attribute == "remote_id"
+            for entry in self.fields.values()
+            for step in entry.transform
+        )
 
     def apply(
         self, doc: Mapping[str, Any], context: MappingContext = _NO_CONTEXT

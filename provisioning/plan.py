@@ -14,12 +14,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from gateway.store.tables import AccountLink
-from provisioning import links
 from provisioning.claims import Claim
-from provisioning.decisions import CREATE, Step, Work, decide, match_value
-from provisioning.errors import DeliveryError
-from provisioning.scoping import in_scope
-from provisioning.snapshot import as_document
+from provisioning.decisions import CREATE, EXPORT, FAIL, Step, Work, decide, match_value
+from provisioning.errors import DeliveryError, MappingError
+from provisioning.exports import in_scope_documents, map_rows
+from provisioning.snapshot import read_work
 from provisioning.targets import Target
 
 account_links = AccountLink.__table__  # type: ignore[attr-defined]
@@ -36,6 +35,8 @@ class PlanLine:
 
 async def plan(engine: Engine, target: Target) -> list[PlanLine]:
     """The reconcile plan of ``target``, one line per user that needs or skips a step."""
+    if target.exports:
+        return _export_plan(engine, target)
     lines = []
     for work in _works(engine, target):
         step = decide(work, target)
@@ -44,6 +45,31 @@ async def plan(engine: Engine, target: Target) -> list[PlanLine]:
         user_name = str((work.doc or {}).get("userName", ""))
         lines.append(PlanLine(work.claim.resource_id, user_name, step.operation, step.reason))
     return lines
+
+
+def _export_plan(engine: Engine, target: Target) -> list[PlanLine]:
+    """A file target receives every in-scope user in every file (exports.py), so its plan
+    is the next file: mapped by the export's own code, managers resolved as it does."""
+    docs = in_scope_documents(engine, target)
+    try:
+        map_rows(target, docs)
+    except MappingError as exc:
+        return [PlanLine("*", "", FAIL, f"the next file cannot be written: {exc.message}")]
+    return [
+        PlanLine(doc["id"], str(doc.get("userName", "")), EXPORT, _EXPORT_REASONS[_active(doc)])
+        for doc in docs
+    ]
+
+
+#: Whether the importer sees a leaver as an inactive row or by its absence is the vendor's.
+_EXPORT_REASONS = {
+    True: "in every file",
+    False: "inactive: in every file as the vendor shows leavers",
+}
+
+
+def _active(doc: dict[str, object]) -> bool:
+    return doc.get("active", True) is not False
 
 
 def summary(lines: list[PlanLine]) -> Counter[str]:
@@ -71,25 +97,25 @@ async def _refine_create(work: Work, step: Step, target: Target) -> Step:
 
 
 def _works(engine: Engine, target: Target) -> Iterator[Work]:
+    """Every user of the tenant, read page by page through the worker's own snapshot
+    (:func:`~provisioning.snapshot.read_work`): the same documents, scope, links and
+    managers a delivery reads, so the plan maps exactly what a delivery would send."""
     table = target.kind.table
     after = ""
     while True:
         with engine.connect() as connection:
-            rows = connection.execute(
-                sa.select(table.c.id, table.c.doc)
-                .where(table.c.tenant_id == target.tenant, table.c.id > after)
-                .order_by(table.c.id)
-                .limit(PAGE)
-            ).all()
-            if not rows:
-                break
-            ids = [row.id for row in rows]
-            scoped = in_scope(connection, target.tenant, target.kind, target.scope, ids)
-            known = links.load(connection, target.tenant, target.name, "User", ids)
-        for row in rows:
-            yield Work(
-                _claim(target, row.id), as_document(row.doc), row.id in scoped, known.get(row.id), 0
+            ids = list(
+                connection.execute(
+                    sa.select(table.c.id)
+                    .where(table.c.tenant_id == target.tenant, table.c.id > after)
+                    .order_by(table.c.id)
+                    .limit(PAGE)
+                ).scalars()
             )
+            if not ids:
+                break
+            works = read_work(connection, target, [_claim(target, i) for i in ids], {})
+        yield from works
         after = ids[-1]
     yield from _orphans(engine, target)
 
@@ -108,9 +134,8 @@ def _orphans(engine: Engine, target: Target) -> Iterator[Work]:
     )
     with engine.connect() as connection:
         ids = list(connection.execute(query).scalars())
-        known = links.load(connection, target.tenant, target.name, "User", ids)
-    for resource_id in ids:
-        yield Work(_claim(target, resource_id), None, False, known.get(resource_id), 0)
+        works = read_work(connection, target, [_claim(target, i) for i in ids], {})
+    yield from works
 
 
 def _claim(target: Target, resource_id: str) -> Claim:

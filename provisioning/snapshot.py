@@ -17,7 +17,7 @@ from gateway.store.tables import among_ids
 from provisioning import claims as claim_rows
 from provisioning import links
 from provisioning.claims import Claim
-from provisioning.decisions import Work
+from provisioning.decisions import Work, has_account
 from provisioning.scoping import in_scope
 from provisioning.targets import Target
 
@@ -26,7 +26,6 @@ ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 
 def load_work(engine: Engine, target: Target, batch: list[Claim]) -> list[Work]:
     """The state of every claimed event's resource, read in one transaction."""
-    user_ids = [c.resource_id for c in batch if c.resource_type == "User"]
     ids = sorted({c.resource_id for c in batch})
     with engine.connect() as connection, connection.begin():
         # The newest events first: a statement may see more than the one before it (on
@@ -34,15 +33,32 @@ def load_work(engine: Engine, target: Target, batch: list[Claim]) -> list[Work]:
         # snapshot), so the state read next is at least as new as the events it settles.
         # A change committed in between stays pending and is delivered next.
         latest = claim_rows.latest_events(connection, target.tenant, target.name, ids)
-        docs = _documents(connection, target, user_ids)
-        # Without a scope, every user that exists is in it: the documents just read say which.
-        scoped = (
-            set(docs)
-            if target.scope is None
-            else in_scope(connection, target.tenant, target.kind, target.scope, docs)
-        )
-        known = links.load(connection, target.tenant, target.name, "User", user_ids)
-        managers = _managers(connection, target, docs) if target.field_map.needs_manager else {}
+        return read_work(connection, target, batch, latest)
+
+
+def read_work(
+    connection: sa.Connection, target: Target, batch: list[Claim], latest: Mapping[str, int]
+) -> list[Work]:
+    """Each claim's resource as it is now: document, scope, account link and manager.
+
+    The one place that gathers what :func:`~provisioning.decisions.decide` maps into a
+    target's payload: deliveries and the dry run (``scimgw plan``) both read through it,
+    so a plan shows exactly what a delivery would send.
+
+    Args:
+        latest: the newest event id of each resource (``Work.upto``); a claim's own id
+            for resources missing from it.
+    """
+    user_ids = [c.resource_id for c in batch if c.resource_type == "User"]
+    docs = _documents(connection, target, user_ids)
+    # Without a scope, every user that exists is in it: the documents just read say which.
+    scoped = (
+        set(docs)
+        if target.scope is None
+        else in_scope(connection, target.tenant, target.kind, target.scope, docs)
+    )
+    known = links.load(connection, target.tenant, target.name, "User", user_ids)
+    managers = _managers(connection, target, docs) if target.field_map.needs_manager else {}
     return [_work(c, docs, scoped, known, managers, latest.get(c.resource_id, c.id)) for c in batch]
 
 
@@ -104,12 +120,15 @@ def _managers(
     manager_docs = _documents(connection, target, sorted(ids))
     manager_links = links.load(connection, target.tenant, target.name, "User", manager_docs)
     return {
-        manager_id: (
-            doc,
-            manager_links[manager_id].remote_id if manager_id in manager_links else None,
-        )
+        manager_id: (doc, _account_id(manager_links.get(manager_id)))
         for manager_id, doc in manager_docs.items()
     }
+
+
+def _account_id(link: links.Link | None) -> str | None:
+    """The manager's account in the target, if it has one: not a ``creating`` link (no
+    account yet) nor a ``deleted`` one (its remote id names an account that is gone)."""
+    return link.remote_id if link is not None and has_account(link) else None
 
 
 def _manager_id(doc: Mapping[str, Any]) -> str | None:

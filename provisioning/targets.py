@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from gateway.config import GatewayConfig
 from gateway.scim.kinds import Kind, kinds_for
+from provisioning import replies
 from provisioning.connection import TargetConnection
 from provisioning.connectors.base import ConnectorSetup
 from provisioning.http import build_client
@@ -90,6 +91,9 @@ def build_target(
     """Build the target of one connection (its client is owned by the target)."""
     cls = connector_class(settings.type)
     client = build_client(settings, transport=transport)
+    hooks = client.event_hooks
+    # Every reply's status reaches the delivery that caused it (its delivery row).
+    client.event_hooks = {**hooks, "response": [*hooks["response"], replies.record]}
     setup = ConnectorSetup(
         name=name, base_url=settings.base_url, http=client, options=settings.options
     )

@@ -20,6 +20,8 @@ from provisioning.targets import Target, build_targets
 from provisioning.worker import Worker
 
 SCIM = "application/scim+json"
+CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 TENANT = "acme"
 
 
@@ -38,6 +40,14 @@ class Clock:
 
     def advance(self, seconds: float) -> None:
         self.offset += timedelta(seconds=seconds)
+
+
+def managed_by(manager_id: str) -> dict[str, Any]:
+    """The extra attributes of :meth:`Harness.create_user` for a user with a manager."""
+    return {
+        "schemas": [CORE_USER, ENTERPRISE],
+        ENTERPRISE: {"manager": {"value": manager_id}},
+    }
 
 
 def config_with(name: str, connection: dict[str, Any], **tenant: Any) -> GatewayConfig:
@@ -70,7 +80,7 @@ class Harness:
 
     async def create_user(self, name: str, **extra: Any) -> str:
         body = {
-            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "schemas": [CORE_USER],
             "userName": f"{name}@acme.com",
             "emails": [{"value": f"{name}@acme.com", "type": "work", "primary": True}],
             "name": {"givenName": name.title(), "familyName": "Tester"},
@@ -88,6 +98,16 @@ class Harness:
         }
         response = await self.scim.patch(f"/Users/{user_id}", json=body)
         assert response.status_code == 200, response.text
+
+    async def create_group(self, name: str, *members: str) -> str:
+        body = {
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+            "displayName": name,
+            "members": [{"value": member} for member in members],
+        }
+        response = await self.scim.post("/Groups", json=body)
+        assert response.status_code == 201, response.text
+        return str(response.json()["id"])
 
     def rows(self, table: Any, **where: Any) -> list[Any]:
         t = table.__table__

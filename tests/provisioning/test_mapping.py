@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from gateway.scim.models import ENTERPRISE_SCHEMA, HR_SCHEMA
 from provisioning.errors import MappingError
 from provisioning.mapping import FieldMap, MappingContext, payload_digest
+from provisioning.targets import connector_class
 
 USER: dict[str, Any] = {
     "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", ENTERPRISE_SCHEMA, HR_SCHEMA],
@@ -167,6 +168,27 @@ def test_required_manager_missing_names_the_transform() -> None:
 
 def test_maps_without_a_manager_transform_do_not_need_the_manager() -> None:
     assert not parse({"manager_value": "enterprise:manager.value"}).needs_manager
+
+
+@pytest.mark.parametrize(
+    ("connector", "names_account"),
+    [
+        ("scim", True),  # manager.value: the manager's id in the remote
+        ("lucca", True),  # managerId
+        ("talenthr", True),  # reports_to_employee_id
+        ("tribalhabits", False),  # manager_email: read from the stored manager
+        ("eloops", False),
+        ("elevo", False),
+        ("talentlms", False),  # no manager at all
+    ],
+)
+def test_only_maps_sending_the_managers_remote_id_name_the_managers_account(
+    connector: str, names_account: bool
+) -> None:
+    """Reports are sent again when their manager gets an account only where the payload
+    depends on that account (provisioning.reports): an email is known beforehand."""
+    field_map = FieldMap.parse(dict(connector_class(connector).default_field_map))
+    assert field_map.names_manager_account is names_account
 
 
 def test_constant_field() -> None:

@@ -20,7 +20,8 @@ from sqlalchemy.engine import Engine
 
 from gateway.store.tables import AccountLink, OutboxEvent
 from provisioning.errors import AuthError
-from tests.provisioning.harness import Harness, config_with
+from provisioning.plan import plan
+from tests.provisioning.harness import Harness, config_with, managed_by
 
 
 @dataclass
@@ -41,6 +42,8 @@ class ContractTarget:
         permanent_status: a status the vendor answers for a request it will never accept.
         vendor_message: the message the fake puts in that permanent error.
         tenant: extra tenant configuration (custom fields...).
+        people: names of users the target takes (a write-back target knows only the
+            people HR hired); the first manages the others where a test needs a team.
     """
 
     name: str
@@ -54,6 +57,7 @@ class ContractTarget:
     permanent_status: int = 400
     vendor_message: str = "rejected by the vendor"
     tenant: dict[str, Any] = field(default_factory=dict)
+    people: tuple[str, ...] = ("kim", "ada", "bob", "cy")
 
 
 class ConnectorContract:
@@ -192,3 +196,19 @@ class ConnectorContract:
         assert "outbound_request" in text or contract.transport is None
         for secret in contract.secrets:
             assert secret not in text
+
+    async def test_plan_right_after_a_full_delivery_reports_no_change(
+        self, harness: Harness, contract: ContractTarget
+    ) -> None:
+        """The dry run maps each user as the delivery does, managers included (issue 9
+        §6): a plan built without the manager reported every report as changed, and
+        applying it would have cleared their managers in the target."""
+        boss, *others = contract.people
+        boss_id = await harness.create_user(boss)
+        team = [await harness.create_user(name, **managed_by(boss_id)) for name in others]
+        await harness.create_group("Engineering", boss_id, *team)
+        await harness.worker.drain()
+        lines = await plan(harness.engine, harness.target)
+        assert {line.user_name: line.operation for line in lines} == {
+            f"{name}@acme.com": "skip" for name in contract.people
+        }

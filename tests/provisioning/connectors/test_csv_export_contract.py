@@ -24,6 +24,7 @@ from sqlalchemy.engine import Engine
 from gateway.config import parse_config
 from gateway.store.tables import OutboxEvent
 from provisioning.errors import AuthError
+from provisioning.plan import plan
 from provisioning.snapshot import ENTERPRISE
 from provisioning.targets import connector_class
 from tests.fakes.sftp_server import SftpServer, sftp_server
@@ -270,6 +271,23 @@ async def test_create_uploads_one_file_with_each_users_row_in_the_vendors_column
     # Both events were settled by one run that wrote one file.
     assert [op[0] for op in uploads(server)] == ["open", "posix_rename"]
     assert {event.status for event in events(harness)} == {"done"}
+
+
+async def test_plan_right_after_an_export_lists_the_next_files_people_not_creations(
+    harness: Harness, vendor: FileVendor
+) -> None:
+    """A file target keeps no per-user link: the dry run used to report every exported
+    user as a creation. It now shows the next file, mapped by the export's own code."""
+    ada = await harness.create_user("ada")
+    await harness.create_user(
+        "bob", schemas=[CORE, ENTERPRISE], **{ENTERPRISE: {"manager": {"value": ada}}}
+    )
+    await harness.worker.drain()
+    lines = await plan(harness.engine, harness.target)
+    assert {line.user_name: line.operation for line in lines} == {
+        "ada@acme.com": "export",
+        "bob@acme.com": "export",
+    }
 
 
 async def test_rerunning_replaces_the_file_atomically_with_one_row_per_user(

@@ -96,6 +96,7 @@ def contract(hr: Dynamics365Hr, monkeypatch: pytest.MonkeyPatch) -> ContractTarg
         fail_next=fail_next,
         vendor_message=VENDOR_MESSAGE,
         tenant={"custom_fields": {"lms_points": "integer"}},
+        people=("grace", "ada"),
     )
 
 
