@@ -115,7 +115,7 @@ async def deliver_group(
     """
     connector: Any = target.connector
     context = DeliveryContext(
-        target.tenant, target.name, "Group", work.claim.resource_id, work.claim.id, "group"
+        target.tenant, target.name, "Group", work.claim.resource_id, work.upto, "group"
     )
     linked = work.link is not None and work.link.remote_id and work.link.state == links.ACTIVE
     if work.doc is None:
