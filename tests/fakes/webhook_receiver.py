@@ -79,6 +79,8 @@ class WebhookReceiver:
         #: ``X-Scimgw-Event-Id`` of every request, failed ones included, in arrival order.
         self.sent_ids: list[str] = []
         self._failures: list[Failure] = []
+        #: While set, every request is answered with this status (the receiver is down).
+        self.down: int | None = None
         self._seen: set[str] = set()
         self.app = Starlette(routes=[Route(path, self._receive, methods=["POST"])])
 
@@ -93,6 +95,15 @@ class WebhookReceiver:
         """Answer the next ``times`` requests with ``status`` (before any verification)."""
         self._failures.extend([Failure(status, headers or {}, body)] * times)
 
+    def go_down(self, status: int = 503) -> None:
+        """Answer every request with ``status`` until :meth:`come_back`."""
+        self.down = status
+
+    def come_back(self) -> None:
+        """Verify and apply requests again, and forget any canned failure still queued."""
+        self.down = None
+        self._failures.clear()
+
     def lose_next_answer(self, status: int = 504) -> None:
         """Apply the next event, then answer ``status``: to scimgw the answer is lost (a
         gateway timeout after the receiver committed), so it sends the event again."""
@@ -105,6 +116,8 @@ class WebhookReceiver:
     async def _receive(self, request: Request) -> Response:
         self.requests += 1
         self.sent_ids.append(request.headers.get(EVENT_ID_HEADER, ""))
+        if self.down is not None:
+            return Response("", self.down)
         lost = None
         if self._failures:
             failure = self._failures.pop(0)
