@@ -192,9 +192,15 @@ def _cover(connection: sa.Connection, claim: Claim, upto: int, now: datetime) ->
     )
 
 
-def reschedule(connection: sa.Connection, claim: Claim, due_at: datetime, error: str) -> None:
-    """Put the claim back to wait until ``due_at``."""
-    _settle(connection, claim, status=PENDING, due_at=due_at, last_error=error[:600])
+def reschedule(
+    connection: sa.Connection, claim: Claim, due_at: datetime, error: str, *, charged: bool = True
+) -> None:
+    """Put the claim back to wait until ``due_at``; an attempt not ``charged`` is given back
+    (it failed while the connection's circuit breaker was open)."""
+    values: dict[str, object] = {"status": PENDING, "due_at": due_at, "last_error": error[:600]}
+    if not charged:
+        values["attempts"] = outbox.c.attempts - 1
+    _settle(connection, claim, **values)
 
 
 def bury(connection: sa.Connection, claim: Claim, error: str, now: datetime) -> None:

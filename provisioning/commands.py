@@ -92,7 +92,8 @@ async def _run_worker(
 
 
 def status(database_url: DatabaseOption = None, config: ConfigOption = None) -> None:
-    """Each connection's backlog by priority, dead letters, pause state and ETA."""
+    """Each connection's backlog by priority, dead letters, ETA, and whether it is paused
+    (guard) or its circuit breaker is open."""
     settings = settings_from(database_url, config)
     engine = create_engine(settings.database_url)
     with engine.connect() as connection:
@@ -100,9 +101,8 @@ def status(database_url: DatabaseOption = None, config: ConfigOption = None) -> 
     table = Table("tenant", "connection", *PRIORITY_NAMES.values(), "dead", "held", "ETA", "state")
     for b in rows:
         eta = format_duration(b.eta_seconds) if b.eta_seconds is not None else "-"
-        state = f"paused: {b.pause_reason}" if b.paused else "running"
         counts = [str(b.waiting.get(p, 0)) for p in PRIORITY_NAMES]
-        table.add_row(b.tenant, b.connection, *counts, str(b.dead), str(b.held), eta, state)
+        table.add_row(b.tenant, b.connection, *counts, str(b.dead), str(b.held), eta, b.state)
     Console().print(table)  # built per call: it reads the terminal's width
 
 

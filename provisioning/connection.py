@@ -70,6 +70,18 @@ class DeletionGuard(_Model):
     window_seconds: int = Field(3600, ge=60)
 
 
+class CircuitBreaker(_Model):
+    """Stop calling a target that is down, probe it with one event at a time, and deliver
+    the waiting events at once when it answers again (provisioning.breaker)."""
+
+    enabled: bool = True
+    #: Consecutive failures (timeouts, refused connections, 408, 5xx) that open it.
+    failures: int = Field(5, ge=1)
+    #: Between probes while open: also the longest a recovered target waits for its
+    #: backlog (5 s: a 30 s outage costs about 6 probes).
+    cooldown_seconds: float = Field(5.0, gt=0, le=3600)
+
+
 class TargetConnection(_Model):
     """A target connection: where changes go and how they are translated."""
 
@@ -95,6 +107,7 @@ class TargetConnection(_Model):
     #: With the backoff (2 s doubling, capped at 1 h, full jitter) 15 attempts span hours.
     max_attempts: int = Field(15, ge=1)
     guard: DeletionGuard = Field(default_factory=DeletionGuard)
+    breaker: CircuitBreaker = Field(default_factory=CircuitBreaker)
     #: Create accounts but never update existing ones: the target owns later edits
     #: (Lucca, S4.6; TalentHR, S2.2). Deprovisioning still applies.
     create_only: bool = False

@@ -195,7 +195,7 @@ class Deliverer:
             )
         if isinstance(decision, DeadLetter):
             outcome = Outcome(
-                claim, operation, DEAD, now, http_status=status, error=decision.reason
+                claim, operation, DEAD, now, http_status=status, error=decision.reason, cause=exc
             )
         else:
             outcome = Outcome(
@@ -206,6 +206,7 @@ class Deliverer:
                 http_status=status,
                 error=decision.reason,
                 due_at=decision.due_at,
+                cause=exc,
             )
         self._done(outcome)
 

@@ -74,7 +74,9 @@ def _context(work: Work, step: Step) -> DeliveryContext:
         connection=claim.connection,
         resource_type=claim.resource_type,
         resource_id=claim.resource_id,
-        event_id=claim.id,
+        # The newest change the state carries, not the claimed one: a retry that picked up
+        # a later change is a new event, which a receiver deduping by id must not drop.
+        event_id=work.upto,
         action=step.operation,
     )
 

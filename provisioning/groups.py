@@ -125,7 +125,7 @@ async def _deliver_group(
 ) -> tuple[str, Effect | None]:
     connector: Any = target.connector
     context = DeliveryContext(
-        target.tenant, target.name, "Group", work.claim.resource_id, work.claim.id, "group"
+        target.tenant, target.name, "Group", work.claim.resource_id, work.upto, "group"
     )
     linked = work.link is not None and work.link.remote_id and work.link.state == links.ACTIVE
     if work.doc is None:

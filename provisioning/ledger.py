@@ -43,6 +43,11 @@ class Outcome:
     audit: list[tuple[str, str]] = field(default_factory=list)
     #: The connection's reports name this user's account (provisioning.reports).
     reports_follow: bool = False
+    #: What the failed attempt raised; the circuit breaker reads it (not stored).
+    cause: BaseException | None = None
+    #: False when the attempt does not count toward dead-lettering: it failed while the
+    #: connection's circuit breaker was open (provisioning.breaker).
+    charged: bool = True
 
 
 def settle(engine: Engine, worker: str, outcomes: list[Outcome]) -> None:
@@ -94,7 +99,9 @@ def _settle_one(connection: sa.Connection, worker: str, outcome: Outcome) -> Non
     claim = outcome.claim
     if outcome.result == RETRY:
         assert outcome.due_at is not None
-        claims.reschedule(connection, claim, outcome.due_at, outcome.error or "")
+        claims.reschedule(
+            connection, claim, outcome.due_at, outcome.error or "", charged=outcome.charged
+        )
     elif outcome.result == DEAD:
         claims.bury(connection, claim, outcome.error or "", outcome.at)
     elif outcome.result == HELD:

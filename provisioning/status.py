@@ -5,12 +5,14 @@ shows that, and that leavers (priority 0) are not waiting behind it.
 """
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import sqlalchemy as sa
 
 from gateway.config import GatewayConfig
 from gateway.store.tables import OutboxEvent
-from provisioning import guard
+from provisioning import breaker, guard
+from provisioning.breaker import State as BreakerState
 
 outbox = OutboxEvent.__table__  # type: ignore[attr-defined]
 
@@ -29,6 +31,17 @@ class Backlog:
     pause_reason: str | None = None
     #: Seconds to drain the backlog at the rate limit; None without a limit.
     eta_seconds: float | None = None
+    #: The circuit breaker (provisioning.breaker): open while the target is down.
+    breaker: BreakerState = field(default_factory=BreakerState)
+
+    @property
+    def state(self) -> str:
+        """``running``, ``paused: <reason>``, or ``breaker open since <time>: <error>``."""
+        if self.paused:
+            return f"paused: {self.pause_reason}"
+        if self.breaker.open:
+            return f"breaker open since {_clock(self.breaker.opened_at)}: {self.breaker.last_error}"
+        return "running"
 
     @property
     def total(self) -> int:
@@ -38,6 +51,7 @@ class Backlog:
 def backlogs(connection: sa.Connection, config: GatewayConfig) -> list[Backlog]:
     """One backlog per configured target connection."""
     counts = _counts(connection)
+    breakers = breaker.read_all(connection)
     result = []
     for tenant_id, tenant in config.tenants.items():
         for name in tenant.enabled_targets():
@@ -54,6 +68,7 @@ def backlogs(connection: sa.Connection, config: GatewayConfig) -> list[Backlog]:
                 held=sum(n for (status, _), n in rows.items() if status == "held"),
                 paused=state.paused,
                 pause_reason=state.reason,
+                breaker=breakers.get((tenant_id, name), BreakerState()),
             )
             if settings.rate_limit is not None:
                 backlog.eta_seconds = backlog.total / settings.rate_limit.per_second
@@ -90,3 +105,7 @@ def format_duration(seconds: float) -> str:
     if minutes:
         return f"{minutes} min"
     return f"{secs} s"
+
+
+def _clock(at: datetime | None) -> str:
+    return at.strftime("%Y-%m-%d %H:%M:%S UTC") if at is not None else "?"

@@ -10,6 +10,7 @@ without using up an attempt.
 """
 
 import asyncio
+import contextlib
 import os
 import socket
 import uuid
@@ -20,7 +21,8 @@ import structlog
 from sqlalchemy.engine import Engine
 
 from gateway.store.database import writer
-from provisioning import claims, guard
+from provisioning import breaker, claims, guard
+from provisioning.breaker import Breakers
 from provisioning.claims import Claim
 from provisioning.delivery import Deliverer
 from provisioning.leases import Leases
@@ -80,6 +82,7 @@ class Worker:
         self._freed = asyncio.Event()
         self._db = StoreCalls(engine)
         self.leases = Leases(engine, self._db, worker_id=self.id, lease=lease, clock=clock)
+        self.breakers = Breakers(((t.tenant, t.name), t.settings.breaker) for t in targets)
         self.deliverer = Deliverer(
             engine,
             self._db,
@@ -96,15 +99,18 @@ class Worker:
         """Deliver until ``stop`` is set, then finish or hand back what is held."""
         log.info("worker.started", worker=self.id, targets=[t.name for t in self.targets])
         pumps = [asyncio.create_task(self._pump(target, stop)) for target in self.targets]
-        background = [
-            asyncio.create_task(self._settler()),
-            asyncio.create_task(self.leases.keep()),
-        ]
+        finished = asyncio.Event()
+        settler = asyncio.create_task(self._settler(finished))
+        keeper = asyncio.create_task(self.leases.keep())
         await stop.wait()
         await asyncio.gather(*pumps, return_exceptions=True)
         await self._finish_or_release(grace)
-        for task in background:
-            task.cancel()
+        # The settler is told, not cancelled: cancelled between taking a batch and
+        # writing it (PostgreSQL: a thread hop), it lost those outcomes, and their events
+        # stayed in flight until the lease ran out and they were delivered again.
+        finished.set()
+        await settler
+        keeper.cancel()
         await self._flush()
         log.info("worker.stopped", worker=self.id)
 
@@ -171,7 +177,14 @@ class Worker:
             return []
         if target.exports:
             free = 100_000  # a run covers every due event at once
-        batch = await self._db(self._claim_sync, target, free)
+        change = self.breakers.pending(target.tenant, target.name)
+        try:
+            gate, batch = await self._db(self._claim_sync, target, free, change)
+        except Exception:
+            self.breakers.unwritten(target.tenant, target.name, change)
+            raise
+        probe = batch[0].id if gate == breaker.PROBE and batch else None
+        self.breakers.admitted(target.tenant, target.name, gate, probe)
         self.leases.take(target, batch)
         return batch
 
@@ -179,21 +192,39 @@ class Worker:
         with self.engine.connect() as connection:
             return guard.state(connection, target.tenant, target.name).paused
 
-    def _claim_sync(self, target: Target, limit: int) -> list[Claim]:
+    def _claim_sync(
+        self, target: Target, limit: int, change: breaker.Change | None
+    ) -> tuple[str, list[Claim]]:
+        """Claim in one transaction with the circuit breaker's say (provisioning.breaker):
+        its pending transition written, then everything due, one probe, or nothing."""
+        now = self.clock()
         with writer(self.engine).begin() as connection:
-            return claims.claim(
+            gate = breaker.ALL
+            if self.breakers.enabled(target.tenant, target.name):
+                if change is not None:
+                    breaker.write(connection, target.tenant, target.name, change, self.id)
+                gate = breaker.admit(
+                    connection, target.tenant, target.name, self.id, now, self.lease
+                )
+            if gate == breaker.NOTHING:
+                return gate, []
+            batch = claims.claim(
                 connection,
                 tenant=target.tenant,
                 target=target.name,
                 worker=self.id,
-                now=self.clock(),
+                now=now,
                 lease=self.lease,
-                limit=limit,
+                limit=1 if gate == breaker.PROBE else limit,
             )
+            if gate == breaker.PROBE and not batch:
+                breaker.drop_probe(connection, target.tenant, target.name, self.id)
+            return gate, batch
 
     # -- settlement ----------------------------------------------------------------------
 
     def _done(self, outcome: Outcome) -> None:
+        self.breakers.observe(outcome)  # may make a failure wait for the breaker
         self.leases.let_go(outcome.claim)
         self._pending.append(outcome)
         self._freed.set()
@@ -203,9 +234,10 @@ class Worker:
         if batch:
             await self._db(settle, self.engine, self.id, batch)
 
-    async def _settler(self) -> None:
-        while True:
-            await asyncio.sleep(self.settle_interval)
+    async def _settler(self, finished: asyncio.Event) -> None:
+        while not finished.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(finished.wait(), self.settle_interval)
             try:
                 await self._flush()
             except Exception:

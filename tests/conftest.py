@@ -75,7 +75,8 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> str:
 def _truncate(engine: Engine) -> None:
     with engine.begin() as conn:
         conn.exec_driver_sql(
-            "TRUNCATE outbox, account_link, delivery, audit, connection_state, membership,"
+            "TRUNCATE outbox, account_link, delivery, audit, connection_state, connection_breaker,"
+            " membership,"
             " scim_group, scim_user, api_token, tenant RESTART IDENTITY CASCADE"
         )
 

@@ -227,6 +227,28 @@ class ConnectionState(SQLModel, table=True):
     exported_active: int | None = None
 
 
+class ConnectionBreaker(SQLModel, table=True):
+    """The circuit breaker of a target connection, shared by every worker process
+    (provisioning.breaker): open while the target is down, with one probe at a time."""
+
+    __tablename__ = "connection_breaker"
+
+    tenant_id: str = Field(primary_key=True, max_length=64)
+    connection: str = Field(primary_key=True, max_length=100)
+    state: str = Field(default="closed", max_length=8, description="closed or open")
+    #: Consecutive failures that opened it, and the probes that failed since.
+    failures: int = 0
+    opened_at: datetime | None = None
+    #: When the next probe may go.
+    retry_at: datetime | None = None
+    #: The worker probing the target, and until when its probe holds (then another may).
+    probe_by: str | None = Field(default=None, max_length=80)
+    probe_until: datetime | None = None
+    #: The last failure, redacted like a delivery row's.
+    last_error: str | None = Field(default=None, max_length=600)
+    closed_at: datetime | None = None
+
+
 metadata = SQLModel.metadata
 
 

@@ -30,7 +30,12 @@ class RemoteAccount:
 
 @dataclass(frozen=True)
 class DeliveryContext:
-    """Who and what a call is about; ``event_id`` doubles as an idempotency key."""
+    """Who and what a call is about; ``event_id`` doubles as an idempotency key.
+
+    ``event_id`` is the newest outbox event the delivered state covers: the same on every
+    retry of that state. All calls of one delivery share it (a reactivation may also
+    update), so a connector that sends it must tell its calls apart (webhook.event_id_for).
+    """
 
     tenant: str
     connection: str

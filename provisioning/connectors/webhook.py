@@ -6,7 +6,8 @@ The receiver cannot be queried, so ``find`` finds nothing and the remote id is t
 for vendors in ``docs/connectors/webhook.md``.
 
 Delivery is at least once: the engine retries on transient errors with the same event id,
-so a receiver must dedupe by ``X-Scimgw-Event-Id``.
+so a receiver must dedupe by ``X-Scimgw-Event-Id``. Every distinct event therefore needs an
+id of its own (:func:`event_id`).
 """
 
 import hashlib
@@ -32,6 +33,15 @@ SIGNATURE_HEADER = "X-Scimgw-Signature"
 SIGNATURE_SCHEME = "v1"
 #: Default window, in seconds, within which a receiver accepts a timestamp.
 DEFAULT_TOLERANCE = 300
+#: The event type each engine operation sends first; other types one delivery sends (a
+#: reactivation's ``updated``) are further events of the same change.
+_PRIMARY_VERB = {
+    "create": "created",
+    "update": "updated",
+    "reactivate": "reactivated",
+    "deactivate": "deactivated",
+    "delete": "deleted",
+}
 
 
 class WebhookOptions(BaseModel):
@@ -188,7 +198,7 @@ class WebhookConnector:
         if account is not None and account.id != context.resource_id:
             resource["remote_id"] = account.id
         kind = f"{context.resource_type.lower()}.{verb}"
-        return await self._post(str(context.event_id), kind, context.tenant, resource, data)
+        return await self._post(event_id_for(context, verb), kind, context.tenant, resource, data)
 
     async def _post(
         self,
@@ -220,6 +230,21 @@ class WebhookConnector:
             TIMESTAMP_HEADER: str(timestamp),
             SIGNATURE_HEADER: sign(secret, timestamp, body),
         }
+
+
+def event_id_for(context: DeliveryContext, verb: str) -> str:
+    """The id of the ``verb`` event one delivery sends: the same on every retry, distinct
+    for every other event.
+
+    A delivery may send two events (``user.reactivated`` then ``user.updated``); with one
+    id for both, a receiver deduping by id, as it must, dropped the second change. The
+    event the operation is named after keeps the plain number (``"4182"``); any other
+    gets the type appended (``"4182-updated"``). A retry takes the same path and so
+    sends the same ids.
+    """
+    if _PRIMARY_VERB.get(context.action) == verb:
+        return str(context.event_id)
+    return f"{context.event_id}-{verb}"
 
 
 def _join(base_url: str, path: str) -> str:

@@ -44,6 +44,8 @@ class Failure:
     status: int
     headers: Mapping[str, str] = field(default_factory=dict)
     body: Any = None
+    #: Apply the event first: the answer is lost after the receiver committed.
+    after_apply: bool = False
 
 
 class WebhookReceiver:
@@ -74,7 +76,11 @@ class WebhookReceiver:
         self.events: list[dict[str, Any]] = []
         self.accounts: dict[str, Account] = {}
         self.requests = 0
+        #: ``X-Scimgw-Event-Id`` of every request, failed ones included, in arrival order.
+        self.sent_ids: list[str] = []
         self._failures: list[Failure] = []
+        #: While set, every request is answered with this status (the receiver is down).
+        self.down: int | None = None
         self._seen: set[str] = set()
         self.app = Starlette(routes=[Route(path, self._receive, methods=["POST"])])
 
@@ -89,14 +95,39 @@ class WebhookReceiver:
         """Answer the next ``times`` requests with ``status`` (before any verification)."""
         self._failures.extend([Failure(status, headers or {}, body)] * times)
 
+    def go_down(self, status: int = 503) -> None:
+        """Answer every request with ``status`` until :meth:`come_back`."""
+        self.down = status
+
+    def come_back(self) -> None:
+        """Verify and apply requests again, and forget any canned failure still queued."""
+        self.down = None
+        self._failures.clear()
+
+    def lose_next_answer(self, status: int = 504) -> None:
+        """Apply the next event, then answer ``status``: to scimgw the answer is lost (a
+        gateway timeout after the receiver committed), so it sends the event again."""
+        self._failures.append(Failure(status, after_apply=True))
+
     def event_ids(self) -> list[str]:
         """Ids of the events applied, in order (each once)."""
         return [event["id"] for event in self.events]
 
     async def _receive(self, request: Request) -> Response:
         self.requests += 1
+        self.sent_ids.append(request.headers.get(EVENT_ID_HEADER, ""))
+        if self.down is not None:
+            return Response("", self.down)
+        lost = None
         if self._failures:
-            return _canned(self._failures.pop(0))
+            failure = self._failures.pop(0)
+            if not failure.after_apply:
+                return _canned(failure)
+            lost = failure
+        answer = await self._verify_and_apply(request)
+        return answer if lost is None or answer.status_code >= 300 else _canned(lost)
+
+    async def _verify_and_apply(self, request: Request) -> Response:
         body = await request.body()
         try:
             verify_signature(

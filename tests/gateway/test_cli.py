@@ -26,7 +26,7 @@ def database(tmp_path: Path) -> str:
 def test_db_upgrade_reports_the_revision(database: str) -> None:
     result = runner.invoke(app, ["db", "upgrade", "--database-url", database])
     assert result.exit_code == 0, result.output
-    assert "revision 0002" in result.output
+    assert "revision 0003" in result.output
 
 
 def test_token_lifecycle_shows_the_secret_once(database: str) -> None:
