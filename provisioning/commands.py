@@ -2,6 +2,7 @@
 
 import asyncio
 import signal
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
@@ -150,37 +151,29 @@ def deliveries_command(
         )
     if not rows:
         err.print("no failed deliveries match")
-        return
-    if json:
+    elif json:
         for row in rows:
             typer.echo(orjson.dumps(asdict(row)).decode())
-        return
-    table = Table(
-        "at",
-        "event",
-        "tenant",
-        "connection",
-        "user",
-        "operation",
-        "attempt",
-        "outcome",
-        "HTTP",
-        "reason",
-    )
-    for r in rows:
-        table.add_row(
-            f"{r.at:%Y-%m-%d %H:%M:%S}",
-            str(r.event_id),
-            r.tenant,
-            r.connection,
-            r.user_name or f"{r.resource_type} {r.resource_id}",
-            r.operation,
-            str(r.attempt),
-            r.outcome,
-            str(r.http_status or ""),
-            r.reason or "",
-        )
-    Console().print(table)  # built per call: it reads the terminal's width
+    else:
+        table = Table(*FAILURE_COLUMNS)
+        for row in rows:
+            table.add_row(*(cell(row) for cell in FAILURE_COLUMNS.values()))
+        Console().print(table)  # built per call: it reads the terminal's width
+
+
+#: The columns of ``scimgw deliveries`` and the cell each reads from a failure.
+FAILURE_COLUMNS: dict[str, Callable[[failures.Failure], str]] = {
+    "at": lambda f: f"{f.at:%Y-%m-%d %H:%M:%S}",
+    "event": lambda f: str(f.event_id),
+    "tenant": lambda f: f.tenant,
+    "connection": lambda f: f.connection,
+    "user": lambda f: f.user_name or f"{f.resource_type} {f.resource_id}",
+    "operation": lambda f: f.operation,
+    "attempt": lambda f: str(f.attempt),
+    "outcome": lambda f: f.outcome,
+    "HTTP": lambda f: str(f.http_status or ""),
+    "reason": lambda f: f.reason or "",
+}
 
 
 def replay(
