@@ -10,7 +10,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Match, Route
 from starlette.types import Receive, Scope, Send
 
 from gateway.auth.authenticator import Authenticator
@@ -41,8 +41,24 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
     if exc.status_code == 404:
         return error_response(NotFoundException(detail=f"no endpoint at {request.url.path}"))
     if exc.status_code == 405:
-        return error_response(MethodNotAllowed(detail=f"{request.method} not allowed here"))
+        detail = f"{request.method} not allowed here"
+        allow = {"Allow": _allowed_methods(request)}  # RFC 9110 §15.5.6
+        return error_response(MethodNotAllowed(detail=detail), headers=allow)
     return error_response(exc)
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path. Starlette's own ``Allow`` names only
+    the first route that matched the path, and the gateway has one route per method."""
+    found = [
+        route
+        for route in request.app.routes
+        if isinstance(route, Route) and route.matches(request.scope)[0] != Match.NONE
+    ]
+    # /Users/.search also matches /Users/{id}; the literal path is the endpoint meant.
+    literal = [route for route in found if route.path == request.url.path]
+    methods = set().union(*(route.methods or set() for route in literal or found))
+    return ", ".join(sorted(methods))
 
 
 class GatewayApp(Starlette):

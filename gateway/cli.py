@@ -8,7 +8,7 @@ from rich.table import Table
 
 from gateway import logs
 from gateway.auth import tokens
-from gateway.cli_common import DatabaseOption, config_from, err, settings_from
+from gateway.cli_common import ConfigOption, DatabaseOption, config_from, err, settings_from
 from gateway.config import GatewayConfig
 from gateway.settings import Settings
 from gateway.store import migrations
@@ -39,9 +39,12 @@ def token_create(
     ] = None,
     user: Annotated[str | None, typer.Option(help="SCIM user id that /Me resolves to")] = None,
     database_url: DatabaseOption = None,
+    config: ConfigOption = None,
 ) -> None:
     """Create a token and print it once; only its hash is stored."""
-    engine = create_engine(settings_from(database_url).database_url)
+    settings = settings_from(database_url, config)
+    _require_tenant(settings, tenant)
+    engine = create_engine(settings.database_url)
     try:
         scopes = tuple(scope or tokens.DEFAULT_SCOPES)
         secret = tokens.create_token(engine, tenant, name, scopes, user)
@@ -50,6 +53,19 @@ def token_create(
         raise typer.Exit(2) from None
     typer.echo(f"token: {secret}")
     err.print("Store it now: it cannot be shown again.")
+
+
+def _require_tenant(settings: Settings, tenant: str) -> None:
+    """Exit 2 unless the configuration declares ``tenant``: users pushed with a token of a
+    mistyped tenant would land where no connection serves them."""
+    declared = config_from(settings, resolve_secrets=False).tenants
+    if tenant not in declared:
+        source = settings.config_path or "the defaults (no --config or SCIMGW_CONFIG)"
+        known = ", ".join(sorted(declared)) or "none"
+        err.print(
+            f"[red]unknown tenant {tenant!r}: {source} declares {known}[/red]", soft_wrap=True
+        )
+        raise typer.Exit(2)
 
 
 @token_app.command("revoke")
@@ -95,15 +111,18 @@ def serve(
         bool, typer.Option(help="also deliver to target connections in this process")
     ] = True,
     database_url: DatabaseOption = None,
+    config_path: ConfigOption = None,
 ) -> None:
     """Serve the SCIM API (and, by default, deliver changes to the target connections)."""
     import os
 
     import uvicorn
 
-    settings = settings_from(database_url)
+    settings = settings_from(database_url, config_path)
     logs.configure(settings.log_level)
     config = config_from(settings)
+    if worker:  # the embedded worker builds every connector: check their settings first
+        provisioning_commands.checked_connections(config)
     if init:
         _initialise(settings, config)
     os.environ["SCIMGW_DATABASE_URL"] = settings.database_url

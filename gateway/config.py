@@ -12,7 +12,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from gateway.configfile import parse_yaml
 from provisioning.connection import TargetConnection
+from provisioning.secrets import UNRESOLVED
 
 
 class ConfigError(ValueError):
@@ -97,10 +99,15 @@ class GatewayConfig(StrictModel):
         return self.tenants.get(tenant_id) or TenantConfig()
 
 
-def parse_config(data: dict[str, Any] | None) -> GatewayConfig:
-    """Validate a configuration mapping, naming the YAML path of the first errors."""
+def parse_config(data: dict[str, Any] | None, *, resolve_secrets: bool = True) -> GatewayConfig:
+    """Validate a configuration mapping, naming the YAML path of the first errors.
+
+    With ``resolve_secrets=False`` secret fields must still be references, but their
+    variables and files are not read: for commands that never use a secret (``status``).
+    """
+    context = None if resolve_secrets else {UNRESOLVED: True}
     try:
-        return GatewayConfig.model_validate(data or {})
+        return GatewayConfig.model_validate(data or {}, context=context)
     except ValidationError as exc:
         problems = [_describe(error) for error in exc.errors(include_url=False)]
         raise ConfigError("; ".join(problems)) from None
@@ -121,7 +128,7 @@ def _is_union_tag(part: Any) -> bool:
 _AUTH_TAGS = {"api_key", "basic", "bearer", "oauth2_client_credentials", "microsoft"}
 
 
-def load_config(path: str | Path | None) -> GatewayConfig:
+def load_config(path: str | Path | None, *, resolve_secrets: bool = True) -> GatewayConfig:
     """Read and validate the YAML file at ``path``; no path means the defaults."""
     if path is None:
         return GatewayConfig()
@@ -130,7 +137,9 @@ def load_config(path: str | Path | None) -> GatewayConfig:
     except OSError as exc:
         raise ConfigError(f"cannot read configuration {path}: {exc.strerror}") from None
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
+        data = parse_yaml(text)
+    except (yaml.YAMLError, ValueError) as exc:
         raise ConfigError(f"{path}: invalid YAML: {exc}") from None
-    return parse_config(data)
+    if data is not None and not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings, found {type(data).__name__}")
+    return parse_config(data, resolve_secrets=resolve_secrets)

@@ -48,6 +48,18 @@ def redact(_logger: Any, _method: str, event: EventDict) -> EventDict:
     return _scrub(event)
 
 
+class _Stderr:
+    """Whatever ``sys.stderr`` is at each write, not the object it was at configuration:
+    a test runner (or typer's CliRunner) swaps and closes the stream it captures, and a
+    logger bound to a closed stream fails the delivery that logs a failure."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure(level: str = "info", json: bool = True) -> None:
     """Route structlog and the standard library to stderr, one event per line."""
     renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
@@ -61,7 +73,7 @@ def configure(level: str = "info", json: bool = True) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_Stderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=True,
     )
     logging.basicConfig(

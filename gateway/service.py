@@ -350,6 +350,11 @@ class ResourceService:
         self, unit: Transaction, tenant: str, members: list[dict[str, Any]]
     ) -> dict[str, str]:
         """member id -> "User" or "Group"; an id of neither in this tenant is refused."""
+        unnamed = [index for index, member in enumerate(members) if not member.get("value")]
+        if unnamed:  # scim2-models lets value be absent; a member must name someone
+            raise InvalidValueException(
+                detail=f"members[{unnamed[0]}].value is required: the id of a User or Group"
+            )
         ids = [str(member["value"]) for member in members]
         users = unit.repository.existing_ids(tenant, USER, ids)
         groups = unit.repository.existing_ids(tenant, GROUP, [i for i in ids if i not in users])

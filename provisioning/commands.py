@@ -2,19 +2,29 @@
 
 import asyncio
 import signal
+from collections.abc import Callable
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
+import orjson
 import typer
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy.engine import Engine
 
 from gateway import logs
-from gateway.cli_common import ConfigOption, DatabaseOption, config_from, err, settings_from
+from gateway.cli_common import (
+    ConfigOption,
+    DatabaseOption,
+    config_from,
+    err,
+    required_config,
+    settings_from,
+)
 from gateway.config import GatewayConfig
 from gateway.store.database import create_engine, writer
-from provisioning import claims, guard
+from provisioning import claims, failures, guard
 from provisioning import plan as planning
 from provisioning.journal import record_audit
 from provisioning.status import PRIORITY_NAMES, backlogs, format_duration
@@ -33,6 +43,22 @@ def register(app: typer.Typer) -> None:
     app.command("status")(status)
     app.command("replay")(replay)
     app.command("plan")(plan)
+    app.command("deliveries")(deliveries_command)
+
+
+def checked_connections(config: GatewayConfig) -> GatewayConfig:
+    """``config``, once every connection passes ``config check``; else exit 2.
+
+    Commands that deliver build every connector, and a connector reads its ``options``
+    (and their secrets) only then: checked here first, a missing variable is one line
+    naming it and its connection instead of a traceback from inside a connector.
+    """
+    found = asyncio.run(problems(config))
+    for problem in found:
+        err.print(f"[red]configuration error:[/red] {problem}", soft_wrap=True)
+    if found:
+        raise typer.Exit(2)
+    return config
 
 
 @config_app.command("check")
@@ -47,7 +73,7 @@ def config_check(
     config = config_from(settings)
     found = asyncio.run(problems(config))
     for problem in found:
-        err.print(f"[red]{problem}[/red]")
+        err.print(f"[red]{problem}[/red]", soft_wrap=True)
     if found:
         raise typer.Exit(2)
     count = sum(len(t.connections) for t in config.tenants.values())
@@ -64,7 +90,7 @@ def worker(
     """Deliver changes to the target connections until SIGTERM (or once, with --once)."""
     settings = settings_from(database_url, config)
     logs.configure(settings.log_level)
-    gateway_config = config_from(settings)
+    gateway_config = checked_connections(required_config(settings))
     engine = create_engine(settings.database_url)
     asyncio.run(_run_worker(engine, gateway_config, once, lease_seconds, connection))
 
@@ -95,15 +121,59 @@ def status(database_url: DatabaseOption = None, config: ConfigOption = None) -> 
     """Each connection's backlog by priority, dead letters, ETA, and whether it is paused
     (guard) or its circuit breaker is open."""
     settings = settings_from(database_url, config)
+    # No secret is read: status runs on an admin's machine that has none of them.
+    gateway_config = required_config(settings, resolve_secrets=False)
     engine = create_engine(settings.database_url)
     with engine.connect() as connection:
-        rows = backlogs(connection, config_from(settings))
+        rows = backlogs(connection, gateway_config)
     table = Table("tenant", "connection", *PRIORITY_NAMES.values(), "dead", "held", "ETA", "state")
     for b in rows:
         eta = format_duration(b.eta_seconds) if b.eta_seconds is not None else "-"
         counts = [str(b.waiting.get(p, 0)) for p in PRIORITY_NAMES]
         table.add_row(b.tenant, b.connection, *counts, str(b.dead), str(b.held), eta, b.state)
     Console().print(table)  # built per call: it reads the terminal's width
+
+
+def deliveries_command(
+    dead: Annotated[bool, typer.Option("--dead", help="only current dead letters")] = False,
+    connection: Annotated[str | None, typer.Option(help="only this connection")] = None,
+    user: Annotated[str | None, typer.Option(help="a user's id or userName")] = None,
+    tenant: Annotated[str | None, typer.Option()] = None,
+    limit: Annotated[int, typer.Option(min=1, help="newest first, at most this many")] = 50,
+    json: Annotated[bool, typer.Option("--json", help="one JSON object per line")] = False,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Failed deliveries with their reasons and the event ids that replay --event takes."""
+    engine = create_engine(settings_from(database_url).database_url)
+    with engine.connect() as conn:
+        rows = failures.failures(
+            conn, dead_only=dead, tenant=tenant, target=connection, user=user, limit=limit
+        )
+    if not rows:
+        err.print("no failed deliveries match")
+    elif json:
+        for row in rows:
+            typer.echo(orjson.dumps(asdict(row)).decode())
+    else:
+        table = Table(*FAILURE_COLUMNS)
+        for row in rows:
+            table.add_row(*(cell(row) for cell in FAILURE_COLUMNS.values()))
+        Console().print(table)  # built per call: it reads the terminal's width
+
+
+#: The columns of ``scimgw deliveries`` and the cell each reads from a failure.
+FAILURE_COLUMNS: dict[str, Callable[[failures.Failure], str]] = {
+    "at": lambda f: f"{f.at:%Y-%m-%d %H:%M:%S}",
+    "event": lambda f: str(f.event_id),
+    "tenant": lambda f: f.tenant,
+    "connection": lambda f: f.connection,
+    "user": lambda f: f.user_name or f"{f.resource_type} {f.resource_id}",
+    "operation": lambda f: f.operation,
+    "attempt": lambda f: str(f.attempt),
+    "outcome": lambda f: f.outcome,
+    "HTTP": lambda f: str(f.http_status or ""),
+    "reason": lambda f: f.reason or "",
+}
 
 
 def replay(
@@ -147,7 +217,7 @@ def plan(
 ) -> None:
     """Dry run: what a full reconcile would create, update, deactivate or skip, and why."""
     settings = settings_from(database_url, config)
-    gateway_config = config_from(settings)
+    gateway_config = checked_connections(required_config(settings))
     tenant_id = tenant or gateway_config.default_tenant
     engine = create_engine(settings.database_url)
     lines = asyncio.run(_plan(engine, gateway_config, tenant_id, connection))

@@ -190,7 +190,7 @@ class Deliverer:
             log.error(
                 "worker.unexpected_error",
                 connection=target.name,
-                event=claim.id,
+                event_id=claim.id,  # "event" is structlog's own: that call raised TypeError
                 error=type(exc).__name__,
             )
         if isinstance(decision, DeadLetter):

@@ -4,6 +4,10 @@ A secret is never written in the YAML file itself; the file names where it comes
 References are resolved when the configuration is loaded, so a missing variable fails at
 start (and in ``scimgw config check``) with the YAML path of the field, and the value is
 held as a :class:`pydantic.SecretStr` that prints as ``**********``.
+
+A command that never uses a secret (``scimgw status``) validates with the context
+``{UNRESOLVED: True}``: references are still required, but not read, so it runs where the
+delivery secrets are not set.
 """
 
 import os
@@ -11,10 +15,12 @@ import re
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, SecretStr
+from pydantic import BeforeValidator, SecretStr, ValidationInfo
 
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _FILE_PREFIX = "file:"
+#: Validation context key: check that secrets are references, without reading them.
+UNRESOLVED = "scimgw.unresolved_secrets"
 
 
 def resolve_reference(value: Any) -> Any:
@@ -42,5 +48,16 @@ def resolve_reference(value: Any) -> Any:
     raise ValueError("secrets must be references (${NAME} or file:/path), not literal values")
 
 
+def _validate(value: Any, info: ValidationInfo) -> Any:
+    unresolved = bool(info.context and info.context.get(UNRESOLVED))
+    if unresolved and isinstance(value, str) and _is_reference(value):
+        return value  # kept as the reference itself, which is no secret
+    return resolve_reference(value)
+
+
+def _is_reference(value: str) -> bool:
+    return bool(_ENV_REFERENCE.fullmatch(value.strip())) or value.startswith(_FILE_PREFIX)
+
+
 #: A configuration field holding a secret: validated from a reference, stored as SecretStr.
-Secret = Annotated[SecretStr, BeforeValidator(resolve_reference)]
+Secret = Annotated[SecretStr, BeforeValidator(_validate)]

@@ -23,13 +23,21 @@ def database(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path}/cli.db"
 
 
+@pytest.fixture
+def acme(tmp_path: Path) -> list[str]:
+    """``--config`` of a file declaring the tenant acme."""
+    path = tmp_path / "acme.yaml"
+    path.write_text("tenants:\n  acme: {}\n")
+    return ["--config", str(path)]
+
+
 def test_db_upgrade_reports_the_revision(database: str) -> None:
     result = runner.invoke(app, ["db", "upgrade", "--database-url", database])
     assert result.exit_code == 0, result.output
     assert "revision 0003" in result.output
 
 
-def test_token_lifecycle_shows_the_secret_once(database: str) -> None:
+def test_token_lifecycle_shows_the_secret_once(database: str, acme: list[str]) -> None:
     runner.invoke(app, ["db", "upgrade", "--database-url", database])
     created = runner.invoke(
         app,
@@ -44,6 +52,7 @@ def test_token_lifecycle_shows_the_secret_once(database: str) -> None:
             "scim:write",
             "--database-url",
             database,
+            *acme,
         ],
     )
     assert created.exit_code == 0, created.output
@@ -64,7 +73,7 @@ def test_token_lifecycle_shows_the_secret_once(database: str) -> None:
     assert again.exit_code == 1
 
 
-def test_unknown_scope_is_refused(database: str) -> None:
+def test_unknown_scope_is_refused(database: str, acme: list[str]) -> None:
     runner.invoke(app, ["db", "upgrade", "--database-url", database])
     result = runner.invoke(
         app,
@@ -79,9 +88,11 @@ def test_unknown_scope_is_refused(database: str) -> None:
             "admin:all",
             "--database-url",
             database,
+            *acme,
         ],
     )
     assert result.exit_code == 2
+    assert "unknown scopes: admin:all" in result.output
 
 
 def test_invalid_config_names_the_yaml_path(tmp_path: Path, database: str) -> None:
