@@ -21,7 +21,13 @@ from scim2_models import Context, PatchOp, ScimPolicy
 from sqlalchemy.engine import Engine
 
 from gateway.config import GatewayConfig
-from gateway.errors import InvalidValueException, NotFoundException, from_validation_error
+from gateway.errors import (
+    InvalidValueException,
+    NotFoundException,
+    SCIMException,
+    from_validation_error,
+    reworded,
+)
 from gateway.scim import member_operations
 from gateway.scim.etags import check_if_match, etag
 from gateway.scim.kinds import GROUP, USER, Kind
@@ -266,6 +272,13 @@ class ResourceService:
             return patch.patch(resource, scim_policy=self.policy)
         except ValidationError as exc:
             raise from_validation_error(exc) from None
+        except SCIMException as exc:
+            # An assignment refused inside an extension is located in the extension alone
+            # (its model's name is the error's title): name its schema too.
+            cause = exc.__cause__
+            title = cause.title if isinstance(cause, ValidationError) else ""
+            schemas = {m.__name__: s for s, m in type(resource).get_extension_models().items()}
+            raise reworded(exc, schemas.get(title, "")) from None
 
     def _model(self, kind: Kind, doc: dict[str, Any]) -> Any:
         return kind.model.model_validate(doc, scim_ctx=Context.DEFAULT)
