@@ -21,7 +21,10 @@ from gateway.scim.kinds import Kind
 from gateway.scim.models import ENTERPRISE_SCHEMA
 
 #: The reading of deviations that scim2-models handles itself (see module docstring).
+#: Unknown attributes and extensions are ignored (and audited) unless the tenant sets
+#: ``strict_input``: Entra sends its own extensions and attributes no mapping declares.
 POLICY = ScimPolicy(
+    unknown=ScimPolicy.Unknown.ignore,
     remove_value_as_filter=ScimPolicy.RemoveValue.apply,
     unmatched_path_filter=ScimPolicy.UnmatchedPathFilter.create,
 )
