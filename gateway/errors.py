@@ -111,6 +111,7 @@ EXPECTED: dict[str, str] = {
     **dict.fromkeys(("enum", "literal_error"), "expected one of the canonical values"),
     "extra_forbidden": "is not an attribute of the resource's schemas",
     "missing": "is required",
+    "required_error": "is required",  # scim2-models': a required attribute null or empty
 }
 #: Error types pydantic itself raises; the other types are the validators' own (those
 #: of scim2-models and of scimgw), whose messages are written for SCIM clients already.
@@ -145,7 +146,9 @@ def _describe(error: Any) -> str:
             if kind in PYDANTIC_ERROR_TYPES
             else own.removeprefix("Assertion failed, ")
         )
-    location = attribute_path(error.get("loc", ()))
+    # scim2-models' model-wide checks name their attribute in the context, not the location.
+    named = (error.get("ctx") or {}).get("field_name")
+    location = attribute_path((*error.get("loc", ()), *([named] if named else [])))
     return f"{location}: {message}" if location else message
 
 

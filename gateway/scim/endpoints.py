@@ -266,6 +266,12 @@ def routes() -> list[Route]:
             Route(f"{base}{suffix}", handler, methods=[method])
             for method, suffix, handler in COLLECTION_ROUTES
         ]
+        # The same with a trailing slash, which IdPs send (gateway/scim/router.py).
+        table += [
+            Route(f"{base}{suffix}/", handler, methods=[method])
+            for method, suffix, handler in COLLECTION_ROUTES
+            if suffix in ("", "/{id}")
+        ]
     table += [
         Route("/scim/v2/.search", search_resources, methods=["POST"]),
         Route("/scim/v2/Me", _me(get_resource), methods=["GET"]),
