@@ -86,7 +86,7 @@ def _resource_manager(payload: Payload) -> Payload:
 def _drop_entra_schemas(payload: Payload) -> Payload:
     key = _key(payload, "schemas")
     schemas = payload.get(key) if key else None
-    if not isinstance(schemas, list) or ENTRA_SCHEMAS.isdisjoint(schemas):
+    if key is None or not isinstance(schemas, list) or ENTRA_SCHEMAS.isdisjoint(schemas):
         return payload
     return {**payload, key: [s for s in schemas if s not in ENTRA_SCHEMAS]}
 

@@ -86,7 +86,8 @@ class User(ScimUser):
     """Unique identifier for the User, typically used by the user to directly
     authenticate to the service provider."""
 
-    emails: list[LenientEmail] | None = None
+    # list is invariant, so mypy sees a narrowing; pydantic validates with this type.
+    emails: list[LenientEmail] | None = None  # type: ignore[assignment]
     """Email addresses for the user."""
 
     Emails: ClassVar[type[ComplexAttribute]] = LenientEmail
