@@ -30,7 +30,7 @@ from gateway.errors import (
 )
 from gateway.scim import member_operations
 from gateway.scim.etags import check_if_match, etag
-from gateway.scim.ignored import ignored_attributes
+from gateway.scim.ignored import ignored_attributes, ignored_in_patch
 from gateway.scim.kinds import GROUP, USER, Kind
 from gateway.scim.models import DISCARDED_ATTRIBUTES, SENSITIVE_ATTRIBUTES
 from gateway.store.connections import Connections
@@ -229,6 +229,8 @@ class ResourceService:
         patch = self._validate_patch(tenant, kind, payload)
         with self._unit(tx) as unit:
             current = self._locked(unit, tenant, kind, resource_id, if_match)
+            ignored = ignored_in_patch(kind.model, patch.operations or [])
+            self._audit_ignored(unit, tenant, resource_id, ignored)
             changed = False
             operations = patch.operations or []
             if kind.name == GROUP.name:

@@ -8,7 +8,7 @@ an admin can map them if they matter. Names only, never values: a value may be s
 
 from typing import Any
 
-from scim2_models import BaseModel, Extension, Resource
+from scim2_models import BaseModel, Extension, Path, Resource, SCIMException
 
 #: An audit detail holds at most 1,000 characters: a few names say enough.
 MAX_NAMES = 20
@@ -43,3 +43,26 @@ def _path(prefix: str, alias: str, value: Any) -> str:
     if isinstance(value, Extension):
         return f"{value.__schema__}:"
     return f"{prefix}{alias}."
+
+
+def ignored_in_patch(model: type[Resource[Any]], operations: list[Any]) -> list[str]:
+    """The paths of PATCH operations, and keys of path-less values, that name no attribute
+    of ``model``: scim2-models' lenient policy applies them as changing nothing."""
+    found: list[str] = []
+    for operation in operations:
+        if operation.path is not None:
+            paths = [str(operation.path)]
+        else:
+            paths = list(operation.value) if isinstance(operation.value, dict) else []
+        found += [p for p in paths if p not in found and not _resolves(model, p)]
+    return [name[:MAX_NAME_LENGTH] for name in found[:MAX_NAMES]]
+
+
+def _resolves(model: type[Resource[Any]], path: str) -> bool:
+    # A bare extension URN (a path-less value's key) names a model, which never resolves.
+    if path.lower() in {urn.lower() for urn in model.get_extension_models()}:
+        return True
+    try:
+        return Path[model](path).resolve() is not None  # type: ignore[valid-type]
+    except (SCIMException, ValueError):
+        return True  # not a path at all: validation has its own word for that

@@ -209,6 +209,38 @@ async def test_strict_tenant_refuses_an_unknown_schema_extension_urn(
     assert CUSTOM_EXTENSION in response.json()["detail"]
 
 
+async def test_patch_naming_unknown_attributes_changes_nothing_and_is_audited(
+    client: httpx.AsyncClient, engine: Engine
+) -> None:
+    user_id = await create(client, "kim@testuser.com")
+    response = await client.patch(
+        f"/Users/{user_id}",
+        json=patch(
+            {"op": "Replace", "path": "shoeSize", "value": "44"},
+            {"op": "Replace", "value": {"name.givenName": "Kim", f"{CUSTOM_EXTENSION}:badge": "B"}},
+        ),
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["name"]["givenName"] == "Kim" and "shoeSize" not in response.json()
+    [entry] = audit_rows(engine)
+    assert entry.resource_id == user_id and entry.action == "scim.ignored_attributes"
+    assert "shoeSize" in entry.detail and f"{CUSTOM_EXTENSION}:badge" in entry.detail
+    assert "name.givenName" not in entry.detail and "44" not in entry.detail
+
+
+async def test_strict_tenant_refuses_a_patch_naming_an_unknown_attribute(
+    client: httpx.AsyncClient, strict: dict[str, str]
+) -> None:
+    user_id = await create(client, "kim@testuser.com", headers=strict)
+    response = await client.patch(
+        f"/Users/{user_id}",
+        json=patch({"op": "Replace", "path": "shoeSize", "value": "44"}),
+        headers=strict,
+    )
+    assert response.status_code == 400
+    assert response.json()["scimType"] == "invalidPath"
+
+
 # -- PatchOp members RFC 7644 does not define ---------------------------------------------
 
 
