@@ -8,7 +8,6 @@ from datetime import datetime
 from functools import cache
 from typing import Annotated, Any, ClassVar
 
-import email_validator
 from pydantic import AfterValidator, Field, ValidationInfo, WrapValidator, create_model
 from scim2_models import (
     URN,
@@ -31,15 +30,6 @@ from scim2_models import (
 )
 
 from gateway.scim.hr_dates import calendar_date
-
-# Directories hold addresses such as jane@corp.local or test users @example.test, and an
-# IdP that provisions them must not get 400s for it. email-validator documents this list
-# as the one to change; arpa, invalid and onion stay refused.
-email_validator.SPECIAL_USE_DOMAIN_NAMES = [
-    name
-    for name in email_validator.SPECIAL_USE_DOMAIN_NAMES
-    if name not in ("local", "localhost", "test", "internal", "home.arpa")
-]
 
 
 def _not_blank(value: str | None) -> str | None:
@@ -67,8 +57,9 @@ HRDate = Annotated[str | None, WrapValidator(_request_date)]
 class LenientEmail(Email):
     """RFC 7643 §4.1.2: an email value SHOULD follow RFC 5321, it is not required to.
 
-    Directories hold mailbox names and placeholders without ``@``; refusing them made
-    IdPs fail whole provisioning cycles, so any string is kept as sent.
+    Directories hold mailbox names without ``@`` and addresses in internal domains
+    (jane@corp.local, test users @example.test); refusing them made IdPs fail whole
+    provisioning cycles, so any string is kept as sent.
     """
 
     value: str | None = None
