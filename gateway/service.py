@@ -227,9 +227,11 @@ class ResourceService:
     ) -> Listing:
         """PATCH (RFC 7644 §3.5.2): apply all operations, or none of them."""
         patch = self._validate_patch(tenant, kind, payload)
+        # A strict tenant's PATCH naming an unknown attribute fails when applied.
+        strict = self.config.tenant(tenant).strict_input
+        ignored = [] if strict else ignored_in_patch(kind.model, patch.operations or [])
         with self._unit(tx) as unit:
             current = self._locked(unit, tenant, kind, resource_id, if_match)
-            ignored = ignored_in_patch(kind.model, patch.operations or [])
             self._audit_ignored(unit, tenant, resource_id, ignored)
             changed = False
             operations = patch.operations or []
