@@ -63,6 +63,10 @@ class TenantConfig(StrictModel):
     #: name (kept exactly, case-sensitive) -> SCIM type.
     custom_fields: dict[str, CustomFieldType] = Field(default_factory=dict)
     connections: dict[str, TargetConnection] = Field(default_factory=dict)
+    #: Refuse attributes and schema extensions no schema declares (400), as §5.3 of the
+    #: SCIM interoperability profile asks; by default they are ignored and the write's
+    #: audit entry names them, since real IdPs send them (docs/scim.md).
+    strict_input: bool = False
 
     @field_validator("custom_fields")
     @classmethod

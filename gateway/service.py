@@ -21,9 +21,16 @@ from scim2_models import Context, PatchOp, ScimPolicy
 from sqlalchemy.engine import Engine
 
 from gateway.config import GatewayConfig
-from gateway.errors import InvalidValueException, NotFoundException, from_validation_error
+from gateway.errors import (
+    InvalidValueException,
+    NotFoundException,
+    SCIMException,
+    from_validation_error,
+    reworded,
+)
 from gateway.scim import member_operations
 from gateway.scim.etags import check_if_match, etag
+from gateway.scim.ignored import ignored_attributes, ignored_in_patch
 from gateway.scim.kinds import GROUP, USER, Kind
 from gateway.scim.models import DISCARDED_ATTRIBUTES, SENSITIVE_ATTRIBUTES
 from gateway.store.connections import Connections
@@ -32,10 +39,13 @@ from gateway.store.prepared import Statements
 from gateway.store.queries import Search
 from gateway.store.reads import Reads
 from gateway.store.repository import Page, Repository, StoredResource
+from provisioning.journal import record_audit
 from provisioning.outbox import Action, Change, classify_update, enqueue
 
 #: Stored documents carry neither members nor groups: both live in the membership table.
 DERIVED_ATTRIBUTES = ("members", "groups")
+#: The audit action of a write that ignored unknown attributes (a lenient tenant's).
+IGNORED_ACTION = "scim.ignored_attributes"
 
 
 def utcnow() -> datetime:
@@ -91,6 +101,8 @@ class ResourceService:
         self.reads = Reads(self.statements)
         self.config = config
         self.policy = policy or ScimPolicy()
+        #: The policy of a tenant with ``strict_input``: unknown attributes are refused.
+        self.strict_policy = self.policy.model_copy(update={"unknown": ScimPolicy.Unknown.forbid})
         self.clock = clock
         self.new_id = new_id
 
@@ -152,7 +164,8 @@ class ResourceService:
         self, tenant: str, kind: Kind, payload: dict[str, Any], *, tx: Transaction | None = None
     ) -> Listing:
         """Validate a creation request, store it, and enqueue it; 409 on a taken userName."""
-        resource = self._validate(kind, payload, Context.RESOURCE_CREATION_REQUEST)
+        resource = self._validate(tenant, kind, payload, Context.RESOURCE_CREATION_REQUEST)
+        ignored = ignored_attributes(resource)
         members = _members_of(resource) if kind.name == GROUP.name else None
         at = self.clock()
         resource_id = self.new_id()
@@ -161,6 +174,7 @@ class ResourceService:
         )
         with self._unit(tx) as unit:
             unit.repository.insert(tenant, kind, stored, at)
+            self._audit_ignored(unit, tenant, resource_id, ignored, at)
             if members:
                 typed = self._typed(unit, tenant, members)
                 unit.memberships.add(tenant, resource_id, typed, _displays(members))
@@ -188,7 +202,10 @@ class ResourceService:
         with self._unit(tx) as unit:
             current = self._locked(unit, tenant, kind, resource_id, if_match)
             payload = keep_write_only(payload, current.doc)
-            replacement = self._validate(kind, payload, Context.RESOURCE_REPLACEMENT_REQUEST)
+            replacement = self._validate(
+                tenant, kind, payload, Context.RESOURCE_REPLACEMENT_REQUEST
+            )
+            self._audit_ignored(unit, tenant, resource_id, ignored_attributes(replacement))
             original = self._model(kind, current.doc)
             changed = replacement.replace(original)
             if kind.name == GROUP.name:
@@ -209,9 +226,13 @@ class ResourceService:
         tx: Transaction | None = None,
     ) -> Listing:
         """PATCH (RFC 7644 §3.5.2): apply all operations, or none of them."""
-        patch = self._validate_patch(kind, payload)
+        patch = self._validate_patch(tenant, kind, payload)
+        # A strict tenant's PATCH naming an unknown attribute fails when applied.
+        strict = self.config.tenant(tenant).strict_input
+        ignored = [] if strict else ignored_in_patch(kind.model, patch.operations or [])
         with self._unit(tx) as unit:
             current = self._locked(unit, tenant, kind, resource_id, if_match)
+            self._audit_ignored(unit, tenant, resource_id, ignored)
             changed = False
             operations = patch.operations or []
             if kind.name == GROUP.name:
@@ -221,7 +242,7 @@ class ResourceService:
             resource = self._model(kind, current.doc)
             if operations:
                 partial = patch.model_copy(update={"operations": operations})
-                changed |= self._apply_patch(partial, resource)
+                changed |= self._apply_patch(tenant, partial, resource)
             if changed:
                 self._save(unit, tenant, kind, current, resource)
             return self.get(tenant, kind, resource_id, tx=unit)
@@ -247,25 +268,59 @@ class ResourceService:
 
     # -- helpers ------------------------------------------------------------------------
 
-    def _validate(self, kind: Kind, payload: dict[str, Any], context: Context) -> Any:
-        try:
-            return kind.model.model_validate(payload, scim_ctx=context, scim_policy=self.policy)
-        except ValidationError as exc:
-            raise from_validation_error(exc) from None
+    def policy_of(self, tenant: str) -> ScimPolicy:
+        """The tenant's reading of input: unknown attributes ignored, or refused."""
+        return self.strict_policy if self.config.tenant(tenant).strict_input else self.policy
 
-    def _validate_patch(self, kind: Kind, payload: dict[str, Any]) -> PatchOp[Any]:
+    def _validate(self, tenant: str, kind: Kind, payload: dict[str, Any], context: Context) -> Any:
         try:
-            return _patch_op(kind.model).model_validate(
-                payload, scim_ctx=Context.RESOURCE_PATCH_REQUEST, scim_policy=self.policy
+            return kind.model.model_validate(
+                payload, scim_ctx=context, scim_policy=self.policy_of(tenant)
             )
         except ValidationError as exc:
             raise from_validation_error(exc) from None
 
-    def _apply_patch(self, patch: PatchOp[Any], resource: Any) -> bool:
+    def _validate_patch(self, tenant: str, kind: Kind, payload: dict[str, Any]) -> PatchOp[Any]:
         try:
-            return patch.patch(resource, scim_policy=self.policy)
+            return _patch_op(kind.model).model_validate(
+                payload, scim_ctx=Context.RESOURCE_PATCH_REQUEST, scim_policy=self.policy_of(tenant)
+            )
         except ValidationError as exc:
             raise from_validation_error(exc) from None
+
+    def _audit_ignored(
+        self,
+        unit: Transaction,
+        tenant: str,
+        resource_id: str,
+        ignored: list[str],
+        at: datetime | None = None,
+    ) -> None:
+        """A write that dropped unknown attributes says which, in the same transaction."""
+        if ignored:
+            detail = f"ignored attributes no schema declares: {', '.join(ignored)}"
+            record_audit(
+                unit.connection,
+                tenant=tenant,
+                actor="scim",
+                action=IGNORED_ACTION,
+                at=at or self.clock(),
+                resource_id=resource_id,
+                detail=detail,
+            )
+
+    def _apply_patch(self, tenant: str, patch: PatchOp[Any], resource: Any) -> bool:
+        try:
+            return patch.patch(resource, scim_policy=self.policy_of(tenant))
+        except ValidationError as exc:
+            raise from_validation_error(exc) from None
+        except SCIMException as exc:
+            # An assignment refused inside an extension is located in the extension alone
+            # (its model's name is the error's title): name its schema too.
+            cause = exc.__cause__
+            title = cause.title if isinstance(cause, ValidationError) else ""
+            schemas = {m.__name__: s for s, m in type(resource).get_extension_models().items()}
+            raise reworded(exc, schemas.get(title, "")) from None
 
     def _model(self, kind: Kind, doc: dict[str, Any]) -> Any:
         return kind.model.model_validate(doc, scim_ctx=Context.DEFAULT)

@@ -18,16 +18,32 @@ from typing import Any
 from scim2_models import ScimPolicy
 
 from gateway.scim.kinds import Kind
-from gateway.scim.models import ENTERPRISE_SCHEMA
+from gateway.scim.models import ENTERPRISE_SCHEMA, HR_SCHEMA
 
 #: The reading of deviations that scim2-models handles itself (see module docstring).
+#: Unknown attributes and extensions are ignored (and audited) unless the tenant sets
+#: ``strict_input``: Entra sends its own extensions and attributes no mapping declares.
 POLICY = ScimPolicy(
+    unknown=ScimPolicy.Unknown.ignore,
     remove_value_as_filter=ScimPolicy.RemoveValue.apply,
     unmatched_path_filter=ScimPolicy.UnmatchedPathFilter.create,
 )
 
 Payload = dict[str, Any]
 MANAGER_PATH = f"{ENTERPRISE_SCHEMA}:manager".lower()
+#: Schema URNs Entra lists that describe nothing of ours: dropped, never refused.
+ENTRA_SCHEMAS = frozenset(
+    {"http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group"}
+)
+#: The members RFC 7644 §3.5.2 defines for a PatchOp and for each of its operations.
+PATCH_MEMBERS = frozenset({"schemas", "operations"})
+OPERATION_MEMBERS = frozenset({"op", "path", "value"})
+#: Extensions whose attributes Entra may address with a dot after the URN
+#: (``urn:...:enterprise:2.0:User.manager``) where RFC 7644 §3.10 puts a colon.
+EXTENSION_URNS = (ENTERPRISE_SCHEMA, HR_SCHEMA)
+#: Extension attributes Entra addresses without their URN (lower case -> standard path).
+#: Only names the core User lacks can be read so; ``manager`` is the one Entra sends.
+BARE_EXTENSION_PATHS = {"manager": f"{ENTERPRISE_SCHEMA}:manager"}
 
 
 @dataclass(frozen=True)
@@ -38,12 +54,22 @@ class Quirk:
     rewrite: Callable[[Payload], Payload]
 
 
+def _key(mapping: Payload, name: str) -> str | None:
+    """The key naming an attribute: SCIM attribute names are case-insensitive (§2.1)."""
+    return next((key for key in mapping if key.lower() == name), None)
+
+
 def _manager_reference(manager: Any) -> Any:
-    """Entra sends the manager as a bare id, or as ``{"value": id}`` without ``$ref``."""
+    """Entra sends the manager as a bare id, or as ``{"value": id}`` (any case) without
+    ``$ref``."""
     if isinstance(manager, str) and manager:
         manager = {"value": manager}
-    if isinstance(manager, dict) and manager.get("value") and not manager.get("$ref"):
-        manager = {**manager, "$ref": f"Users/{manager['value']}"}
+    if not isinstance(manager, dict):
+        return manager
+    value, ref = _key(manager, "value"), _key(manager, "$ref")
+    if value is not None and manager[value] and (ref is None or not manager[ref]):
+        manager = {k: v for k, v in manager.items() if k != ref}
+        manager["$ref"] = f"Users/{manager[value]}"
     return manager
 
 
@@ -55,6 +81,40 @@ def _resource_manager(payload: Payload) -> Payload:
     for key in [k for k in extension if k.lower() == "manager"]:
         extension[key] = _manager_reference(extension[key])
     return {**payload, enterprise: extension}
+
+
+def _drop_entra_schemas(payload: Payload) -> Payload:
+    key = _key(payload, "schemas")
+    schemas = payload.get(key) if key else None
+    if key is None or not isinstance(schemas, list) or ENTRA_SCHEMAS.isdisjoint(schemas):
+        return payload
+    return {**payload, key: [s for s in schemas if s not in ENTRA_SCHEMAS]}
+
+
+def _patch_members(payload: Payload) -> Payload:
+    """Only the members RFC 7644 defines: Entra adds ``name`` to operations, and some
+    clients the resource's ``id`` to the body. Neither says anything to apply."""
+    kept = {k: v for k, v in payload.items() if k.lower() in PATCH_MEMBERS}
+    return _map_operations(kept, _operation_members)
+
+
+def _operation_members(operation: Payload) -> Payload:
+    return {k: v for k, v in operation.items() if k.lower() in OPERATION_MEMBERS}
+
+
+def _patch_extension_paths(payload: Payload) -> Payload:
+    return _map_operations(payload, _operation_extension_path)
+
+
+def _operation_extension_path(operation: Payload) -> Payload:
+    path = operation.get("path")
+    if not isinstance(path, str):
+        return operation
+    standard = BARE_EXTENSION_PATHS.get(path.lower())
+    for urn in EXTENSION_URNS:
+        if path.lower().startswith(f"{urn.lower()}."):
+            standard = f"{urn}:{path[len(urn) + 1 :]}"
+    return {**operation, "path": standard} if standard else operation
 
 
 def _patch_manager(payload: Payload) -> Payload:
@@ -95,6 +155,12 @@ def _map_operations(payload: Payload, rewrite: Callable[[Payload], Payload]) -> 
 RESOURCE_QUIRKS: tuple[Quirk, ...] = (
     Quirk(
         "Entra ID",
+        "learn.microsoft.com: Tutorial - Develop a SCIM endpoint (Create Group request)",
+        "a Group lists the ADSCIM Group schema URN, which describes nothing scimgw stores",
+        _drop_entra_schemas,
+    ),
+    Quirk(
+        "Entra ID",
         "learn.microsoft.com: Tutorial - Develop a SCIM endpoint (manager attribute)",
         "manager given without $ref, which RFC 7643 §4.3 marks required",
         _resource_manager,
@@ -102,6 +168,18 @@ RESOURCE_QUIRKS: tuple[Quirk, ...] = (
 )
 
 PATCH_QUIRKS: tuple[Quirk, ...] = (
+    Quirk(
+        "Entra ID",
+        "learn.microsoft.com: Tutorial - Develop a SCIM endpoint (Update Group, add members)",
+        'operations carry a "name" member, and bodies an "id", that RFC 7644 §3.5.2 lacks',
+        _patch_members,
+    ),
+    Quirk(
+        "Entra ID",
+        "learn.microsoft.com: Known issues with SCIM 2.0 compliance (manager path)",
+        "the enterprise manager addressed as manager, or with a dot after the URN",
+        _patch_extension_paths,
+    ),
     Quirk(
         "Entra ID",
         "learn.microsoft.com: Known issues with SCIM 2.0 compliance (manager)",

@@ -11,14 +11,12 @@ from scim2_models import (
     EnterpriseUser,
     ETag,
     Filter,
-    Group,
     Pagination,
     Patch,
     ResourceType,
     ScimProvider,
     ServiceProviderConfig,
     Sort,
-    User,
 )
 from starlette.requests import Request
 from starlette.responses import Response
@@ -31,7 +29,13 @@ from gateway.runtime import runtime
 from gateway.scim.endpoints import base_url, principal
 from gateway.scim.http import scim_response
 from gateway.scim.listing import LIST_RESPONSE
-from gateway.scim.models import CustomFieldSpec, hr_extension, user_model
+from gateway.scim.models import (
+    CustomFieldSpec,
+    Group,
+    User,
+    hr_extension,
+    user_model,
+)
 
 
 @cache
@@ -39,7 +43,12 @@ def provider(custom_fields: CustomFieldSpec = (), sensitive_reader: bool = False
     """The models and resource types published to a caller: its tenant's custom fields,
     and the sensitive HR attributes as readable only when its token may read them."""
     return ScimProvider(
-        models=[User, EnterpriseUser, hr_extension(custom_fields, sensitive_reader), Group],
+        models=[
+            User,
+            EnterpriseUser,
+            hr_extension(custom_fields, sensitive_reader),
+            Group,
+        ],
         resource_types=[
             ResourceType.from_resource(user_model(custom_fields, sensitive_reader)),
             ResourceType.from_resource(Group),

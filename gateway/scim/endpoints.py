@@ -266,6 +266,13 @@ def routes() -> list[Route]:
             Route(f"{base}{suffix}", handler, methods=[method])
             for method, suffix, handler in COLLECTION_ROUTES
         ]
+        # The same with a trailing slash, which IdPs send (gateway/scim/router.py): aliases,
+        # left out of the API description.
+        table += [
+            Route(f"{base}{suffix}/", handler, methods=[method], include_in_schema=False)
+            for method, suffix, handler in COLLECTION_ROUTES
+            if suffix in ("", "/{id}")
+        ]
     table += [
         Route("/scim/v2/.search", search_resources, methods=["POST"]),
         Route("/scim/v2/Me", _me(get_resource), methods=["GET"]),

@@ -72,6 +72,8 @@ def _member_change(operation: PatchOperation[Any]) -> MemberChange:
 
 
 def _entries(value: Any) -> list[dict[str, Any]]:
+    if value is None:  # null is unassigned (RFC 7643 §2.5): no members
+        return []
     items = value if isinstance(value, list) else [value]
     entries = []
     for item in items:

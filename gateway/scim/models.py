@@ -6,30 +6,90 @@ discovery endpoints, validation, PATCH and the filter compiler all read the same
 
 from datetime import datetime
 from functools import cache
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
-import email_validator
-from pydantic import Field, create_model
+from pydantic import AfterValidator, Field, ValidationInfo, WrapValidator, create_model
 from scim2_models import (
     URN,
     CaseExact,
     ComplexAttribute,
+    Context,
+    Email,
     EnterpriseUser,
     Extension,
-    Group,
     Mutability,
+    Required,
     Returned,
-    User,
+    Uniqueness,
+)
+from scim2_models import (
+    Group as ScimGroup,
+)
+from scim2_models import (
+    User as ScimUser,
 )
 
-# Directories hold addresses such as jane@corp.local or test users @example.test, and an
-# IdP that provisions them must not get 400s for it. email-validator documents this list
-# as the one to change; arpa, invalid and onion stay refused.
-email_validator.SPECIAL_USE_DOMAIN_NAMES = [
-    name
-    for name in email_validator.SPECIAL_USE_DOMAIN_NAMES
-    if name not in ("local", "localhost", "test", "internal", "home.arpa")
-]
+from gateway.scim.hr_dates import calendar_date
+
+
+def _not_blank(value: str | None) -> str | None:
+    """A name made of nothing but spaces names nothing: it cannot be looked up, shown or
+    matched by a connector, so it is refused like a missing one (RFC 7643 §2.5)."""
+    if value is not None and not value.strip():
+        raise ValueError("must not be empty or blank")
+    return value
+
+
+def _request_date(value: Any, handler: Any, info: ValidationInfo) -> Any:
+    """Dates are checked on what clients send; a stored document is read as it is, so a
+    value stored before dates were checked stays readable (and replaceable)."""
+    context = info.context or {}
+    if context.get("scim") == Context.DEFAULT or value is None:
+        return handler(value)
+    return handler(calendar_date(value))
+
+
+#: An HR date: sent as ``YYYY-MM-DD`` or as an ISO 8601 dateTime, stored and returned as
+#: the calendar date ``YYYY-MM-DD``, which every connector's field map reads.
+HRDate = Annotated[str | None, WrapValidator(_request_date)]
+
+
+class LenientEmail(Email):
+    """RFC 7643 §4.1.2: an email value SHOULD follow RFC 5321, it is not required to.
+
+    Directories hold mailbox names without ``@`` and addresses in internal domains
+    (jane@corp.local, test users @example.test); refusing them made IdPs fail whole
+    provisioning cycles, so any string is kept as sent.
+    """
+
+    value: str | None = None
+    """Email address for the user, kept as sent."""
+
+
+# Named as scim2-models' own: /Schemas publishes a model's class name as the schema's name.
+class User(ScimUser):
+    """The SCIM User with the validation scimgw adds: a blank userName is refused, and
+    emails are kept as sent."""
+
+    user_name: Annotated[
+        str | None, Uniqueness.server, Required.true, AfterValidator(_not_blank)
+    ] = None
+    """Unique identifier for the User, typically used by the user to directly
+    authenticate to the service provider."""
+
+    # list is invariant, so mypy sees a narrowing; pydantic validates with this type.
+    emails: list[LenientEmail] | None = None  # type: ignore[assignment]
+    """Email addresses for the user."""
+
+    Emails: ClassVar[type[ComplexAttribute]] = LenientEmail
+
+
+class Group(ScimGroup):
+    """The SCIM Group, whose displayName (required, RFC 7643 §4.2) may not be blank."""
+
+    display_name: Annotated[str | None, Required.true, AfterValidator(_not_blank)] = None
+    """A human-readable name for the Group."""
+
 
 HR_SCHEMA = "urn:scimgw:params:scim:schemas:extension:hr:2.0:User"
 ENTERPRISE_SCHEMA = str(EnterpriseUser.__schema__)
@@ -40,11 +100,11 @@ class HRUser(Extension):
 
     __schema__ = URN(HR_SCHEMA)
 
-    hire_date: str | None = None
-    """First day of work, ISO 8601 date (``2024-05-01``)."""
+    hire_date: HRDate = Field(None, examples=["2024-05-01"])
+    """First day of work, ISO 8601 date (``2024-05-01``); a dateTime is kept as its date."""
 
-    termination_date: str | None = None
-    """Last day of work, ISO 8601 date."""
+    termination_date: HRDate = Field(None, examples=["2025-01-31"])
+    """Last day of work, ISO 8601 date; a dateTime is kept as its date."""
 
     language: str | None = None
     """Working language, a BCP 47 tag such as ``fr-FR``."""
@@ -52,7 +112,9 @@ class HRUser(Extension):
     location: str | None = None
     """Office or site name, as the HR system spells it."""
 
-    date_of_birth: Annotated[str | None, Mutability.write_only, Returned.never] = None
+    date_of_birth: Annotated[HRDate, Mutability.write_only, Returned.never] = Field(
+        None, examples=["1980-06-30"]
+    )
     """Sensitive: write-only for SCIM clients (RFC 7643 §7); a token with the
     ``scim:sensitive`` scope reads it by naming it in ``attributes``."""
 
@@ -68,7 +130,9 @@ class SensitiveReaderHRUser(HRUser):
     never returned.
     """
 
-    date_of_birth: Annotated[str | None, Mutability.read_write, Returned.default] = None
+    date_of_birth: Annotated[HRDate, Mutability.read_write, Returned.default] = Field(
+        None, examples=["1980-06-30"]
+    )
     ssn: Annotated[str | None, Mutability.read_write, Returned.default, CaseExact.true] = None
 
 

@@ -36,12 +36,15 @@ class ResourceRouter:
         path = route_path(scope)
         if not path.startswith(PREFIX):
             return None
-        collection, slash, resource_id = path[len(PREFIX) :].partition("/")
+        # IdPs append a slash (``/Users/``): served as without it, not redirected, since
+        # a redirected POST or PATCH is not followed by every client.
+        rest = path[len(PREFIX) :].removesuffix("/")
+        collection, slash, resource_id = rest.partition("/")
         if not slash:
             handler = self.table.get((scope["method"], collection, False))
             return None if handler is None else (handler, {})
         if not resource_id or "/" in resource_id:
-            return None  # a trailing slash or a deeper path: starlette decides
+            return None  # a deeper path: starlette decides
         handler = self.table.get((scope["method"], collection, True))
         return None if handler is None else (handler, {"id": resource_id})
 

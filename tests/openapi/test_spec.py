@@ -43,7 +43,7 @@ def _operations(routes: list[BaseRoute], prefix: str = "") -> set[Operation]:
     for route in routes:
         if isinstance(route, Mount):
             found |= _operations(list(route.routes), prefix + route.path)
-        elif isinstance(route, Route):
+        elif isinstance(route, Route) and route.include_in_schema:  # not aliases (/Users/)
             methods = (route.methods or {"GET"}) - IMPLICIT_METHODS
             found |= {(_openapi_path(prefix + route.path), m) for m in methods}
     return found

@@ -22,7 +22,8 @@ def config() -> GatewayConfig:
                         "since": "dateTime",
                     }
                 },
-                "globex": {},
+                # Strict, so that a field it does not declare is refused, not ignored.
+                "globex": {"strict_input": True},
             }
         }
     )
@@ -58,9 +59,11 @@ async def test_values_are_typed_and_returned_under_the_declared_name(
     assert not_a_date.status_code == 400
 
 
-async def test_undeclared_field_is_refused(client: httpx.AsyncClient) -> None:
-    response = await client.post("/Users", json=_user("a", shoeSize="44"))
-    assert response.status_code == 400
+async def test_undeclared_field_is_ignored(client: httpx.AsyncClient) -> None:
+    """Unknown input is ignored by default; ``strict_input`` refuses it (test_leniency.py)."""
+    response = await client.post("/Users", json=_user("a", shoeSize="44", Team="Sales"))
+    assert response.status_code == 201, response.text
+    assert response.json()[HR]["customFields"] == {"Team": "Sales"}
 
 
 async def test_filter_and_patch_on_a_custom_field(client: httpx.AsyncClient) -> None:

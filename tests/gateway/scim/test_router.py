@@ -39,6 +39,9 @@ def _starlette(method: str, path: str) -> object:
             ("PUT", "/a%20b"),
             ("DELETE", "/x"),
             ("GET", "/.search"),
+            ("GET", "/"),  # a trailing slash, as IdPs send it
+            ("POST", "/"),
+            ("PATCH", "/2819c223-7f76/"),
         ]
     ],
 )
@@ -53,7 +56,6 @@ def test_the_router_picks_the_handler_starlette_would(method: str, path: str) ->
         ("POST", "/scim/v2/Users/.search"),  # starlette's: search_resources
         ("POST", "/scim/v2/.search"),
         ("GET", "/scim/v2/Me"),
-        ("GET", "/scim/v2/Users/"),  # trailing slash
         ("GET", "/scim/v2/Users/x/y"),
         ("POST", "/scim/v2/Users/x"),  # 405 comes from starlette
         ("HEAD", "/scim/v2/Users/x"),
@@ -110,3 +112,23 @@ async def test_middleware_added_to_the_app_sees_resource_requests(
     response = await client.get("/Users", params={"filter": 'userName eq "nobody"'})
     assert response.status_code == 200 and response.json()["totalResults"] == 0
     assert "/scim/v2/Users" in seen
+
+
+async def test_trailing_slash_is_served_through_starlette_too(
+    app: GatewayApp, client: httpx.AsyncClient
+) -> None:
+    """An app with middleware routes through starlette, which would redirect (307)."""
+
+    class Passthrough:
+        def __init__(self, inner: ASGIApp) -> None:
+            self.inner = inner
+
+        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+            await self.inner(scope, receive, send)
+
+    app.add_middleware(Passthrough)
+    body = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "kim"}
+    created = await client.post("/Users/", json=body)
+    assert created.status_code == 201, created.text
+    assert (await client.get("/Users/")).json()["totalResults"] == 1
+    assert (await client.get(f"/Users/{created.json()['id']}/")).status_code == 200
