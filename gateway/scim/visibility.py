@@ -57,10 +57,10 @@ def check_patch_filters(model: Any, payload: dict[str, Any]) -> None:
     """
     for node in _value_filters(payload):
         outer = node.attr_path
-        try:
-            resolver = ScimFilter[model](ValuePath(outer, node.val_filter))
+        try:  # a resolver only: the filter's own checks are validation's to make
+            resolver = ScimFilter[model](Present(AttrPath(outer.attr, None, outer.uri)))
         except (SCIMException, ValueError, TypeError):
-            continue  # not a valid filter: validation refuses it with its own words
+            continue  # no such attribute: validation refuses it with its own words
         for inner in _paths(node.val_filter):
             path = AttrPath(outer.attr, inner.attr, outer.uri)
             binding = resolver.resolve(path, strict=False)
