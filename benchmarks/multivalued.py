@@ -37,6 +37,13 @@ REQUESTS = [
     ("sortBy=emails.value", None, "emails.value"),
     ('filter=emails.value eq "x"', 'emails.value eq "nobody@example.com"', None),
     ('filter=emails[type eq "home"]', 'emails[type eq "home"]', None),
+    # Not multi-valued: the longest chain the default clause limit admits, which SQLite
+    # refused as a flat OR; compiled as a balanced tree (gateway.store.filters).
+    (
+        "filter=1,000 x userName eq",
+        " or ".join(f'userName eq "user{i * 7}@example.com"' for i in range(1000)),
+        None,
+    ),
 ]
 
 
