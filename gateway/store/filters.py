@@ -788,8 +788,20 @@ def _plain(value: Any) -> Any:
 
 
 def _utc(value: datetime) -> datetime:
-    """A dateTime without offset is read as UTC, the timezone of the timestamp columns."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+    """The instant in UTC, the timezone of the timestamp columns; without offset, read as UTC.
+
+    An instant beyond years 1-9999 in UTC (``9999-12-31T23:59:59-14:00``) becomes the
+    nearest one within: no stored value lies beyond it, so every comparison answers the
+    same, where neither driver could bind it (a 500 on both engines).
+    """
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        return (datetime.max if value.year == datetime.max.year else datetime.min).replace(
+            tzinfo=UTC
+        )
 
 
 def _escape_like(value: str) -> str:

@@ -42,7 +42,9 @@ class _SqliteInstant(sa.types.TypeDecorator[datetime]):
     def process_bind_param(self, value: datetime | None, dialect: Any) -> str | None:
         if value is None:
             return None
-        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+        # isoformat pads the year to 4 digits, as SQLite does; strftime("%Y") wrote year
+        # 999 as "999", which sorted after "2024" as text.
+        return value.astimezone(UTC).isoformat(sep=" ", timespec="milliseconds")[:23]
 
 
 #: Per type: json_type() names (SQLite), the jsonb_typeof() name, the SQL type read.

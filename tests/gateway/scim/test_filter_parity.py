@@ -23,7 +23,7 @@ SEARCH = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
 
 @pytest.fixture
 def config() -> GatewayConfig:
-    custom = {"level": "integer", "score": "decimal"}
+    custom = {"level": "integer", "score": "decimal", "since": "dateTime"}
     return parse_config({"tenants": {"acme": {"custom_fields": custom}}})
 
 
@@ -35,7 +35,7 @@ async def users(client: httpx.AsyncClient) -> None:
             "userName": name,
             "displayName": name.upper(),
             "emails": [{"value": f"{name}@example.com", "type": "work"}],
-            HR: {"customFields": {"level": level}},
+            HR: {"customFields": {"level": level, "since": "2024-05-01T00:00:00Z"}},
         }
         assert (await client.post("/Users", json=body)).status_code == 201
 
@@ -87,6 +87,26 @@ CASES: dict[str, tuple[dict[str, Any], int, str | None, int | None]] = {
         400,
         "invalidFilter",
         None,
+    ),
+    # Instants beyond year 9999 or before year 1 in UTC: no driver binds them (500 on both).
+    "dateTime past 9999 in UTC": (
+        {"filter": 'meta.created lt "9999-12-31T23:59:59-14:00"'},
+        200,
+        None,
+        2,
+    ),
+    "dateTime before year 1 in UTC": (
+        {"filter": f'{HR}:customFields.since gt "0001-01-01T00:00:00+14:00"'},
+        200,
+        None,
+        2,
+    ),
+    # SQLite compared "999-..." with "2024-..." as text: year 999 came after 2024.
+    "dateTime in year 999": (
+        {"filter": f'{HR}:customFields.since gt "0999-01-01T00:00:00Z"'},
+        200,
+        None,
+        2,
     ),
     # An OFFSET beyond 64 bits: 500 on both.
     "startIndex 10^30": ({"startIndex": 10**30}, 400, "invalidValue", None),
