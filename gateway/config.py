@@ -37,6 +37,12 @@ class ServerConfig(StrictModel):
     #: How long a validated static token is trusted without a database lookup; a token
     #: revoked from another process stops working within this many seconds.
     token_cache_seconds: float = Field(5.0, ge=0, le=300)
+    #: Comparisons and ``pr`` tests in one filter (RFC 7644 §3.4.2.2); more is 400
+    #: invalidFilter. The default admits a 1,000-clause chain of ``userName eq``.
+    max_filter_clauses: int = Field(1000, ge=1)
+    #: Operators nested in one another in one filter (``and``/``or`` groups, ``not``,
+    #: value filters); more is 400 invalidFilter. scim2-models parses at most 32.
+    max_filter_depth: int = Field(10, ge=1, le=32)
 
 
 class JWTConfig(StrictModel):

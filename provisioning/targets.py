@@ -123,7 +123,9 @@ def build_targets(
     """Every enabled target connection of every tenant (or only the one named)."""
     targets = []
     for tenant_id, tenant in config.tenants.items():
-        kind = kinds_for(tenant.custom_field_spec())["users"]
+        # The engine reads what it delivers, dateOfBirth and ssn included: a scope filter
+        # (the operator's configuration) may name them (gateway.scim.visibility).
+        kind = kinds_for(tenant.custom_field_spec(), sensitive_reader=True)["users"]
         for name in tenant.enabled_targets():
             if only is None or name == only:
                 settings = tenant.connections[name]

@@ -18,7 +18,7 @@ async def problems(config: GatewayConfig, dialect: str = "sqlite") -> list[str]:
     """Every problem of every connection, as ``yaml.path: message`` lines."""
     found = []
     for tenant_id, tenant in config.tenants.items():
-        kind = kinds_for(tenant.custom_field_spec())["users"]
+        kind = kinds_for(tenant.custom_field_spec(), sensitive_reader=True)["users"]
         for name, settings in tenant.connections.items():
             if settings.direction == "source":
                 continue

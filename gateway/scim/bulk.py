@@ -41,6 +41,7 @@ from gateway.scim.etags import etag
 from gateway.scim.http import read_json, scim_response
 from gateway.scim.kinds import Kind
 from gateway.scim.models import GroupResource
+from gateway.scim.visibility import check_patch_filters
 from gateway.service import Listing, ResourceService
 from gateway.store.calls import StoreCaller
 
@@ -186,8 +187,11 @@ class BulkJob:
         tenant: str,
         root: str,
         fail_on_errors: int | None,
+        readers: dict[str, Kind],
     ) -> None:
         self.service, self.store = service, store
+        #: The kinds as the caller reads them, for the PATCH value filters' check.
+        self.readers = readers
         self.tenant, self.root, self.limit = tenant, root, fail_on_errors
         self.owners: dict[str, int] = {}
         self.created: dict[str, str] = {}
@@ -260,6 +264,9 @@ class BulkJob:
             if ref in self.failed:
                 detail = f"bulkId:{ref} is unresolved: the operation creating it failed"
                 raise InvalidValueException(detail=detail)
+        if parsed.method is Method.patch and step.data is not None:
+            reader = self.readers[step.kind.endpoint.strip("/").lower()]
+            check_patch_filters(reader.model, step.data)
 
     async def _execute(self, step: Step) -> Any:
         target = resolve(_target(step), self.created)
@@ -312,8 +319,9 @@ async def bulk(request: Request) -> Response:
     steps, fail_on_errors = parse_request(
         body, limits.bulk_max_operations, service.policy, kinds, _provider(request, caller)
     )
+    readers = tenant_kinds(request, caller, as_read=True)
     job = BulkJob(
-        service, runtime(request).store, caller.tenant, base_url(request), fail_on_errors
+        service, runtime(request).store, caller.tenant, base_url(request), fail_on_errors, readers
     )
     resource = kinds["users"].model | GroupResource
     response = BulkResponse[resource](operations=await job.run(steps))  # type: ignore[valid-type]

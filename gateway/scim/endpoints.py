@@ -27,6 +27,7 @@ from gateway.scim.listing import (
 )
 from gateway.scim.representation import Projection, parse_attribute_list, render
 from gateway.scim.router import Handler, ResourceRouter, RouteKey
+from gateway.scim.visibility import check_patch_filters
 from gateway.service import Listing
 
 SEARCH_REQUEST = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
@@ -55,16 +56,20 @@ def recent_caller(request: Request, scope: str) -> Principal | None:
     return caller if caller is not None and caller.can(scope) else None
 
 
-def tenant_kinds(request: Request, caller: Principal) -> dict[str, Kind]:
-    """The caller's tenant's kinds (its User model carries its declared custom fields)."""
-    return runtime(request).kinds(caller.tenant)
+def tenant_kinds(request: Request, caller: Principal, *, as_read: bool = False) -> dict[str, Kind]:
+    """The caller's tenant's kinds (its User model carries its declared custom fields).
+
+    ``as_read``: with the User model the caller's /Schemas publishes, which decides what
+    its filters and sorts may name (gateway.scim.visibility).
+    """
+    return runtime(request).kinds(caller.tenant, as_read and caller.can("scim:sensitive"))
 
 
-def kind_of(request: Request, caller: Principal) -> Kind:
+def kind_of(request: Request, caller: Principal, *, as_read: bool = False) -> Kind:
     # The scope's path, not request.url: building a URL object costs more than this.
     path: str = request.scope["path"]
     endpoint = path.rstrip("/").split("/scim/v2/", 1)[1].split("/")[0].lower()
-    return tenant_kinds(request, caller)[endpoint]
+    return tenant_kinds(request, caller, as_read=as_read)[endpoint]
 
 
 #: The projection of a request without query parameters, by ``scim:sensitive``.
@@ -101,7 +106,7 @@ async def list_resources(request: Request) -> Response:
     caller = recent_caller(request, "scim:read") or await principal(request, "scim:read")
     queries = runtime(request).list_queries
     query = queries(request.scope["query_string"], caller.can("scim:sensitive"))
-    return await _search(request, caller, [kind_of(request, caller)], query)
+    return await _search(request, caller, [kind_of(request, caller, as_read=True)], query)
 
 
 async def search_resources(request: Request) -> Response:
@@ -114,9 +119,9 @@ async def search_resources(request: Request) -> Response:
     path = request.url.path.rstrip("/")
     root_search = path.endswith("/scim/v2/.search")
     if root_search:
-        kinds = list(tenant_kinds(request, caller).values())
+        kinds = list(tenant_kinds(request, caller, as_read=True).values())
     else:
-        kinds = [kind_of(request, caller)]
+        kinds = [kind_of(request, caller, as_read=True)]
     return await _search(request, caller, kinds, query)
 
 
@@ -191,6 +196,8 @@ async def _update(
     caller = await principal(request, "scim:write")
     kind = kind_of(request, caller)
     payload = rewrite(kind, await _body(request))
+    if method == "patch":  # which values a PATCH's value filter touched is observable
+        check_patch_filters(kind_of(request, caller, as_read=True).model, payload)
     app = runtime(request)
     listing = await app.store(
         getattr(app.service, method),

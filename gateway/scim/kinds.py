@@ -111,13 +111,19 @@ BY_ENDPOINT: dict[str, Kind] = {k.endpoint.strip("/").lower(): k for k in KINDS.
 
 
 @cache
-def kinds_for(custom_fields: CustomFieldSpec = ()) -> dict[str, Kind]:
+def kinds_for(
+    custom_fields: CustomFieldSpec = (), sensitive_reader: bool = False
+) -> dict[str, Kind]:
     """The kinds of a tenant, keyed by endpoint name ("users", "groups").
 
     Only the User model differs between tenants: its HR extension carries the tenant's
-    declared custom fields.
+    declared custom fields. ``sensitive_reader`` gives the User model as published to a
+    token with ``scim:sensitive`` (gateway.scim.models.SensitiveReaderHRUser): filters
+    and sorts compiled against it may name dateOfBirth and ssn (gateway.scim.visibility).
     """
-    user = replace(USER, model=user_model(custom_fields)) if custom_fields else USER
+    if not custom_fields and not sensitive_reader:
+        return {"users": USER, "groups": GROUP}
+    user = replace(USER, model=user_model(custom_fields, sensitive_reader))
     return {"users": user, "groups": GROUP}
 
 
@@ -130,11 +136,14 @@ class TenantKinds:
 
     def __init__(self, config: "GatewayConfig") -> None:
         self.config = config
-        self._kinds: dict[str, dict[str, Kind]] = {}
+        self._kinds: dict[tuple[str, bool], dict[str, Kind]] = {}
 
-    def __call__(self, tenant: str) -> dict[str, Kind]:
-        kinds = self._kinds.get(tenant)
+    def __call__(self, tenant: str, sensitive_reader: bool = False) -> dict[str, Kind]:
+        """The tenant's kinds; as read by a ``scim:sensitive`` token when asked."""
+        key = (tenant, sensitive_reader)
+        kinds = self._kinds.get(key)
         if kinds is None:
-            kinds = kinds_for(self.config.tenant(tenant).custom_field_spec())
-            self._kinds[tenant] = kinds
+            spec = self.config.tenant(tenant).custom_field_spec()
+            kinds = kinds_for(spec, sensitive_reader)
+            self._kinds[key] = kinds
         return kinds

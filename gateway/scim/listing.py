@@ -14,10 +14,16 @@ from gateway.config import ServerConfig
 from gateway.errors import InvalidValueException
 from gateway.scim.kinds import GROUP, Kind
 from gateway.scim.representation import Projection, parse_attribute_list
+from gateway.store.filter_limits import FilterLimits
 from gateway.store.filters import parse_filter
 from gateway.store.queries import Search
 
 LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+#: The largest startIndex (and cursor position) taken: far beyond any collection, and an
+#: OFFSET both engines bind (``startIndex=10^30`` was a 500 on both). RFC 7644 §3.4.2.4
+#: gives no upper bound; a larger one is 400 invalidValue rather than an empty page, so a
+#: client learns its paging went wrong.
+MAX_START_INDEX = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -81,9 +87,13 @@ def parse_list_query(params: dict[str, Any], server: ServerConfig, privileged: b
     order = str(params.get("sortOrder") or "ascending").lower()
     if order not in ("ascending", "descending"):
         raise InvalidValueException(detail="sortOrder must be ascending or descending")
-    # RFC 7644 §3.4.2.4: startIndex < 1 means 1, a negative count means 0.
+    if start is not None and start > MAX_START_INDEX:
+        raise InvalidValueException(detail=f"startIndex must be at most {MAX_START_INDEX}")
+    # RFC 7644 §3.4.2.4: startIndex < 1 means 1, a negative count means 0, and a count
+    # over the server's page size is that page size.
     count = server.default_count if count is None else max(0, min(count, server.max_results))
     expression = params.get("filter") or None
+    limits = FilterLimits(server.max_filter_clauses, server.max_filter_depth)
     return ListQuery(
         filter=expression,
         sort_by=params.get("sortBy") or None,
@@ -92,7 +102,7 @@ def parse_list_query(params: dict[str, Any], server: ServerConfig, privileged: b
         count=count,
         cursor=None if cursor is None else str(cursor),
         projection=Projection(attributes, excluded, privileged),
-        filter_node=parse_filter(expression) if expression else None,
+        filter_node=parse_filter(expression, limits) if expression else None,
     )
 
 
@@ -135,9 +145,11 @@ def cursor_offset(query: ListQuery) -> int:
         raw = base64.urlsafe_b64decode(query.cursor + "=" * (-len(query.cursor) % 4))
         data = orjson.loads(raw)
         offset, fingerprint = int(data["o"]), str(data["q"])
+        if not 0 <= offset < MAX_START_INDEX:  # no cursor this server issued says that
+            raise ValueError(offset)
     except (ValueError, KeyError, TypeError, orjson.JSONDecodeError):
         raise InvalidCursorException(detail="the cursor is not one this server issued") from None
-    if fingerprint != query.fingerprint() or offset < 0:
+    if fingerprint != query.fingerprint():
         raise InvalidCursorException(detail="the cursor belongs to another filter or sort")
     return offset
 

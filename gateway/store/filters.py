@@ -53,7 +53,9 @@ from scim2_models.path import (
 
 from gateway.errors import InvalidFilterException, InvalidValueException, SCIMException
 from gateway.scim.kinds import Kind, fold
+from gateway.scim.visibility import observable, unobservable
 from gateway.store.database import fold_sql
+from gateway.store.filter_limits import DEFAULT_LIMITS, FilterLimits, check_filter_limits
 from gateway.store.jsonpaths import Elements, JsonRef, json_document
 from gateway.store.tables import Membership
 
@@ -132,16 +134,19 @@ def compile_filter(kind: Kind, expression: str, dialect: str) -> Condition:
     return compile_parsed(kind, parse_filter(expression), dialect, unique=True).condition
 
 
-def parse_filter(expression: str) -> FilterNode:
+def parse_filter(expression: str, limits: FilterLimits = DEFAULT_LIMITS) -> FilterNode:
     """The syntax tree of a filter, not yet bound to any model (see :func:`compile_parsed`).
 
     Raises:
-        InvalidFilterException: bad syntax.
+        InvalidFilterException: bad syntax, or a filter over ``limits`` or holding a string
+            an engine cannot compare (gateway.store.filter_limits).
     """
     try:
-        return ScimFilter(expression).ast
+        node = ScimFilter(expression).ast
     except (SCIMException, ValidationError, ValueError, TypeError) as exc:
         raise _invalid_filter(exc) from exc
+    check_filter_limits(node, limits)
+    return node
 
 
 @dataclass(frozen=True)
@@ -283,6 +288,8 @@ class _Context:
         resolve = self.resolver.resolve_comparison if comparison else self.resolver.resolve
         binding = resolve(path, strict=True)
         assert binding is not None  # the resolver is always bound to one model
+        if not observable(binding):
+            raise unobservable(path)
         return binding
 
     def keys(self, binding: AttributeBinding) -> tuple[str, ...]:
@@ -358,6 +365,8 @@ class _Slot:
                 return pattern if text == "exact" else fold(pattern)
             if isinstance(operand, datetime):
                 return _utc(operand)
+            if value_type == "number":
+                return _number(operand)
             if value_type == "string" and text != "exact":
                 return fold(operand)  # "folded" columns hold fold(value); "lower" folds in SQL
             return operand
@@ -458,11 +467,30 @@ class _Compiler(FilterVisitor[Condition]):
 
     def visit_logical_expr(self, node: LogicalExpr) -> Condition:
         join = sa.and_ if node.op is LogicalOperator.and_ else sa.or_
-        return join(*(self.visit(term) for term in node.terms))
+        return _balanced(join, [self.visit(term) for term in node.terms])
 
     def visit_value_path(self, node: ValuePath) -> Condition:
         values = self.scope.collection(node.attr_path)
         return values.exists(lambda scope: _Compiler(scope, self.operands).visit(node.val_filter))
+
+
+#: Terms joined flat; longer chains are split in halves (see :func:`_balanced`).
+_FLAT_TERMS = 16
+
+
+def _balanced(join: Callable[..., Condition], terms: list[Condition]) -> Condition:
+    """``a OR b OR ...`` as a balanced tree of parenthesised halves.
+
+    SQLite nests a flat chain one level per term and refuses more than 1,000 levels
+    ("Expression tree is too large"): a 1,000-clause ``or`` of ``userName eq`` was a 500
+    there and fine on PostgreSQL. Halves nest log2(n) levels on both engines. The halves
+    are wrapped (``type_coerce``) because SQLAlchemy flattens nested same-operator lists.
+    """
+    if len(terms) <= _FLAT_TERMS:
+        return join(*terms)
+    middle = len(terms) // 2
+    halves = (_balanced(join, terms[:middle]), _balanced(join, terms[middle:]))
+    return join(*(sa.type_coerce(half, sa.Boolean()).self_group() for half in halves))
 
 
 class _Shape(FilterVisitor[Hashable]):
@@ -544,6 +572,8 @@ def _map_entry(ctx: _Context, path: AttrPath) -> tuple[str, ...] | None:
     head = ctx.resolver.resolve(AttrPath(path.attr, None, path.uri), strict=False)
     if head is None or dict not in (head.field_type, get_origin(head.field_type)):
         return None
+    if not observable(head):
+        raise unobservable(path)
     return (*ctx.keys(head), path.sub_attr)
 
 
@@ -738,6 +768,18 @@ def _check_operator(op: CompareOperator, operand: Any, value_type: str) -> None:
         raise InvalidFilterException(detail=f"{operand!r} cannot be compared with a {value_type}")
 
 
+def _number(value: float) -> float:
+    """A number operand as the float JSON numbers are read as (gateway.store.jsonpaths).
+
+    SQLite cannot bind an integer beyond 64 bits (``eq 10^30`` was a 500 there); as a
+    float it compares on both engines as the stored numbers do.
+    """
+    try:
+        return float(value)
+    except OverflowError:
+        raise InvalidFilterException(detail=f"{value} is beyond the range of a number") from None
+
+
 def _plain(value: Any) -> Any:
     """Drop the wrappers coercion adds (enums, str subclasses), which drivers may refuse."""
     if isinstance(value, Enum):
@@ -746,8 +788,20 @@ def _plain(value: Any) -> Any:
 
 
 def _utc(value: datetime) -> datetime:
-    """A dateTime without offset is read as UTC, the timezone of the timestamp columns."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+    """The instant in UTC, the timezone of the timestamp columns; without offset, read as UTC.
+
+    An instant beyond years 1-9999 in UTC (``9999-12-31T23:59:59-14:00``) becomes the
+    nearest one within: no stored value lies beyond it, so every comparison answers the
+    same, where neither driver could bind it (a 500 on both engines).
+    """
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        return (datetime.max if value.year == datetime.max.year else datetime.min).replace(
+            tzinfo=UTC
+        )
 
 
 def _escape_like(value: str) -> str:

@@ -87,3 +87,20 @@ def test_a_valid_file_is_reported_ok(tmp_path: Path, monkeypatch: pytest.MonkeyP
     code, output = _check(tmp_path, connection)
     assert code == 0, output
     assert "ok (1 tenants, 1 connections)" in output
+
+
+def test_a_scope_may_name_write_only_hr_attributes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine reads what it delivers: SCIM tokens without scim:sensitive may not filter
+    on dateOfBirth (gateway.scim.visibility), the operator's scope filters may."""
+    monkeypatch.setenv("LMS_TOKEN", "t0k3n")
+    hr = "urn:scimgw:params:scim:schemas:extension:hr:2.0:User"
+    connection = {
+        "type": "scim",
+        "base_url": "https://lms.example/scim/v2",
+        "auth": {"type": "bearer", "token": "${LMS_TOKEN}"},
+        "scope": f'{hr}:dateOfBirth lt "2008-01-01"',
+    }
+    code, output = _check(tmp_path, connection)
+    assert code == 0, output
