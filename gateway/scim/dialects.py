@@ -86,9 +86,11 @@ def _resource_manager(payload: Payload) -> Payload:
 def _drop_entra_schemas(payload: Payload) -> Payload:
     key = _key(payload, "schemas")
     schemas = payload.get(key) if key else None
-    if key is None or not isinstance(schemas, list) or ENTRA_SCHEMAS.isdisjoint(schemas):
+    if key is None or not isinstance(schemas, list):
         return payload
-    return {**payload, key: [s for s in schemas if s not in ENTRA_SCHEMAS]}
+    # Only strings can name a schema; anything else is left for validation to refuse.
+    kept = [s for s in schemas if not (isinstance(s, str) and s in ENTRA_SCHEMAS)]
+    return payload if len(kept) == len(schemas) else {**payload, key: kept}
 
 
 def _patch_members(payload: Payload) -> Payload:

@@ -131,6 +131,15 @@ async def test_entra_group_listing_the_adscim_schema_is_created(
     assert response.json()["schemas"] == [GROUP]
 
 
+async def test_a_schemas_list_holding_an_object_is_a_scim_400_not_a_500(
+    client: httpx.AsyncClient,
+) -> None:
+    """Found by schemathesis: ``"schemas": [{}]`` crashed the ADSCIM quirk (unhashable)."""
+    response = await client.post("/Users", json={"schemas": [{}], "userName": "odd"})
+    assert response.status_code == 400, response.text
+    assert response.json()["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"]
+
+
 # -- unknown attributes: ignored and audited, or refused ----------------------------------
 
 
