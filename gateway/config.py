@@ -35,6 +35,12 @@ class ServerConfig(StrictModel):
     #: How long a validated static token is trusted without a database lookup; a token
     #: revoked from another process stops working within this many seconds.
     token_cache_seconds: float = Field(5.0, ge=0, le=300)
+    #: Request bounds (gateway/scim/limits.py; docs/scim.md, "Limits"): what one request
+    #: may ask of the server, so that no request stalls the others.
+    max_values: int = Field(100, ge=1, description="values per multi-valued attribute")
+    max_string_length: int = Field(2048, ge=300, description="strings without a column")
+    max_attribute_names: int = Field(50, ge=1, description="names in attributes=")
+    bulk_max_depth: int = Field(100, ge=1, description="bulkId reference chain length")
 
 
 class JWTConfig(StrictModel):
