@@ -38,7 +38,7 @@ class ServerConfig(StrictModel):
     #: Request bounds (gateway/scim/limits.py; docs/scim.md, "Limits"): what one request
     #: may ask of the server, so that no request stalls the others.
     max_values: int = Field(100, ge=1, description="values per multi-valued attribute")
-    max_string_length: int = Field(2048, ge=300, description="strings without a column")
+    max_string_length: int = Field(4096, ge=300, description="strings without a column")
     max_attribute_names: int = Field(50, ge=1, description="names in attributes=")
     bulk_max_depth: int = Field(100, ge=1, description="bulkId reference chain length")
 

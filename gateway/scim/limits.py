@@ -83,7 +83,7 @@ class Limits:
     """The bounds one request is held to (``server:`` in the configuration)."""
 
     max_values: int = 100
-    max_string_length: int = 2048
+    max_string_length: int = 4096
     max_attribute_names: int = 50
     bulk_max_depth: int = 100
     #: Attribute path -> longest value, for attributes kept in an indexed column.

@@ -62,7 +62,7 @@ CASES = {
     "integer field at 2^63-1": Case(_hr(level=2**63 - 1), 201),
     "integer field at 2^64-1": Case(_hr(level=2**64 - 1), *REFUSED),
     "integer field as a 23-digit string": Case(_hr(level="9" * 23), *REFUSED),
-    "title of 2,049 characters": Case({"title": "t" * 2049}, *REFUSED),
+    "title of 4,097 characters": Case({"title": "t" * 4097}, *REFUSED),
     "group displayName of 301 characters": Case(
         {"displayName": "g" * 301}, *REFUSED, endpoint="Groups"
     ),

@@ -64,6 +64,21 @@ async def test_patch_adding_more_values_than_the_limit_is_refused(
     assert "emails" not in current and current["meta"]["version"] == created["meta"]["version"]
 
 
+async def test_patches_cannot_grow_a_resource_past_max_values(client: httpx.AsyncClient) -> None:
+    """Each PATCH adds two emails: the second would make four, over the limit of three."""
+    created = (await client.post("/Users", json=user("a"))).json()
+    url = f"/Users/{created['id']}"
+    first = [{"op": "add", "path": "emails", "value": emails(2)}]
+    added = await client.patch(url, json={"schemas": [PATCH], "Operations": first})
+    assert added.status_code == 200, added.text
+    more = [{"value": f"more{i}@example.com", "type": "home"} for i in range(2)]
+    second = [{"op": "add", "path": "emails", "value": more}]
+    refused = await client.patch(url, json={"schemas": [PATCH], "Operations": second})
+    assert refused.status_code == 400 and "server.max_values" in refused.json()["detail"]
+    current = (await client.get(url)).json()
+    assert len(current["emails"]) == 2 and current["meta"] == added.json()["meta"]
+
+
 async def test_group_members_are_bounded_by_the_body_size_not_by_max_values(
     client: httpx.AsyncClient,
 ) -> None:
