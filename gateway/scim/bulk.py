@@ -21,7 +21,6 @@ from scim2_models import (
     ScimPolicy,
     ScimProvider,
 )
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -44,6 +43,7 @@ from gateway.scim.etags import etag
 from gateway.scim.http import read_json, scim_response
 from gateway.scim.kinds import Kind
 from gateway.scim.models import GroupResource
+from gateway.scim.offload import off_loop
 from gateway.service import Listing, ResourceService
 from gateway.store.calls import StoreCaller
 
@@ -339,7 +339,7 @@ async def bulk(request: Request) -> Response:
     kinds = tenant_kinds(request, caller)
     tenant = runtime(request).config.tenant(caller.tenant)
     # Validating up to a thousand operations takes a while: off the event loop.
-    steps, fail_on_errors = await run_in_threadpool(
+    steps, fail_on_errors = await off_loop(
         parse_request,
         body,
         server.bulk_max_operations,
@@ -358,7 +358,7 @@ async def bulk(request: Request) -> Response:
         server.bulk_max_depth,
     )
     results = await job.run(steps)
-    return scim_response(await run_in_threadpool(_response_body, kinds, results))
+    return scim_response(await off_loop(_response_body, kinds, results))
 
 
 def _response_body(kinds: dict[str, Kind], results: list[Any]) -> dict[str, Any]:
