@@ -6,6 +6,7 @@ exception handler.
 """
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any, TypeVar
 
 from starlette.requests import Request
@@ -146,11 +147,18 @@ async def _search(
             else await store(service.search, caller.tenant, kind, search)
         )
         total += listing.page.total
-        resources += [
-            render(kind, r.doc, listing.related.get(r.id), root, query.projection)
-            for r in listing.page.resources
-        ]
+        page = partial(_render_page, kind, listing, root, query.projection)
+        resources += page() if query.projection.is_default else await off_loop(page)
     return scim_response(list_response(query, resources, total, offset))
+
+
+def _render_page(
+    kind: Kind, listing: Listing, root: str, projection: Projection
+) -> list[dict[str, Any]]:
+    related = listing.related
+    return [
+        render(kind, r.doc, related.get(r.id), root, projection) for r in listing.page.resources
+    ]
 
 
 async def create_resource(request: Request) -> Response:
