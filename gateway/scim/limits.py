@@ -137,7 +137,7 @@ class Walk:
             self._string(value, path)
         elif isinstance(value, dict):
             for key, item in value.items():
-                self._string(key, f"{path} (an attribute name)", self.limits.max_string_length)
+                self._name(key, path)
                 self.value(item, child(path, key), depth + 1)
         elif isinstance(value, list):
             self._list(value, path, depth)
@@ -154,12 +154,17 @@ class Walk:
         for item in items:
             self.value(item, path, depth + 1)
 
-    def _string(self, text: str, path: str, limit: int | None = None) -> None:
+    def _name(self, key: str, path: str) -> None:
+        if "\x00" in key or len(key) > self.limits.max_string_length:
+            where = f"{path}: " if path else ""
+            raise refuse(f"{where}an attribute name holds a NUL character or is too long")
+
+    def _string(self, text: str, path: str) -> None:
         if "\x00" in text:
             raise refuse(f"{path}: contains a NUL character (U+0000), which is not allowed")
         name = path.lower()
-        width = self.limits.widths.get(name) if limit is None else None
-        longest = limit or width or self.limits.max_string_length
+        width = self.limits.widths.get(name)
+        longest = width or self.limits.max_string_length
         length = len(text) if width is None or len(text) > width else len(fold(text) or "")
         if length > longest:
             setting = "an indexed column's width" if width else "server.max_string_length"

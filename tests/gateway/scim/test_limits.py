@@ -134,6 +134,15 @@ async def test_body_nested_deeper_than_a_resource_can_be_is_refused_not_a_500(
     assert "nested deeper than" in refused.json()["detail"]
 
 
+async def test_nul_in_an_attribute_name_is_refused_naming_where(
+    client: httpx.AsyncClient,
+) -> None:
+    top = await client.post("/Users", json=user("a", **{"ti\x00tle": "x"}))
+    assert_refused(top, "an attribute name holds a NUL character or is too long")
+    nested = await client.post("/Users", json={**user("a"), "name": {"given\x00Name": "x"}})
+    assert_refused(nested, "name: an attribute name holds a NUL character or is too long")
+
+
 async def test_nul_in_a_patch_path_filter_is_refused(client: httpx.AsyncClient) -> None:
     created = (await client.post("/Users", json=user("a"))).json()
     path = 'emails[value eq "a\x00"].value'
