@@ -43,6 +43,12 @@ class ServerConfig(StrictModel):
     #: Operators nested in one another in one filter (``and``/``or`` groups, ``not``,
     #: value filters); more is 400 invalidFilter. scim2-models parses at most 32.
     max_filter_depth: int = Field(10, ge=1, le=32)
+    #: Request bounds (gateway/scim/limits.py; docs/scim.md, "Limits"): what one request
+    #: may ask of the server, so that no request stalls the others.
+    max_values: int = Field(100, ge=1, description="values per multi-valued attribute")
+    max_string_length: int = Field(4096, ge=300, description="strings without a column")
+    max_attribute_names: int = Field(50, ge=1, description="names in attributes=")
+    bulk_max_depth: int = Field(100, ge=1, description="bulkId reference chain length")
 
 
 class JWTConfig(StrictModel):

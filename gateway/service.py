@@ -28,7 +28,7 @@ from gateway.errors import (
     from_validation_error,
     reworded,
 )
-from gateway.scim import member_operations
+from gateway.scim import limits, member_operations
 from gateway.scim.etags import check_if_match, etag
 from gateway.scim.ignored import ignored_attributes, ignored_in_patch
 from gateway.scim.kinds import GROUP, USER, Kind
@@ -375,6 +375,8 @@ class ResourceService:
         version = current.version + 1
         created = datetime.fromisoformat(current.doc["meta"]["created"].replace("Z", "+00:00"))
         doc = self._document(kind, resource, current.id, version, created, at)
+        # A PATCH may grow a resource past the request bounds a body is held to.
+        limits.check_resource(doc, limits.Limits.of(self.config.server))
         stored = StoredResource(current.id, version, doc)
         unit.repository.update(tenant, kind, stored, at)
         action = Action.UPDATED

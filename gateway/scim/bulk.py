@@ -7,6 +7,7 @@ single request it stands for; this module orders operations by their ``bulkId``
 references, resolves those, and runs them.
 """
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,13 +35,15 @@ from gateway.errors import (
     from_validation_error,
 )
 from gateway.runtime import runtime
-from gateway.scim import dialects
+from gateway.scim import dialects, limits
+from gateway.scim.bulk_schedule import Schedule
 from gateway.scim.discovery import provider
 from gateway.scim.endpoints import base_url, principal, tenant_kinds
 from gateway.scim.etags import etag
 from gateway.scim.http import read_json, scim_response
 from gateway.scim.kinds import Kind
 from gateway.scim.models import GroupResource
+from gateway.scim.offload import off_loop
 from gateway.scim.visibility import check_patch_filters
 from gateway.service import Listing, ResourceService
 from gateway.store.calls import StoreCaller
@@ -61,6 +64,8 @@ class Step:
     references: frozenset[str]
     #: The tenant's kinds, keyed by endpoint name.
     kinds: dict[str, Kind]
+    #: Why the operation is refused before validation (a request bound), if it is.
+    refused: SCIMException | None = None
 
     @property
     def kind(self) -> Kind:
@@ -115,12 +120,32 @@ def _standard(operation: Any, kinds: dict[str, Kind]) -> Any:
     return {**operation, _key(operation, "data"): rewrite(kind, data)}
 
 
+def _bounded(
+    operations: list[Any], bounds: limits.Limits, integers: frozenset[str]
+) -> tuple[list[Any], dict[int, SCIMException]]:
+    """The operations, each over a request bound refused alone and stripped of its data
+    (scim2-models then has nothing costly to validate in it)."""
+    refused: dict[int, SCIMException] = {}
+    kept = []
+    for index, operation in enumerate(operations):
+        try:
+            limits.check_bulk_operation(operation, bounds, integers)
+        except SCIMException as exc:
+            refused[index] = exc
+            operation = {k: v for k, v in operation.items() if k.lower() not in ("data", "path")}
+            operation["path"] = "/Users"  # keeps the operation parseable; it never runs
+        kept.append(operation)
+    return kept, refused
+
+
 def parse_request(
     body: dict[str, Any],
     max_operations: int,
     policy: ScimPolicy,
     kinds: dict[str, Kind],
     scim_provider: ScimProvider,
+    bounds: limits.Limits = limits.DEFAULTS,
+    integers: frozenset[str] = frozenset(),
 ) -> tuple[list[Step], int | None]:
     """The steps of a bulk request and its ``failOnErrors``.
 
@@ -137,6 +162,7 @@ def parse_request(
         if len(raw) > max_operations:
             detail = f"the request has {len(raw)} operations; maxOperations is {max_operations}"
             raise PayloadTooLargeException(detail=detail)
+        raw, refused = _bounded(raw, bounds, integers)
         raw = [_standard(operation, kinds) for operation in raw]
     resource = kinds["users"].model | GroupResource
     try:
@@ -153,15 +179,19 @@ def parse_request(
     # Validation refuses an Operations that is missing, null or not a list (Required.true).
     assert isinstance(raw, list) and request.operations is not None
     pairs = enumerate(zip(raw, request.operations, strict=True))
-    return [_step(i, op, parsed, kinds) for i, (op, parsed) in pairs], request.fail_on_errors
+    steps = [_step(i, op, parsed, kinds, refused.get(i)) for i, (op, parsed) in pairs]
+    return steps, request.fail_on_errors
 
 
-def _step(index: int, raw: Any, parsed: Any, kinds: dict[str, Kind]) -> Step:
+def _step(
+    index: int, raw: Any, parsed: Any, kinds: dict[str, Kind], refused: SCIMException | None
+) -> Step:
     data = _field(raw, "data")
     data = data if isinstance(data, dict) else None
     found = references(data) | references(parsed.resource_id or "")
-    # An operation scim2-models refused fails at once, waiting on nothing.
-    return Step(index, parsed, data, frozenset(found if parsed.status is None else ()), kinds)
+    # An operation refused by scim2-models or a bound fails at once, waiting on nothing.
+    waits = parsed.status is None and refused is None
+    return Step(index, parsed, data, frozenset(found if waits else ()), kinds, refused)
 
 
 def _target(step: Step) -> str | None:
@@ -188,11 +218,13 @@ class BulkJob:
         root: str,
         fail_on_errors: int | None,
         readers: dict[str, Kind],
+        max_depth: int = limits.Limits.bulk_max_depth,
     ) -> None:
         self.service, self.store = service, store
         #: The kinds as the caller reads them, for the PATCH value filters' check.
         self.readers = readers
         self.tenant, self.root, self.limit = tenant, root, fail_on_errors
+        self.max_depth = max_depth
         self.owners: dict[str, int] = {}
         self.created: dict[str, str] = {}
         self.failed: set[str] = set()
@@ -207,36 +239,30 @@ class BulkJob:
     async def run(self, steps: list[Step]) -> list[Any]:
         """Run every step, each once; return their results in request order.
 
-        Each pass runs the steps whose references are settled; a pass that runs none
-        leaves only steps waiting on each other, which fail with 409 (RFC 7644 §3.7.1
-        lets a service stop there), so the loop always ends.
+        Steps run once their references are settled (:class:`Schedule`); the steps left
+        wait on each other and fail with 409 (RFC 7644 §3.7.1 lets a service stop
+        there). Between two steps the event loop serves other requests.
+
+        Raises:
+            InvalidValueException: references chain deeper than ``bulk_max_depth``.
         """
         for step in steps:
             if step.parsed.method is Method.post and step.parsed.bulk_id:
                 self.owners.setdefault(step.parsed.bulk_id, step.index)
-        pending = steps
-        while pending and not self.stopped:
-            waiting = await self._pass(pending)
-            if len(waiting) == len(pending):
-                self._fail_circular(waiting)
-                break
-            pending = waiting
+        schedule = Schedule([step.references for step in steps], self.owners)
+        depth = schedule.depth()
+        if depth > self.max_depth:
+            raise InvalidValueException(
+                detail=f"bulkId references chain {depth} operations deep, over the limit"
+                f" of {self.max_depth} (server.bulk_max_depth)"
+            )
+        while not self.stopped and (index := schedule.next()) is not None:
+            await self._perform(steps[index])
+            schedule.settle(index)
+            await asyncio.sleep(0)  # one operation at a time holds the event loop
+        if not self.stopped:
+            self._fail_circular([steps[index] for index in schedule.blocked()])
         return [self.results[index] for index in sorted(self.results)]
-
-    async def _pass(self, pending: list[Step]) -> list[Step]:
-        waiting = []
-        for step in pending:
-            if self.stopped:
-                break
-            if self._waits(step):
-                waiting.append(step)
-            else:
-                await self._perform(step)
-        return waiting
-
-    def _waits(self, step: Step) -> bool:
-        unsettled = self.owners.keys() - self.created.keys() - self.failed
-        return not unsettled.isdisjoint(step.references)
 
     def _fail_circular(self, steps: list[Step]) -> None:
         for step in steps:
@@ -253,6 +279,8 @@ class BulkJob:
 
     def _check(self, step: Step) -> None:
         parsed = step.parsed
+        if step.refused is not None:
+            raise step.refused
         if parsed.response is not None:
             raise SCIMException.from_error(parsed.response)
         _target(step)
@@ -312,20 +340,41 @@ def _result(step: Step, status: int, location: str | None, **extra: Any) -> Any:
 async def bulk(request: Request) -> Response:
     """Run a BulkRequest; answer 200 with a BulkResponse listing each operation's result."""
     caller = await principal(request, "scim:write")
-    limits = runtime(request).config.server
+    server = runtime(request).config.server
     service: ResourceService = runtime(request).service
-    body = await read_json(request, limits.bulk_max_payload_size)
+    body = await read_json(request, server.bulk_max_payload_size)
     kinds = tenant_kinds(request, caller)
-    steps, fail_on_errors = parse_request(
-        body, limits.bulk_max_operations, service.policy, kinds, _provider(request, caller)
+    tenant = runtime(request).config.tenant(caller.tenant)
+    # Validating up to a thousand operations takes a while: off the event loop.
+    steps, fail_on_errors = await off_loop(
+        parse_request,
+        body,
+        server.bulk_max_operations,
+        service.policy,
+        kinds,
+        _provider(request, caller),
+        limits.Limits.of(server),
+        limits.integer_paths(tenant.custom_field_spec()),
     )
     readers = tenant_kinds(request, caller, as_read=True)
     job = BulkJob(
-        service, runtime(request).store, caller.tenant, base_url(request), fail_on_errors, readers
+        service,
+        runtime(request).store,
+        caller.tenant,
+        base_url(request),
+        fail_on_errors,
+        readers,
+        server.bulk_max_depth,
     )
+    results = await job.run(steps)
+    return scim_response(await off_loop(_response_body, kinds, results))
+
+
+def _response_body(kinds: dict[str, Kind], results: list[Any]) -> dict[str, Any]:
     resource = kinds["users"].model | GroupResource
-    response = BulkResponse[resource](operations=await job.run(steps))  # type: ignore[valid-type]
-    return scim_response(response.model_dump(scim_ctx=Context.BULK_RESPONSE))
+    response = BulkResponse[resource](operations=results)  # type: ignore[valid-type]
+    body: dict[str, Any] = response.model_dump(scim_ctx=Context.BULK_RESPONSE)
+    return body
 
 
 def _provider(request: Request, caller: Principal) -> ScimProvider:

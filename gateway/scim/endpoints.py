@@ -6,7 +6,8 @@ exception handler.
 """
 
 from collections.abc import Callable
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -14,8 +15,8 @@ from starlette.routing import Route
 
 from gateway.auth.tokens import Principal
 from gateway.errors import ForbiddenException, InvalidValueException, NotFoundException
-from gateway.runtime import runtime
-from gateway.scim import dialects
+from gateway.runtime import Runtime, runtime
+from gateway.scim import dialects, limits
 from gateway.scim.etags import check_if_none_match, etag
 from gateway.scim.http import header, read_json, scim_response
 from gateway.scim.kinds import GROUP, USER, Kind
@@ -25,12 +26,14 @@ from gateway.scim.listing import (
     list_response,
     parse_list_query,
 )
+from gateway.scim.offload import off_loop
 from gateway.scim.representation import Projection, parse_attribute_list, render
 from gateway.scim.router import Handler, ResourceRouter, RouteKey
 from gateway.scim.visibility import check_patch_filters
 from gateway.service import Listing
 
 SEARCH_REQUEST = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
+T = TypeVar("T")
 
 
 def base_url(request: Request) -> str:
@@ -81,16 +84,20 @@ def projection_of(request: Request, caller: Principal) -> Projection:
         return DEFAULT_PROJECTIONS[caller.can("scim:sensitive")]
     attributes = parse_attribute_list(request.query_params.get("attributes"))
     excluded = parse_attribute_list(request.query_params.get("excludedAttributes"))
+    limits.check_projection(attributes, excluded, limits.Limits.of(runtime(request).config.server))
     if attributes and excluded:
         raise InvalidValueException(detail="attributes and excludedAttributes are exclusive")
     return Projection(attributes, excluded, caller.can("scim:sensitive"))
 
 
-def resource_response(
+async def resource_response(
     request: Request, kind: Kind, listing: Listing, projection: Projection, status: int = 200
 ) -> Response:
     stored = listing.page.resources[0]
-    body = render(kind, stored.doc, listing.related.get(stored.id), base_url(request), projection)
+    arguments = (kind, stored.doc, listing.related.get(stored.id), base_url(request), projection)
+    # A projection goes through scim2-models' serializer, whose cost grows with values
+    # times names (gateway/scim/representation.py), ~7 ms for the largest user: off the loop.
+    body = render(*arguments) if projection.is_default else await off_loop(render, *arguments)
     headers = {"ETag": etag(stored.version)}
     if status == 201:
         headers["Location"] = body.get("meta", {}).get("location") or (
@@ -145,20 +152,29 @@ async def _search(
             else await store(service.search, caller.tenant, kind, search)
         )
         total += listing.page.total
-        resources += [
-            render(kind, r.doc, listing.related.get(r.id), root, query.projection)
-            for r in listing.page.resources
-        ]
+        page = partial(_render_page, kind, listing, root, query.projection)
+        resources += page() if query.projection.is_default else await off_loop(page)
     return scim_response(list_response(query, resources, total, offset))
+
+
+def _render_page(
+    kind: Kind, listing: Listing, root: str, projection: Projection
+) -> list[dict[str, Any]]:
+    related = listing.related
+    return [
+        render(kind, r.doc, related.get(r.id), root, projection) for r in listing.page.resources
+    ]
 
 
 async def create_resource(request: Request) -> Response:
     caller = await principal(request, "scim:write")
     kind = kind_of(request, caller)
-    payload = dialects.resource_payload(kind, await _body(request))
+    projection = projection_of(request, caller)  # refused before anything is written
+    body, nodes = await _checked_body(request, caller, limits.check_resource)
+    payload = dialects.resource_payload(kind, body)
     app = runtime(request)
-    listing = await app.store(app.service.create, caller.tenant, kind, payload)
-    return resource_response(request, kind, listing, projection_of(request, caller), 201)
+    listing = await _write(app, nodes, app.service.create, caller.tenant, kind, payload)
+    return await resource_response(request, kind, listing, projection, 201)
 
 
 # -- single-resource endpoints ----------------------------------------------------------
@@ -176,7 +192,7 @@ async def get_resource(request: Request) -> Response:
         else await store(service.get, caller.tenant, kind, resource_id)
     )
     check_if_none_match(header(request, b"if-none-match"), listing.page.resources[0].version)
-    return resource_response(request, kind, listing, projection_of(request, caller))
+    return await resource_response(request, kind, listing, projection_of(request, caller))
 
 
 async def replace_resource(request: Request) -> Response:
@@ -195,11 +211,16 @@ async def _update(
 ) -> Response:
     caller = await principal(request, "scim:write")
     kind = kind_of(request, caller)
-    payload = rewrite(kind, await _body(request))
+    projection = projection_of(request, caller)  # refused before anything is written
+    check = limits.check_patch if method == "patch" else limits.check_resource
+    body, nodes = await _checked_body(request, caller, check)
+    payload = rewrite(kind, body)
     if method == "patch":  # which values a PATCH's value filter touched is observable
         check_patch_filters(kind_of(request, caller, as_read=True).model, payload)
     app = runtime(request)
-    listing = await app.store(
+    listing = await _write(
+        app,
+        nodes,
         getattr(app.service, method),
         caller.tenant,
         kind,
@@ -207,7 +228,7 @@ async def _update(
         payload,
         if_match=header(request, b"if-match"),
     )
-    return resource_response(request, kind, listing, projection_of(request, caller))
+    return await resource_response(request, kind, listing, projection)
 
 
 async def delete_resource(request: Request) -> Response:
@@ -236,6 +257,26 @@ def _id(request: Request, caller: Principal) -> str:
 
 async def _body(request: Request) -> dict[str, Any]:
     return await read_json(request, runtime(request).config.server.max_request_size)
+
+
+async def _checked_body(
+    request: Request, caller: Principal, check: Callable[..., int]
+) -> tuple[dict[str, Any], int]:
+    """The body, refused when over a limit (gateway.scim.limits), and its node count."""
+    app = runtime(request)
+    body = await _body(request)
+    integers = limits.integer_paths(app.config.tenant(caller.tenant).custom_field_spec())
+    return body, check(body, limits.Limits.of(app.config.server), integers)
+
+
+async def _write(
+    app: Runtime, nodes: int, function: Callable[..., T], *args: Any, **kwargs: Any
+) -> T:
+    """Call the service as the store says (inline on SQLite), except with a heavy body:
+    its validation would hold the event loop, so it runs off the loop, one at a time."""
+    if nodes > limits.INLINE_NODES:
+        return await off_loop(function, *args, **kwargs)
+    return await app.store(function, *args, **kwargs)
 
 
 def _me(handler: Handler) -> Handler:

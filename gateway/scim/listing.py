@@ -13,6 +13,7 @@ from scim2_models.path import FilterNode
 from gateway.config import ServerConfig
 from gateway.errors import InvalidValueException
 from gateway.scim.kinds import GROUP, Kind
+from gateway.scim.limits import Limits, check_projection
 from gateway.scim.representation import Projection, parse_attribute_list
 from gateway.store.filter_limits import FilterLimits
 from gateway.store.filters import parse_filter
@@ -77,6 +78,7 @@ def parse_list_query(params: dict[str, Any], server: ServerConfig, privileged: b
     """Build a ListQuery from query parameters or a SearchRequest body (same names)."""
     attributes = parse_attribute_list(params.get("attributes"))
     excluded = parse_attribute_list(params.get("excludedAttributes"))
+    check_projection(attributes, excluded, Limits.of(server))
     if attributes and excluded:
         raise InvalidValueException(detail="attributes and excludedAttributes are exclusive")
     start = _integer(params.get("startIndex"), "startIndex")

@@ -113,8 +113,63 @@ def _project(kind: Kind, body: dict[str, Any], projection: Projection) -> dict[s
         )
     except ValidationError as exc:
         raise InvalidValueException(detail=f"attributes: {exc.errors()[0]['msg']}") from None
-    model = kind.model.model_validate(body, scim_ctx=Context.DEFAULT)
+    model = kind.model.model_validate(_sample(body), scim_ctx=Context.DEFAULT)
     dumped: dict[str, Any] = model.model_dump(
         scim_ctx=Context.RESOURCE_QUERY_RESPONSE, response_parameters=parameters
     )
-    return dumped
+    return _spread(dumped, body)
+
+
+# scim2-models decides, for each value of a multi-valued attribute and each of its
+# sub-attributes, whether it is returned, matching the sub-attribute against every
+# requested name; it also validates each value again (0.2 ms per email address). That is
+# values x names: a user with 20,000 emails and 1,000 names took 48 s. The decision
+# depends only on the sub-attribute, never on the value, so scim2-models projects one
+# sample value per multi-valued attribute, carrying every sub-attribute any value has,
+# and every value keeps the sub-attributes the sample kept: linear in the values.
+
+
+def _sample(value: Any) -> Any:
+    """The document with each list of complex values replaced by one sample value."""
+    if isinstance(value, dict):
+        return {key: _sample(item) for key, item in value.items()}
+    if isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
+        merged: dict[str, Any] = {}
+        for item in value:
+            for key, sub in item.items():
+                if merged.get(key) in (None, "", [], {}):
+                    merged[key] = sub
+        return [_sample(merged)]
+    return value
+
+
+def _spread(projected: Any, original: Any, in_value: bool = False) -> Any:
+    """The projection of the sample applied to every value of the original document.
+
+    Within a value of a multi-valued attribute, what is kept is the value's own data,
+    not the sample's.
+    """
+    if isinstance(projected, dict) and isinstance(original, dict):
+        return {
+            key: _spread(item, original[key], in_value) if key in original else item
+            for key, item in projected.items()
+        }
+    if _sampled(projected, original):
+        kept = projected[0]
+        values = [
+            {key: _spread(kept[key], item[key], True) for key in kept if key in item}
+            for item in original
+        ]
+        return [value for value in values if value]
+    return original if in_value else projected
+
+
+def _sampled(projected: Any, original: Any) -> bool:
+    return (
+        isinstance(projected, list)
+        and len(projected) == 1
+        and isinstance(projected[0], dict)
+        and isinstance(original, list)
+        and bool(original)
+        and all(isinstance(item, dict) for item in original)
+    )
