@@ -12,6 +12,7 @@ list on SQLite), and neither driver sends an unpaired surrogate. Both engines mu
 and refuse the same input, so such a filter is refused first, with ``invalidFilter``.
 """
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -19,7 +20,7 @@ from scim2_models.path import Comparison, FilterNode, LogicalExpr, Not, Present,
 
 from gateway.errors import InvalidFilterException
 
-__all__ = ["DEFAULT_LIMITS", "FilterLimits", "check_filter_limits"]
+__all__ = ["DEFAULT_LIMITS", "FilterLimits", "check_filter_limits", "check_filter_text"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,31 @@ class FilterLimits:
 
 #: The limits of a filter not sent by a SCIM client (a connection's scope, for instance).
 DEFAULT_LIMITS = FilterLimits()
+
+
+#: A quoted string of the filter grammar (RFC 7644 §3.4.2.2: JSON string rules).
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+#: The attribute operators; each one is one clause of the parsed filter.
+_OPERATOR = re.compile(r"(?<![\w.:$-])(?:eq|ne|co|sw|ew|gt|ge|lt|le|pr)(?![\w.:$-])", re.I)
+
+
+def check_filter_text(expression: str, limits: FilterLimits) -> None:
+    """Refuse a filter with too many clauses before parsing it.
+
+    Parsing costs about 60 µs a clause (scim2-models' grammar): a 1 MB ``.search`` filter
+    took 2 s, on the event loop, only to be refused after. Counting the operators outside
+    quoted strings is two regular-expression passes, linear and in C; it can only
+    over-count where an attribute is named like an operator, which no schema does.
+
+    Raises:
+        InvalidFilterException: naming ``server.max_filter_clauses``.
+    """
+    clauses = len(_OPERATOR.findall(_STRING.sub('""', expression)))
+    if clauses > limits.max_clauses:
+        raise InvalidFilterException(
+            detail=f"the filter has {clauses} clauses; this server accepts at most"
+            f" {limits.max_clauses} (server.max_filter_clauses)"
+        )
 
 
 def check_filter_limits(node: FilterNode, limits: FilterLimits) -> None:

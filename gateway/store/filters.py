@@ -55,7 +55,12 @@ from gateway.errors import InvalidFilterException, InvalidValueException, SCIMEx
 from gateway.scim.kinds import Kind, fold
 from gateway.scim.visibility import observable, unobservable
 from gateway.store.database import fold_sql
-from gateway.store.filter_limits import DEFAULT_LIMITS, FilterLimits, check_filter_limits
+from gateway.store.filter_limits import (
+    DEFAULT_LIMITS,
+    FilterLimits,
+    check_filter_limits,
+    check_filter_text,
+)
 from gateway.store.jsonpaths import Elements, JsonRef, json_document
 from gateway.store.tables import Membership
 
@@ -141,6 +146,7 @@ def parse_filter(expression: str, limits: FilterLimits = DEFAULT_LIMITS) -> Filt
         InvalidFilterException: bad syntax, or a filter over ``limits`` or holding a string
             an engine cannot compare (gateway.store.filter_limits).
     """
+    check_filter_text(expression, limits)
     try:
         node = ScimFilter(expression).ast
     except (SCIMException, ValidationError, ValueError, TypeError) as exc:

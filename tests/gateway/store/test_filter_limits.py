@@ -62,3 +62,20 @@ def test_the_server_configuration_sets_the_limits_of_list_requests() -> None:
         parse_list_query({"filter": "userName pr and active eq true and id pr"}, server, False)
     with pytest.raises(InvalidFilterException, match="server.max_filter_depth"):
         parse_list_query({"filter": "not (userName pr and id pr)"}, server, False)
+
+
+def test_operators_inside_strings_do_not_count_as_clauses() -> None:
+    """The clause count taken before parsing skips quoted strings."""
+    parse_filter('userName eq "eq pr ne \\" and co"', FilterLimits(max_clauses=1))
+
+
+def test_a_huge_filter_is_refused_before_it_is_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 1 MB filter was parsed (2 s of grammar work) before its clauses were counted."""
+    import gateway.store.filters as filters
+
+    def parse_nothing(expression: str) -> None:
+        raise AssertionError("the filter was parsed")
+
+    monkeypatch.setattr(filters, "ScimFilter", parse_nothing)
+    chain = " or ".join(f'userName eq "u{i}"' for i in range(30_000))
+    assert "30000 clauses" in _refusal(chain)
