@@ -1,7 +1,7 @@
 """Writing outbox rows: one per enabled target connection, in the change's transaction.
 
-The provisioning worker (a later issue) claims these rows. Priorities encode the rule that
-a leaver must lose access before anything else is sent under a rate limit.
+The provisioning worker claims these rows (provisioning/claims.py). Priorities encode the
+rule that a leaver must lose access before anything else is sent under a rate limit.
 """
 
 from dataclasses import dataclass
