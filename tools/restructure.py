@@ -33,6 +33,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -320,7 +321,7 @@ def render_imports(groups: dict[str, list[str]], indent: int) -> str:
     return "\n".join(lines).lstrip(" ")
 
 
-def apply_edits(source: str, edits: list[tuple[ast.stmt, str]]) -> str:
+def apply_edits(source: str, edits: Sequence[tuple[ast.stmt, str]]) -> str:
     """Replace each statement's exact span (it starts at its column; indentation stays)."""
     lines = source.splitlines(keepends=True)
     offsets = [0]
@@ -349,7 +350,7 @@ def merge_duplicates() -> None:
                 print(f"renamed {', '.join(names)} in {rel(path)}")
         stale = path_of(old)
         if stale.exists() and "threads" in path_of(survivor).read_text(encoding="utf-8"):
-            git("rm", "-q", rel(stale))
+            git("rm", "-qf", rel(stale))
             print(f"removed {rel(stale)} (its class is {survivor})")
     worker, before, after = WORKER_STORE_CALL
     path = ROOT / worker
