@@ -101,25 +101,24 @@ WORKER_STORE_CALL = (
 
 #: Rooms whose ``__init__.py`` this script writes: dotted name -> one-line purpose.
 ROOMS: dict[str, str] = {
-    "gateway.config": "The YAML file's schema: server limits, tenants, connections, their outbound"
-    " auth and secrets.",
-    "provisioning.engine": "The queue and its loop: claim due events, deliver them, settle the"
-    " outcome (retry, dead letter).",
-    "provisioning.accounts": "What one event means for one remote account: load, decide, carry"
-    " out; groups, file exports, dry run.",
-    "provisioning.records": "The engine's own rows: claims on outbox events, account links, guard"
-    " state, the delivery journal.",
-    "provisioning.targets": "A connection made ready to deliver: connector, HTTP client with auth"
-    " and rate limit, field map, scope.",
+    "gateway.config": "The YAML file's schema: server, tenants, connections, outbound auth,"
+    " secrets.",
+    "provisioning.engine": "The queue and its loop: claim due events, deliver them, settle each"
+    " outcome.",
+    "provisioning.accounts": "One event for one remote account: load, decide, carry out; groups,"
+    " exports, dry run.",
+    "provisioning.records": "The engine's own rows: outbox claims, account links, guard state, the"
+    " journal.",
+    "provisioning.targets": "A connection made ready to deliver: connector, client, rate limit,"
+    " map, scope.",
     "provisioning.mapping": "A SCIM user in, a target's fields out: paths, transforms, field maps,"
-    " scope filters.",
-    "provisioning.connectors": "Target connectors, one module per vendor or protocol, and the"
-    " contract they implement.",
+    " scopes.",
+    "provisioning.connectors": "Target connectors, one module per vendor or protocol, and their"
+    " contract.",
 }
 #: Packages created without a front door of names.
 PACKAGES: dict[str, str] = {
-    "scimgw": "The composition root: the ``scimgw`` command line and the ASGI entry, the only"
-    " layer that wires the SCIM server, the store and the provisioning engine together.",
+    "scimgw": "The composition root: the CLI and the ASGI entry wire server, store and engine.",
 }
 PROVISIONING_DOC = '''"""Outbound provisioning: each stored change, sent to the tenant's targets.
 
@@ -435,7 +434,8 @@ def imports_modules(node: ast.ImportFrom) -> bool:
 def write_init(room: str, names: dict[str, str]) -> None:
     init = ROOT.joinpath(*room.split(".")) / "__init__.py"
     by_module: dict[str, list[str]] = {}
-    for name, module in sorted(names.items()):
+    # isort's order within one import: CONSTANTS, Classes, functions (as ruff sorts them).
+    for name, module in sorted(names.items(), key=lambda item: (kind_rank(item[0]), item[0])):
         by_module.setdefault(module, []).append(name)
     imports = "\n".join(render_imports({m: n}, 0) for m, n in sorted(by_module.items()))
     listed = "".join(f'    "{name}",\n' for name in sorted(names))
@@ -444,6 +444,10 @@ def write_init(room: str, names: dict[str, str]) -> None:
         init.write_text(text, encoding="utf-8")
         git("add", rel(init))
         print(f"wrote   {rel(init)} ({len(names)} names)")
+
+
+def kind_rank(name: str) -> int:
+    return 0 if name.isupper() else 1 if name[:1].isupper() else 2
 
 
 def route_through_front_doors(exports: dict[str, dict[str, str]]) -> None:
