@@ -14,6 +14,7 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY gateway ./gateway
 COPY provisioning ./provisioning
+COPY scimgw ./scimgw
 RUN /opt/scimgw/bin/pip install ".[postgres]"
 
 FROM python:3.12-slim

@@ -21,12 +21,12 @@ run: $(STAMP)
 ## Install the dev extras and run the whole suite (SQLite, plus PostgreSQL when
 ## SCIMGW_TEST_POSTGRES_URL is set; .ci/run sets it and then requires it).
 test: $(STAMP)
-	$(BIN)/ruff check gateway provisioning tests
+	$(BIN)/ruff check gateway provisioning scimgw tests
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -n 2 -q $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check gateway provisioning tests benchmarks
+	$(BIN)/ruff check gateway provisioning scimgw tests benchmarks
 	$(BIN)/mypy
 
 bench: $(STAMP)

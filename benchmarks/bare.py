@@ -37,7 +37,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8081)
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
-    # The same uvicorn.run arguments as `scimgw serve` (gateway/cli.py): loop and http
+    # The same uvicorn.run arguments as `scimgw serve` (scimgw/cli.py): loop and http
     # stay "auto", which is uvloop and httptools when installed (uvicorn[standard]).
     uvicorn.run(
         "benchmarks.bare:app",

@@ -24,15 +24,15 @@ import sqlalchemy as sa
 
 from gateway import logs
 from gateway.auth.tokens import ensure_tenant
-from gateway.config import parse_config
+from gateway.config.file import parse_config
 from gateway.scim.dialects import POLICY
 from gateway.scim.kinds import USER
 from gateway.service import ResourceService
 from gateway.store.database import create_engine
 from gateway.store.migrations import upgrade
 from gateway.store.tables import OutboxEvent
+from provisioning.engine import Worker
 from provisioning.targets import build_targets
-from provisioning.worker import Worker
 
 
 def _free_port() -> int:

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from gateway.auth.tokens import ensure_tenant
-from gateway.config import parse_config
+from gateway.config.file import parse_config
 from gateway.scim.kinds import USER
 from gateway.store import migrations
 from gateway.store.database import create_engine, normalize_url, writer

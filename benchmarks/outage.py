@@ -26,12 +26,12 @@ import sqlalchemy as sa
 
 from benchmarks.delivery import _database, _free_port, _seed
 from gateway import logs
-from gateway.config import parse_config
+from gateway.config.file import parse_config
 from gateway.store.database import create_engine
 from gateway.store.migrations import upgrade
 from gateway.store.tables import OutboxEvent
+from provisioning.engine import Worker
 from provisioning.targets import build_targets
-from provisioning.worker import Worker
 
 outbox = OutboxEvent.__table__  # type: ignore[attr-defined]
 

@@ -2,7 +2,7 @@
 
 A tenant of N users (a tenth of them managers, every other user reporting to one, every
 user linked in one connection) is written straight to the store; then, five times, four
-managers "get an account" and :func:`provisioning.reports.enqueue_reports_of` runs in a
+managers "get an account" and :func:`provisioning.accounts.reports.enqueue_reports_of` runs in a
 transaction that is rolled back. Reported: milliseconds per settlement batch.
 
 SQLite by default; ``--postgres`` uses 127.0.0.1:5432 (database ``bench_reports``).
@@ -22,9 +22,8 @@ from gateway.auth.tokens import ensure_tenant
 from gateway.scim.kinds import USER
 from gateway.store.database import create_engine
 from gateway.store.migrations import upgrade
-from provisioning import links
-from provisioning.reports import enqueue_reports_of
-from provisioning.snapshot import ENTERPRISE
+from provisioning.accounts import ENTERPRISE, enqueue_reports_of
+from provisioning.records import links
 
 TENANT, CONNECTION = "acme", "remote"
 

@@ -28,7 +28,7 @@ REDACTED_KEYS = frozenset(
 )
 REDACTED = "[redacted]"
 #: Libraries that log every outbound request themselves, URL and all. The provisioning
-#: engine logs its calls, redacted (provisioning/http.py); theirs would repeat each one
+#: engine logs its calls, redacted (provisioning/targets/client.py); theirs would repeat each one
 #: unredacted (a query string can carry a key) and cost the worker a log line per event.
 CHATTY_LOGGERS = ("httpx", "httpcore", "httpx_aiohttp")
 

@@ -33,14 +33,14 @@ from gateway.scim.etags import check_if_match, etag
 from gateway.scim.ignored import ignored_attributes, ignored_in_patch
 from gateway.scim.kinds import GROUP, USER, Kind
 from gateway.scim.models import DISCARDED_ATTRIBUTES, SENSITIVE_ATTRIBUTES
+from gateway.store.audit import record_audit
 from gateway.store.connections import Connections
 from gateway.store.memberships import Memberships
+from gateway.store.outbox import Action, Change, classify_update, enqueue
 from gateway.store.prepared import Statements
 from gateway.store.queries import Search
 from gateway.store.reads import Reads
 from gateway.store.repository import Page, Repository, StoredResource
-from provisioning.journal import record_audit
-from provisioning.outbox import Action, Change, classify_update, enqueue
 
 #: Stored documents carry neither members nor groups: both live in the membership table.
 DERIVED_ATTRIBUTES = ("members", "groups")

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine
 
 from gateway.app import create_app
 from gateway.auth.tokens import create_token
-from gateway.config import GatewayConfig, parse_config
+from gateway.config.file import GatewayConfig, parse_config
 from gateway.settings import Settings
 from gateway.store.database import create_engine, normalize_url
 from gateway.store.migrations import upgrade

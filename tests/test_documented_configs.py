@@ -16,8 +16,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from gateway.cli import app
 from gateway.configfile import parse_yaml
+from scimgw.cli import app
 
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()

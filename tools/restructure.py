@@ -70,17 +70,20 @@ MOVES: dict[str, str] = {
     "provisioning.groups": "provisioning.accounts.groups",
     "provisioning.exports": "provisioning.accounts.exports",
     "provisioning.plan": "provisioning.accounts.plan",
+    "provisioning.reports": "provisioning.accounts.reports",
     # provisioning/records: the engine's own rows.
     "provisioning.claims": "provisioning.records.claims",
     "provisioning.links": "provisioning.records.links",
     "provisioning.guard": "provisioning.records.guard",
     "provisioning.journal": "provisioning.records.journal",
     "provisioning.deliveries": "provisioning.records.deliveries",
+    "provisioning.failures": "provisioning.records.failures",
     # provisioning/targets: a connection made ready to deliver.
     "provisioning.targets": "provisioning.targets.assembly",
     "provisioning.http": "provisioning.targets.client",
     "provisioning.ratelimit": "provisioning.targets.ratelimit",
     "provisioning.validation": "provisioning.targets.validation",
+    "provisioning.replies": "provisioning.targets.replies",
     # provisioning/mapping: a SCIM user in, a target's fields out.
     "provisioning.mapping": "provisioning.mapping.fieldmap",
     "provisioning.paths": "provisioning.mapping.paths",

@@ -25,7 +25,7 @@ __all__ = ["DEFAULT_LIMITS", "FilterLimits", "check_filter_limits", "check_filte
 
 @dataclass(frozen=True)
 class FilterLimits:
-    """The bounds of one server (gateway.config.ServerConfig names them)."""
+    """The bounds of one server (gateway.config.file.ServerConfig names them)."""
 
     #: Comparisons and ``pr`` tests in one filter.
     max_clauses: int = 1000

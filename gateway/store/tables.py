@@ -229,7 +229,7 @@ class ConnectionState(SQLModel, table=True):
 
 class ConnectionBreaker(SQLModel, table=True):
     """The circuit breaker of a target connection, shared by every worker process
-    (provisioning.breaker): open while the target is down, with one probe at a time."""
+    (provisioning.engine.breaker): open while the target is down, with one probe at a time."""
 
     __tablename__ = "connection_breaker"
 

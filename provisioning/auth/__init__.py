@@ -11,14 +11,7 @@
 
 import httpx
 
-from provisioning.auth.microsoft import (
-    Certificate,
-    CertificateAssertion,
-    load_certificate,
-    microsoft_identity_auth,
-)
-from provisioning.auth.oauth2 import AccessToken, ClientCredentialsAuth, client_credentials_auth
-from provisioning.auth.settings import (
+from gateway.config import (
     ApiKeyAuth,
     AuthSettings,
     BasicAuth,
@@ -26,6 +19,13 @@ from provisioning.auth.settings import (
     MicrosoftIdentity,
     OAuth2ClientCredentials,
 )
+from provisioning.auth.microsoft import (
+    Certificate,
+    CertificateAssertion,
+    load_certificate,
+    microsoft_identity_auth,
+)
+from provisioning.auth.oauth2 import AccessToken, ClientCredentialsAuth, client_credentials_auth
 from provisioning.auth.static import ApiKeyHeaderAuth, BasicCredentialsAuth, BearerTokenAuth
 
 __all__ = [

@@ -28,8 +28,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from joserfc.jwk import RSAKey
 from pydantic import SecretStr
 
+from gateway.config import MicrosoftIdentity
 from provisioning.auth.oauth2 import ClientCredentialsAuth, Clock
-from provisioning.auth.settings import MicrosoftIdentity
 
 #: Lifetime of a client assertion: Microsoft advises 5 to 10 minutes after ``nbf``.
 ASSERTION_LIFETIME_SECONDS = 600

@@ -22,7 +22,7 @@ import httpx
 from authlib.oauth2.auth import ClientAuth
 from authlib.oauth2.rfc6749.parameters import prepare_token_request
 
-from provisioning.auth.settings import OAuth2ClientCredentials
+from gateway.config import OAuth2ClientCredentials
 from provisioning.errors import AuthError, DeliveryError, RateLimited, TransientError
 from provisioning.responses import MESSAGE_LIMIT, retry_after_seconds
 

@@ -24,6 +24,7 @@ import asyncssh
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from gateway.config import Secret
 from provisioning.connectors.base import ConnectorSetup, DeliveryContext
 from provisioning.errors import (
     AuthError,
@@ -33,7 +34,6 @@ from provisioning.errors import (
     TargetConfigError,
     TransientError,
 )
-from provisioning.secrets import Secret
 
 log = structlog.get_logger("provisioning.connectors.csv_sftp")
 

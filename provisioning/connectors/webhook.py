@@ -22,9 +22,9 @@ from typing import Any, ClassVar
 import httpx
 from pydantic import BaseModel, ConfigDict
 
+from gateway.config import Secret
 from provisioning.connectors.base import ConnectorSetup, DeliveryContext, RemoteAccount
 from provisioning.responses import call
-from provisioning.secrets import Secret
 
 EVENT_ID_HEADER = "X-Scimgw-Event-Id"
 TIMESTAMP_HEADER = "X-Scimgw-Timestamp"

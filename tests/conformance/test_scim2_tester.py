@@ -17,7 +17,7 @@ from scim2_tester import Status, check_server
 from sqlalchemy.engine import Engine
 
 from gateway.auth.tokens import create_token
-from gateway.config import GatewayConfig, parse_config
+from gateway.config.file import GatewayConfig, parse_config
 from gateway.scim.discovery import provider
 
 PASSING = {Status.SUCCESS, Status.COMPLIANT, Status.ACCEPTABLE, Status.SKIPPED}

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from gateway.cli import app
+from scimgw.cli import app
 
 ROOT = Path(__file__).resolve().parents[2]
 runner = CliRunner()
@@ -117,7 +117,7 @@ def _start(tmp_path: Path, port: int) -> subprocess.Popen[str]:
         "SCIMGW_CONFIG": str(ROOT / "examples" / "gateway.yaml"),
         "SCIMGW_DATABASE_URL": f"sqlite:///{tmp_path}/data/scimgw.db",
     }
-    command = [sys.executable, "-m", "gateway.cli", "serve", "--init", "--port", str(port)]
+    command = [sys.executable, "-m", "scimgw.cli", "serve", "--init", "--port", str(port)]
     return subprocess.Popen(
         command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )

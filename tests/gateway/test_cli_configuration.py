@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from typer.testing import CliRunner
 
-from gateway.cli import app
+from scimgw.cli import app
 
 runner = CliRunner()
 

@@ -13,11 +13,11 @@ from sqlalchemy.engine import Engine
 
 from gateway.app import create_app
 from gateway.auth.tokens import create_token
-from gateway.config import GatewayConfig, parse_config
+from gateway.config.file import GatewayConfig, parse_config
 from gateway.settings import Settings
-from provisioning.retry import RetryPolicy
+from provisioning.engine import Worker
+from provisioning.engine.retry import RetryPolicy
 from provisioning.targets import Target, build_targets
-from provisioning.worker import Worker
 
 SCIM = "application/scim+json"
 CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"

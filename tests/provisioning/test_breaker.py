@@ -1,4 +1,4 @@
-"""The per-connection circuit breaker (provisioning.breaker), through the worker.
+"""The per-connection circuit breaker (provisioning.engine.breaker), through the worker.
 
 A webhook receiver fake that is down (503) then back; the worker on a movable clock.
 Runs on SQLite and PostgreSQL (the ``engine`` fixture). The end-to-end test at the bottom
@@ -20,12 +20,11 @@ import yaml
 from sqlalchemy.engine import Engine
 from typer.testing import CliRunner
 
-from gateway.cli import app as cli
 from gateway.store.database import writer
 from gateway.store.tables import AuditEntry, ConnectionBreaker, Delivery, OutboxEvent
-from provisioning import breaker
-from provisioning.retry import RetryPolicy
-from provisioning.worker import Worker
+from provisioning.engine import Worker, breaker
+from provisioning.engine.retry import RetryPolicy
+from scimgw.cli import app as cli
 from tests.conftest import _free_port
 from tests.fakes.webhook_receiver import WebhookReceiver
 from tests.provisioning.harness import TENANT, Harness, config_with

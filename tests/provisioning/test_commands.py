@@ -10,7 +10,7 @@ import yaml
 from sqlalchemy.engine import Engine
 from typer.testing import CliRunner
 
-from gateway.cli import app as cli
+from scimgw.cli import app as cli
 from tests.fakes.webhook_receiver import WebhookReceiver
 from tests.provisioning.harness import TENANT, Harness, config_with
 

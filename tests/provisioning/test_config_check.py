@@ -6,7 +6,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from gateway.cli import app
+from scimgw.cli import app
 
 runner = CliRunner()
 

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 import yaml
 
 from gateway.auth.tokens import create_token, ensure_tenant
-from gateway.config import parse_config
+from gateway.config.file import parse_config
 from gateway.scim.dialects import POLICY
 from gateway.scim.kinds import USER
 from gateway.service import ResourceService
@@ -50,7 +50,7 @@ def remote(tmp_path: Path) -> Iterator[tuple[str, str, sa.Engine]]:
     config.write_text(yaml.safe_dump({"tenants": {"remote": {}}}))
     port = _free_port()
     env = {**os.environ, "SCIMGW_CONFIG": str(config), "SCIMGW_LOG_LEVEL": "warning"}
-    command = [sys.executable, "-m", "gateway.cli", "serve", "--no-worker", "--port", str(port)]
+    command = [sys.executable, "-m", "scimgw.cli", "serve", "--no-worker", "--port", str(port)]
     server = subprocess.Popen([*command, "--database-url", url], env=env)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -74,7 +74,7 @@ def _start_worker(
     command = [
         sys.executable,
         "-m",
-        "gateway.cli",
+        "scimgw.cli",
         "worker",
         "--config",
         str(config),

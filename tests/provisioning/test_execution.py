@@ -11,11 +11,11 @@ from sqlalchemy.engine import Engine
 
 from gateway.app import create_app
 from gateway.auth.tokens import create_token
-from gateway.config import parse_config
+from gateway.config.file import parse_config
 from gateway.scim.kinds import USER
 from gateway.settings import Settings
 from gateway.store.tables import AccountLink, AuditEntry
-from provisioning.snapshot import as_document
+from provisioning.accounts.snapshot import as_document
 from tests.provisioning.harness import Harness, config_with
 
 

@@ -14,10 +14,10 @@ import structlog
 from sqlalchemy.engine import Engine
 from typer.testing import CliRunner
 
-from gateway.cli import app as cli
 from gateway.logs import redact
 from gateway.store.tables import OutboxEvent
-from provisioning import journal
+from provisioning.records import journal
+from scimgw.cli import app as cli
 from tests.fakes.webhook_receiver import WebhookReceiver
 from tests.provisioning.harness import Harness, config_with
 

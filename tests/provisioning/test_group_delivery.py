@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 
 from gateway.app import create_app
 from gateway.auth.tokens import create_token
-from gateway.config import parse_config
+from gateway.config.file import parse_config
 from gateway.scim.kinds import GROUP
 from gateway.settings import Settings
 from gateway.store.tables import (
@@ -26,9 +26,9 @@ from gateway.store.tables import (
     Membership,
     OutboxEvent,
 )
-from provisioning import links
-from provisioning.groups import enqueue_groups_of
-from provisioning.snapshot import as_document
+from provisioning.accounts import enqueue_groups_of
+from provisioning.accounts.snapshot import as_document
+from provisioning.records import links
 from tests.provisioning.harness import TENANT, Harness, config_with
 
 outbox = OutboxEvent.__table__  # type: ignore[attr-defined]

@@ -9,8 +9,8 @@ import pytest
 from pydantic import SecretStr
 from structlog.testing import capture_logs
 
-from provisioning.connection import TargetConnection
-from provisioning.http import build_client, redact_url
+from gateway.config import TargetConnection
+from provisioning.targets.client import build_client, redact_url
 from tests.fakes.oauth_server import OAuthServer
 
 BASE_URL = "https://api.example.com/v1"

@@ -5,8 +5,8 @@ from datetime import UTC, datetime
 from sqlalchemy.engine import Engine
 
 from gateway.auth.tokens import ensure_tenant
-from provisioning import links
-from provisioning.links import Link, Placed
+from provisioning.records import links
+from provisioning.records.links import Link, Placed
 
 AT = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from gateway.scim.models import ENTERPRISE_SCHEMA, HR_SCHEMA
 from provisioning.errors import MappingError
 from provisioning.mapping import FieldMap, MappingContext, payload_digest
-from provisioning.targets import connector_class
+from provisioning.targets.assembly import connector_class
 
 USER: dict[str, Any] = {
     "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", ENTERPRISE_SCHEMA, HR_SCHEMA],
@@ -186,7 +186,7 @@ def test_only_maps_sending_the_managers_remote_id_name_the_managers_account(
     connector: str, names_account: bool
 ) -> None:
     """Reports are sent again when their manager gets an account only where the payload
-    depends on that account (provisioning.reports): an email is known beforehand."""
+    depends on that account (provisioning.accounts.reports): an email is known beforehand."""
     field_map = FieldMap.parse(dict(connector_class(connector).default_field_map))
     assert field_map.names_manager_account is names_account
 

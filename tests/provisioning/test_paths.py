@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from gateway.scim.models import ENTERPRISE_SCHEMA, HR_SCHEMA
-from provisioning.paths import first_value, is_empty, parse_path
+from provisioning.mapping.paths import first_value, is_empty, parse_path
 
 DOC: dict[str, Any] = {
     "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", ENTERPRISE_SCHEMA, HR_SCHEMA],

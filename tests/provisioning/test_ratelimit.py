@@ -10,8 +10,8 @@ from collections.abc import Awaitable, Callable, Iterable
 
 import pytest
 
-from provisioning.connection import TargetConnection
-from provisioning.ratelimit import RateLimiter, Throttle
+from gateway.config import TargetConnection
+from provisioning.targets.ratelimit import RateLimiter, Throttle
 
 NS = 1_000_000_000
 

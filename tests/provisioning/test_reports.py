@@ -18,12 +18,12 @@ from sqlalchemy.engine import Engine
 
 from gateway.app import create_app
 from gateway.auth.tokens import create_token
-from gateway.config import parse_config
+from gateway.config.file import parse_config
 from gateway.scim.kinds import USER
 from gateway.settings import Settings
 from gateway.store.tables import AccountLink, Delivery, OutboxEvent
-from provisioning.plan import plan
-from provisioning.snapshot import as_document
+from provisioning.accounts.plan import plan
+from provisioning.accounts.snapshot import as_document
 from tests.provisioning.harness import ENTERPRISE, TENANT, Harness, config_with, managed_by
 
 REMOTE_CONFIG = parse_config({"tenants": {"remote": {}}})

@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from provisioning.engine.retry import DeadLetter, Retry, RetryPolicy, describe
 from provisioning.errors import (
     AuthError,
     ConflictError,
@@ -15,7 +16,6 @@ from provisioning.errors import (
     TargetConfigError,
     TransientError,
 )
-from provisioning.retry import DeadLetter, Retry, RetryPolicy, describe
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 

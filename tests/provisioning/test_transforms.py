@@ -6,7 +6,7 @@ import pytest
 
 from gateway.scim.models import ENTERPRISE_SCHEMA
 from provisioning.errors import MappingError
-from provisioning.transforms import TRANSFORMS, MappingContext, parse_transform
+from provisioning.mapping.transforms import TRANSFORMS, MappingContext, parse_transform
 
 NO_CONTEXT = MappingContext()
 MANAGER = {

@@ -12,12 +12,12 @@ import httpx
 import pytest
 from sqlalchemy.engine import Engine
 
-from gateway.config import GatewayConfig, parse_config
+from gateway.config.file import GatewayConfig, parse_config
 from gateway.scim.dialects import POLICY
 from gateway.scim.kinds import TenantKinds
 from gateway.service import ResourceService
 from gateway.store.tables import AccountLink, AuditEntry, Delivery, OutboxEvent
-from provisioning import snapshot
+from provisioning.accounts import snapshot
 from tests.fakes.webhook_receiver import WebhookReceiver
 from tests.provisioning.harness import Harness as SharedHarness
 
@@ -168,7 +168,7 @@ async def test_permanent_error_dead_letters_with_the_vendor_message_and_replays(
 ) -> None:
     from typer.testing import CliRunner
 
-    from gateway.cli import app as cli
+    from scimgw.cli import app as cli
 
     user_id = await harness.create_user("ada")
     harness.receiver.fail_next(400, body={"message": "email domain not allowed"})
@@ -193,7 +193,7 @@ async def test_leavers_are_claimed_before_creations_and_updates(harness: Harness
     for n in range(3):
         await harness.create_user(f"new{n}")
     await harness.patch(early, "active", False)
-    from provisioning.claims import claim
+    from provisioning.records.claims import claim
 
     with harness.engine.begin() as connection:
         batch = claim(
@@ -211,7 +211,7 @@ async def test_leavers_are_claimed_before_creations_and_updates(harness: Harness
 async def test_a_resource_is_never_claimed_twice_while_in_flight(harness: Harness) -> None:
     user_id = await harness.create_user("ada")
     await harness.patch(user_id, "name.givenName", "B")
-    from provisioning.claims import claim
+    from provisioning.records.claims import claim
 
     def take(worker: str, at: datetime) -> list[int]:
         with harness.engine.begin() as connection:
@@ -258,7 +258,7 @@ async def test_mass_deactivation_pauses_the_connection_until_confirmed(
 ) -> None:
     from typer.testing import CliRunner
 
-    from gateway.cli import app as cli
+    from scimgw.cli import app as cli
 
     config = gateway_config(guard={"max_count": 2, "min_linked": 100})
     h = Harness(engine, config, receiver)

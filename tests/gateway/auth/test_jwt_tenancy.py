@@ -9,7 +9,7 @@ from joserfc.jwk import RSAKey
 from sqlalchemy.engine import Engine
 
 from gateway.app import create_app
-from gateway.config import parse_config
+from gateway.config.file import parse_config
 from gateway.settings import Settings
 
 ISSUER = "https://login.example.com/acme/v2.0"

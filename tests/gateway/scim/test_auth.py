@@ -6,7 +6,7 @@ from sqlalchemy.engine import Engine
 from gateway.app import create_app
 from gateway.auth.authenticator import Authenticator
 from gateway.auth.tokens import create_token, revoke_token
-from gateway.config import parse_config
+from gateway.config.file import parse_config
 from gateway.settings import Settings
 
 CORE = "urn:ietf:params:scim:schemas:core:2.0:User"

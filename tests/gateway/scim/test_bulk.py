@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from gateway.auth.tokens import create_token
-from gateway.config import GatewayConfig, parse_config
+from gateway.config.file import GatewayConfig, parse_config
 
 BULK_REQUEST = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
 BULK_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:BulkResponse"

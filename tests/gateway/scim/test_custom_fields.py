@@ -3,7 +3,7 @@
 import httpx
 import pytest
 
-from gateway.config import GatewayConfig, parse_config
+from gateway.config.file import GatewayConfig, parse_config
 
 CORE = "urn:ietf:params:scim:schemas:core:2.0:User"
 HR = "urn:scimgw:params:scim:schemas:extension:hr:2.0:User"

@@ -3,7 +3,7 @@
 import httpx
 import pytest
 
-from gateway.config import GatewayConfig, parse_config
+from gateway.config.file import GatewayConfig, parse_config
 
 
 @pytest.fixture

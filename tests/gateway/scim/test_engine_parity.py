@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.config import GatewayConfig, parse_config
+from gateway.config.file import GatewayConfig, parse_config
 
 CORE = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.config import GatewayConfig, parse_config
+from gateway.config.file import GatewayConfig, parse_config
 from gateway.scim.listing import MAX_START_INDEX, ListQuery
 
 CORE = "urn:ietf:params:scim:schemas:core:2.0:User"

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from gateway.auth.tokens import create_token
-from gateway.config import GatewayConfig, parse_config
+from gateway.config.file import GatewayConfig, parse_config
 from gateway.store.tables import AuditEntry
 
 CORE = "urn:ietf:params:scim:schemas:core:2.0:User"

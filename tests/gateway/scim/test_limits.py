@@ -6,7 +6,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.config import GatewayConfig, parse_config
+from gateway.config.file import GatewayConfig, parse_config
 from gateway.errors import InvalidValueException
 from gateway.scim.limits import DEFAULTS, check_patch, child, patch_path
 

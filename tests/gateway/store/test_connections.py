@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from gateway.auth.tokens import ensure_tenant
-from gateway.config import parse_config
+from gateway.config.file import parse_config
 from gateway.scim.kinds import USER
 from gateway.service import ResourceService
 from gateway.store import checkpoints

@@ -8,6 +8,7 @@ import pytest
 from pydantic import TypeAdapter
 
 import provisioning.auth
+from gateway.config import AuthSettings
 from provisioning.auth import (
     ApiKeyHeaderAuth,
     BasicCredentialsAuth,
@@ -15,7 +16,6 @@ from provisioning.auth import (
     ClientCredentialsAuth,
     build_auth,
 )
-from provisioning.auth.settings import AuthSettings
 
 SETTINGS: TypeAdapter[AuthSettings] = TypeAdapter(AuthSettings)
 

@@ -22,9 +22,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 from pydantic import SecretStr
 
+from gateway.config import MicrosoftIdentity
 from provisioning.auth import load_certificate, microsoft_identity_auth
 from provisioning.auth.microsoft import ASSERTION_LIFETIME_SECONDS
-from provisioning.auth.settings import MicrosoftIdentity
 from provisioning.errors import AuthError
 from tests.fakes.oauth_server import FakeClock, OAuthServer, thumbprint
 

@@ -14,8 +14,8 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from gateway.config import OAuth2ClientCredentials
 from provisioning.auth import client_credentials_auth
-from provisioning.auth.settings import OAuth2ClientCredentials
 from provisioning.errors import AuthError, RateLimited, TransientError
 from provisioning.responses import raise_for_status
 from tests.fakes.oauth_server import FakeClock, OAuthServer

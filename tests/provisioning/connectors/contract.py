@@ -19,8 +19,8 @@ import structlog
 from sqlalchemy.engine import Engine
 
 from gateway.store.tables import AccountLink, OutboxEvent
+from provisioning.accounts.plan import plan
 from provisioning.errors import AuthError
-from provisioning.plan import plan
 from tests.provisioning.harness import Harness, config_with, managed_by
 
 

@@ -21,12 +21,12 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.engine import Engine
 
-from gateway.config import parse_config
+from gateway.config.file import parse_config
 from gateway.store.tables import OutboxEvent
+from provisioning.accounts import ENTERPRISE
+from provisioning.accounts.plan import plan
 from provisioning.errors import AuthError
-from provisioning.plan import plan
-from provisioning.snapshot import ENTERPRISE
-from provisioning.targets import connector_class
+from provisioning.targets.assembly import connector_class
 from tests.fakes.sftp_server import SftpServer, sftp_server
 from tests.provisioning.harness import TENANT, Harness, config_with
 
@@ -425,8 +425,8 @@ async def test_an_export_dropping_too_many_people_is_held_until_confirmed(
 ) -> None:
     """A file deprovisions by omission: the mass-deletion guard holds a file that would take
     access from more people than the connection allows, and pauses the connection."""
-    from provisioning import claims, guard
-    from provisioning.connection import DeletionGuard
+    from gateway.config import DeletionGuard
+    from provisioning.records import claims, guard
 
     settings = connection(vendor, server, guard={"max_count": 2, "min_linked": 100})
     harness = Harness(engine, config_with("files", settings))

@@ -13,7 +13,7 @@ import pytest
 import structlog
 from pydantic import ValidationError
 
-from provisioning.connectors.base import ConnectorSetup, DeliveryContext
+from provisioning.connectors import ConnectorSetup, DeliveryContext
 from provisioning.connectors.csv_sftp import CsvSftpConnector, CsvSftpOptions, render_csv
 from provisioning.errors import (
     AuthError,

@@ -16,8 +16,8 @@ import pytest
 import yaml
 from pydantic import SecretStr, ValidationError
 
-from gateway.config import parse_config
-from provisioning.connection import TargetConnection
+from gateway.config import TargetConnection
+from gateway.config.file import parse_config
 from provisioning.connectors.base import (
     ConnectorSetup,
     DeliveryContext,
@@ -39,9 +39,9 @@ from provisioning.errors import (
     RateLimited,
     TargetConfigError,
 )
-from provisioning.http import build_client
 from provisioning.mapping import MappingContext
-from provisioning.targets import build_targets, connector_class
+from provisioning.targets.assembly import build_targets, connector_class
+from provisioning.targets.client import build_client
 from tests.fakes.dynamics365_hr import ENVIRONMENT, NO_YES, Dynamics365Hr, Worker
 from tests.fakes.oauth_server import FakeClock, OAuthServer
 from tests.provisioning.auth.test_microsoft import make_certificate

@@ -11,7 +11,8 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy.engine import Engine
 
-from provisioning.connectors.base import ConnectorSetup, DeliveryContext
+from provisioning.accounts import ENTERPRISE
+from provisioning.connectors import ConnectorSetup, DeliveryContext
 from provisioning.connectors.elevo import (
     ELEVO_DIRECTORY,
     ELEVO_FILENAME,
@@ -21,8 +22,7 @@ from provisioning.connectors.elevo import (
 )
 from provisioning.errors import AuthError, MappingError
 from provisioning.mapping import FieldMap, MappingContext
-from provisioning.snapshot import ENTERPRISE
-from provisioning.targets import connector_class
+from provisioning.targets.assembly import connector_class
 from tests.fakes.sftp_server import SftpServer, sftp_server
 from tests.provisioning.harness import Harness, config_with
 

@@ -10,12 +10,12 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from provisioning.connectors.base import ConnectorSetup, DeliveryContext
+from provisioning.accounts import ENTERPRISE
+from provisioning.connectors import ConnectorSetup, DeliveryContext
 from provisioning.connectors.eloops import ELOOPS_FILENAME, EloopsConnector, EloopsOptions
 from provisioning.errors import MappingError
 from provisioning.mapping import FieldMap, MappingContext
-from provisioning.snapshot import ENTERPRISE
-from provisioning.targets import connector_class
+from provisioning.targets.assembly import connector_class
 from tests.fakes.sftp_server import SftpServer, sftp_server
 
 PASSWORD = "eloops-sftp-pw-31f8"

@@ -15,9 +15,8 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy.engine import Engine
 
-from provisioning.connection import TargetConnection
-from provisioning.connectors import lucca
-from provisioning.connectors.base import ConnectorSetup, DeliveryContext, RemoteAccount
+from gateway.config import TargetConnection
+from provisioning.connectors import ConnectorSetup, DeliveryContext, RemoteAccount, lucca
 from provisioning.connectors.lucca import LuccaConnector, LuccaOptions, read_lucca_error
 from provisioning.errors import (
     AuthError,
@@ -27,8 +26,8 @@ from provisioning.errors import (
     RateLimited,
     TargetConfigError,
 )
-from provisioning.http import build_client
 from provisioning.mapping import FieldMap
+from provisioning.targets.client import build_client
 from tests.fakes.lucca import LuccaFake
 from tests.provisioning.harness import Harness, config_with
 

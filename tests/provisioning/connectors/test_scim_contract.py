@@ -15,10 +15,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.app import create_app
 from gateway.auth.tokens import create_token
-from gateway.config import parse_config
+from gateway.config.file import parse_config
 from gateway.scim.kinds import USER
 from gateway.settings import Settings
-from provisioning.snapshot import as_document
+from provisioning.accounts.snapshot import as_document
 from tests.provisioning.connectors.contract import ConnectorContract, ContractTarget
 
 ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"

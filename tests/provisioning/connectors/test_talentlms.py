@@ -20,9 +20,9 @@ import pytest
 import yaml
 from sqlalchemy.engine import Engine
 
-from gateway.config import parse_config
+from gateway.config import TargetConnection
+from gateway.config.file import parse_config
 from gateway.store.tables import AccountLink, AuditEntry, Delivery, OutboxEvent
-from provisioning.connection import TargetConnection
 from provisioning.connectors.base import (
     ConnectorSetup,
     DeliveryContext,
@@ -42,8 +42,8 @@ from provisioning.errors import (
     RateLimited,
     TargetConfigError,
 )
-from provisioning.http import build_client
 from provisioning.targets import build_targets
+from provisioning.targets.client import build_client
 from tests.fakes.talentlms import (
     DUPLICATE_EMAIL,
     DUPLICATE_LOGIN,

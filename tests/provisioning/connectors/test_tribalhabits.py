@@ -14,8 +14,8 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy.engine import Engine
 
+from gateway.config import TargetConnection
 from gateway.scim.models import ENTERPRISE_SCHEMA, HR_SCHEMA
-from provisioning.connection import TargetConnection
 from provisioning.connectors.base import (
     ConnectorSetup,
     DeliveryContext,
@@ -36,8 +36,8 @@ from provisioning.errors import (
     RateLimited,
     TransientError,
 )
-from provisioning.http import build_client
 from provisioning.mapping import FieldMap, MappingContext
+from provisioning.targets.client import build_client
 from tests.fakes.tribalhabits import CustomField, TribalHabitsFake
 from tests.provisioning.harness import Harness, config_with
 

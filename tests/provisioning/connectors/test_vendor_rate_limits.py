@@ -2,9 +2,9 @@
 
 import pytest
 
-from gateway.config import parse_config
-from provisioning.connection import RateLimit, TargetConnection
-from provisioning.ratelimit import Throttle
+from gateway.config.connection import RateLimit, TargetConnection
+from gateway.config.file import parse_config
+from provisioning.targets.ratelimit import Throttle
 
 
 @pytest.mark.parametrize(

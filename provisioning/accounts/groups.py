@@ -1,0 +1,321 @@
+"""Delivering groups to targets that hold groups (SCIM targets with ``options.groups``).
+
+A group is sent with its display name (through the connection's group field map) and its
+members as the *remote* ids of the members' linked accounts; members not (yet) provisioned
+in the target are left out. Deleting the group in scimgw deletes it in the target (one
+already gone there counts as deleted). The link of a group keeps a hash of what was last
+sent (payload and members): a delivery that would send the same is skipped without a call.
+A linked group found gone on update (someone removed it in the target) is looked up by
+name and created again if absent, like an account (execution._update), and the new link
+carries a ``link.replaced`` audit note.
+
+A member's account that comes into being in the target (created, adopted, or created
+again after it was removed there) or is deleted there changes what its groups should hold.
+:func:`enqueue_groups_of` queues, in the transaction that records the member's link, one
+event for each of the member's groups that the connection holds (linked) or is about to
+deliver (an event pending or in flight): the group's delivery recomputes its members and
+the hash decides whether a call is needed. So a new hire and their group, arriving
+together in either order, end up together in the target.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from gateway.scim.kinds import GROUP
+from gateway.store import outbox as outbox_rows
+from gateway.store.tables import Membership
+from provisioning.accounts.execution import REPLACED, Effect, LinkedTo
+from provisioning.accounts.snapshot import read_documents
+from provisioning.connectors import DeliveryContext, GroupTarget, RemoteAccount
+from provisioning.errors import ConflictError, PermanentError
+from provisioning.mapping import FieldMap, payload_digest
+from provisioning.records import Claim, Link, links
+from provisioning.records import claims as claim_rows
+from provisioning.targets import Target, replies
+
+memberships = Membership.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class GroupWork:
+    claim: Claim
+    doc: Mapping[str, Any] | None
+    link: Link | None
+    members: list[str]
+    upto: int
+
+
+def takes_groups(target: Target) -> bool:
+    connector = target.connector
+    return isinstance(connector, GroupTarget) and bool(connector.manages_groups)
+
+
+def load_group_work(engine: Engine, target: Target, batch: list[Claim]) -> list[GroupWork]:
+    """Each claimed group as it is now, with its members' remote ids, in one snapshot."""
+    ids = [c.resource_id for c in batch]
+    with engine.connect() as connection, connection.begin():
+        # The newest event first: on PostgreSQL (read committed) each statement sees its
+        # own snapshot, and a member linked after this read must not have its group event
+        # settled by a delivery that read the members before the link (enqueue_groups_of).
+        latest = claim_rows.latest_events(connection, target.tenant, target.name, ids)
+        docs = read_documents(connection, GROUP.table, target.tenant, ids)
+        known = links.load(connection, target.tenant, target.name, "Group", ids)
+        members = _remote_members(connection, target, ids)
+    return [
+        GroupWork(
+            c,
+            docs.get(c.resource_id),
+            known.get(c.resource_id),
+            members.get(c.resource_id, []),
+            latest.get(c.resource_id, c.id),
+        )
+        for c in batch
+    ]
+
+
+def _remote_members(
+    connection: sa.Connection, target: Target, ids: list[str]
+) -> dict[str, list[str]]:
+    account_links = links.links
+    query = (
+        sa.select(memberships.c.group_id, account_links.c.remote_id)
+        .join(
+            account_links,
+            sa.and_(
+                account_links.c.tenant_id == memberships.c.tenant_id,
+                account_links.c.resource_id == memberships.c.member_id,
+                account_links.c.connection == target.name,
+                account_links.c.state.in_((links.ACTIVE, links.INACTIVE)),
+            ),
+        )
+        .where(memberships.c.tenant_id == target.tenant, memberships.c.group_id.in_(ids))
+        .order_by(memberships.c.group_id, account_links.c.remote_id)
+    )
+    found: dict[str, list[str]] = {}
+    for group_id, remote_id in connection.execute(query):
+        found.setdefault(group_id, []).append(remote_id)
+    return found
+
+
+async def deliver_group(
+    work: GroupWork, target: Target, linked_to: LinkedTo
+) -> tuple[str, Effect | None]:
+    """Create, update or delete the group in the target; returns (operation, effect).
+
+    ``linked_to`` tells which resource, if any, is already linked to a remote id: a group
+    found by name is not adopted when another group of scimgw holds it.
+    """
+    with replies.watch() as reply:
+        operation, effect = await _deliver_group(work, target, linked_to)
+    if effect is not None:
+        effect.http_status = reply.status
+    return operation, effect
+
+
+async def _deliver_group(
+    work: GroupWork, target: Target, linked_to: LinkedTo
+) -> tuple[str, Effect | None]:
+    connector: Any = target.connector
+    context = DeliveryContext(
+        target.tenant, target.name, "Group", work.claim.resource_id, work.upto, "group"
+    )
+    linked = work.link is not None and work.link.remote_id and work.link.state == links.ACTIVE
+    if work.doc is None:
+        if not linked:
+            return "skip", None
+        assert work.link is not None and work.link.remote_id is not None
+        await _paced(target)
+        await connector.delete_group(RemoteAccount(work.link.remote_id), context)
+        return "delete", _effect(work, work.link.remote_id, links.DELETED)
+    payload = _group_map(target).apply(work.doc)
+    digest = payload_digest({"group": payload, "members": work.members})
+    if linked:
+        assert work.link is not None and work.link.remote_id is not None
+        if work.link.payload_hash == digest:
+            return "skip", None
+        return "update", await _update_group(work, target, payload, digest, context, linked_to)
+    return "create", await _create_group(work, target, payload, digest, context, linked_to)
+
+
+async def _update_group(
+    work: GroupWork,
+    target: Target,
+    payload: Mapping[str, Any],
+    digest: str,
+    context: DeliveryContext,
+    linked_to: LinkedTo,
+) -> Effect:
+    assert work.link is not None and work.link.remote_id is not None
+    connector: Any = target.connector
+    group = RemoteAccount(work.link.remote_id)
+    await _paced(target)
+    try:
+        await connector.update_group(group, payload, work.members, context)
+    except PermanentError as exc:
+        if exc.status != 404:
+            raise
+        # Someone removed the group in the target: link it again (lookup first), as
+        # execution._update does for accounts.
+        effect = await _create_group(work, target, payload, digest, context, linked_to)
+        effect.audit.append((REPLACED, f"group {group.id} was gone from the target"))
+        return effect
+    return _effect(work, group.id, links.ACTIVE, digest)
+
+
+async def _create_group(
+    work: GroupWork,
+    target: Target,
+    payload: Mapping[str, Any],
+    digest: str,
+    context: DeliveryContext,
+    linked_to: LinkedTo,
+) -> Effect:
+    """Look the group up by name, then link it (adoption) or create it.
+
+    A group whose link is ``creating`` had its create sent by an earlier attempt whose
+    answer was lost: the group found by name is that one, linked without
+    ``matching.adopt_existing`` (as execution._adopt does for accounts).
+    """
+    connector: Any = target.connector
+    name = str((work.doc or {}).get("displayName", ""))
+    ours = work.link is not None and work.link.state == links.CREATING
+    await _paced(target)
+    found = await connector.find_group(name) if name else []
+    if len(found) > 1:
+        raise ConflictError(f"{len(found)} groups in {target.name} are named like this group")
+    if not found:
+        await _paced(target)
+        group = await connector.create_group(payload, work.members, context)
+        return _effect(work, group.id, links.ACTIVE, digest)
+    if not ours and not target.settings.matching.adopt_existing:
+        raise ConflictError(
+            f"a group with this name already exists in {target.name} (remote id {found[0].id}); "
+            "set matching.adopt_existing to link it"
+        )
+    owner = await linked_to(found[0].id)
+    if owner is not None and owner != work.claim.resource_id:
+        raise ConflictError(f"remote group {found[0].id} is already linked to group {owner}")
+    await _paced(target)
+    group = await connector.update_group(found[0], payload, work.members, context)
+    effect = _effect(work, group.id, links.ACTIVE, digest)
+    if ours:
+        note = ("link.recovered", f"found the group an earlier attempt created ({group.id})")
+    else:
+        note = ("link.adopted", f"adopted existing group {group.id} matched by name")
+    effect.audit.append(note)
+    return effect
+
+
+def _effect(work: GroupWork, remote_id: str, state: str, digest: str | None = None) -> Effect:
+    return Effect(Link(work.claim.resource_id, remote_id, state, digest), remote_id)
+
+
+def _group_map(target: Target) -> FieldMap:
+    raw = target.connector.default_group_field_map
+    return FieldMap.parse(dict(raw))
+
+
+async def _paced(target: Target) -> None:
+    if target.rate is not None:
+        await target.rate.acquire()
+
+
+def enqueue_groups_of(connection: sa.Connection, members: list[links.Placed], at: datetime) -> int:
+    """Queue a delivery of the groups whose members' accounts came or went in a target.
+
+    ``members`` are links just saved in this transaction (users, or groups nested in
+    groups). For each one's connection, every group it belongs to that the connection
+    holds (linked) or is about to deliver (an event pending or in flight) gets one
+    ``updated`` event at the priority of updates. A connection that holds no groups has
+    no group links: nothing is written for it. One statement per connection in the batch.
+
+    Returns:
+        The number of events written.
+    """
+    by_connection: dict[tuple[str, str], set[str]] = {}
+    for placed in members:
+        key = (placed.tenant, placed.target)
+        by_connection.setdefault(key, set()).add(placed.link.resource_id)
+    written = 0
+    for (tenant, target), member_ids in by_connection.items():
+        parameters = {"tenant": tenant, "target": target, "members": sorted(member_ids), "at": at}
+        written += connection.execute(_groups_of_members(), parameters).rowcount or 0
+    return written
+
+
+#: The outbox columns :func:`_groups_of_members` fills, in the order it selects them.
+_EVENT_COLUMNS = (
+    "tenant_id",
+    "connection",
+    "resource_type",
+    "resource_id",
+    "action",
+    "version",
+    "priority",
+    "status",
+    "attempts",
+    "due_at",
+    "created",
+)
+
+
+@cache
+def _groups_of_members() -> sa.Insert:
+    """INSERT INTO outbox SELECT the due groups of some members: built once, run per batch."""
+    outbox, groups = outbox_rows.outbox, GROUP.table
+    tenant = sa.bindparam("tenant", type_=sa.String)
+    target = sa.bindparam("target", type_=sa.String)
+    at = sa.bindparam("at", type_=outbox.c.due_at.type)
+    update = outbox_rows.Action.UPDATED
+    rows = (
+        sa.select(
+            groups.c.tenant_id,
+            target,
+            sa.literal(GROUP.name, sa.String),
+            groups.c.id,
+            sa.literal(update.value, sa.String),
+            groups.c.version,
+            sa.literal(outbox_rows.PRIORITY[update], sa.Integer),
+            sa.literal(claim_rows.PENDING, sa.String),
+            sa.literal(0, sa.Integer),
+            at,
+            at,
+        )
+        .distinct()
+        .select_from(memberships.join(groups, groups.c.id == memberships.c.group_id))
+        .where(
+            memberships.c.tenant_id == tenant,
+            memberships.c.member_id.in_(sa.bindparam("members", expanding=True)),
+            _held_or_due(tenant, target),
+        )
+    )
+    statement = sa.insert(outbox).from_select(_EVENT_COLUMNS, rows)
+    return statement.execution_options(preserve_rowcount=True)  # an INSERT's is not kept
+
+
+def _held_or_due(
+    tenant: sa.BindParameter[str], target: sa.BindParameter[str]
+) -> sa.ColumnElement[bool]:
+    """The membership's group is linked in the target, or has an event pending or in
+    flight there (its delivery may have read the members before this link)."""
+    group_link, event = links.links.alias("group_link"), outbox_rows.outbox.alias("group_event")
+    linked = sa.exists().where(
+        group_link.c.tenant_id == tenant,
+        group_link.c.connection == target,
+        group_link.c.resource_type == GROUP.name,
+        group_link.c.resource_id == memberships.c.group_id,
+        group_link.c.state == links.ACTIVE,
+    )
+    due = sa.exists().where(
+        event.c.tenant_id == tenant,
+        event.c.connection == target,
+        event.c.resource_id == memberships.c.group_id,
+        event.c.status.in_((claim_rows.PENDING, claim_rows.INFLIGHT)),
+    )
+    return sa.or_(linked, due)

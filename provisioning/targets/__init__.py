@@ -1,0 +1,10 @@
+"""A connection made ready to deliver: connector, client, rate limit, map, scope."""
+
+from provisioning.targets.assembly import Target, build_targets
+from provisioning.targets.validation import problems
+
+__all__ = [
+    "Target",
+    "build_targets",
+    "problems",
+]

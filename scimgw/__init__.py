@@ -1,0 +1,1 @@
+"""The composition root: the CLI and the ASGI entry wire server, store and engine."""

@@ -1,0 +1,75 @@
+"""The ASGI entry point uvicorn imports: built from the environment, lazily.
+
+Around the app, the lifespan also runs the embedded delivery worker (unless
+``serve --no-worker``), so one ``scimgw serve`` both accepts and fans out changes.
+"""
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gateway.app import create_app
+from gateway.config import load_config
+from gateway.settings import Settings
+from gateway.store.database import create_engine
+from provisioning.engine import embedded_worker
+
+
+def build() -> ASGIApp:
+    settings = Settings.from_env()
+    engine = create_engine(settings.database_url)
+    config = load_config(settings.config_path)
+    app = create_app(settings, engine, config)
+    if not settings.run_worker:
+        return app
+
+    @contextlib.asynccontextmanager
+    async def background() -> AsyncIterator[None]:
+        async with embedded_worker(engine, config):
+            yield
+
+    return WithBackground(app, background)
+
+
+class WithBackground:
+    """Runs a background context for the lifetime of the app's lifespan."""
+
+    def __init__(self, app: ASGIApp, background: Any) -> None:
+        self.app = app
+        self.background = background
+        self._stack = contextlib.AsyncExitStack()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_wrapped(message: Message) -> None:
+            if message["type"] == "lifespan.startup.complete":
+                await self._stack.enter_async_context(self.background())
+            await send(message)
+
+        async def receive_wrapped() -> Message:
+            message = await receive()
+            if message["type"] == "lifespan.shutdown":
+                await self._stack.aclose()
+            return message
+
+        await self.app(scope, receive_wrapped, send_wrapped)
+
+
+class _LazyApp:
+    """Builds the app on first use, so importing this module connects to nothing."""
+
+    def __init__(self) -> None:
+        self._app: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._app is None:
+            self._app = build()
+        await self._app(scope, receive, send)
+
+
+app = _LazyApp()
