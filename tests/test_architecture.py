@@ -2,9 +2,6 @@
 
 Every import counts: module level, inside functions, under ``TYPE_CHECKING``. A failure names
 the file, the line and the import that runs against the direction.
-
-restructure: keep old names (this file already speaks of the new layout; tools/restructure.py
-must not rewrite ``gateway.config`` or ``provisioning.mapping`` in it).
 """
 
 import ast
