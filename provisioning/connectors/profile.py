@@ -83,6 +83,7 @@ class ApiClient:
         *,
         params: Mapping[str, str] | None = None,
         data: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
         gone: RemoteAccount | None = None,
         missing_ok: bool = False,
         tolerate: ResponseTest | None = None,
@@ -90,15 +91,17 @@ class ApiClient:
     ) -> httpx.Response:
         """Send one request; the typed error of a failure is raised (see responses.call).
 
-        A 404 is returned when ``missing_ok``; it is the "account gone" error when ``gone``
-        names the account (``label`` replaces the method in its message). A failure
-        ``tolerate`` accepts is returned for the caller to read.
+        ``path`` follows the API root, unless it is a whole URL (an OData ``nextLink`` the
+        caller has checked). ``headers`` add to the profile's. A 404 is returned when
+        ``missing_ok``; it is the "account gone" error when ``gone`` names the account
+        (``label`` replaces the method in its message). A failure ``tolerate`` accepts is
+        returned for the caller to read.
         """
         rules = self.profile
-        headers = dict(rules.headers)
+        sent = {**rules.headers, **(headers or {})}
         content, json_body = None, body
         if body is not None and rules.body_type is not None:
-            headers["Content-Type"] = rules.body_type
+            sent["Content-Type"] = rules.body_type
         if body is not None and rules.encode_body is not None:
             content, json_body = rules.encode_body(body), None
         missing = None
@@ -108,12 +111,12 @@ class ApiClient:
         return await call(
             self.http,
             method,
-            self.base + path,
+            path if path.startswith(("https://", "http://")) else self.base + path,
             json=json_body,
             data=data,
             content=content,
             params=params,
-            headers=headers or None,
+            headers=sent or None,
             missing_ok=missing_ok,
             missing=missing,
             tolerate=tolerate,

@@ -100,3 +100,17 @@ async def test_profile_json_names_the_vendor_and_hint_when_the_body_is_not_json(
 
     with pytest.raises(PermanentError, match=r"Acme answered 200 without a JSON body \(is"):
         api.json(await api.call("GET", "/users"))
+
+
+async def test_call_headers_add_to_the_profile_and_a_whole_url_is_sent_as_is() -> None:
+    profile = ApiProfile(vendor="Acme", headers={"Accept": "application/json", "V": "4"})
+    seen: list[httpx.Request] = []
+    api = _client(profile, lambda r: httpx.Response(200), seen)
+
+    await api.call("GET", "/$metadata", headers={"Accept": "application/xml"})
+    await api.call("GET", "https://api.example.test/v1/users?$skiptoken=2")
+
+    assert seen[0].headers["Accept"] == "application/xml"
+    assert seen[0].headers["V"] == "4"
+    assert str(seen[0].url) == "https://api.example.test/v1/$metadata"
+    assert str(seen[1].url) == "https://api.example.test/v1/users?$skiptoken=2"
