@@ -7,7 +7,9 @@ other 4xx is permanent and keeps the vendor's message.
 
 Connectors send through :func:`call` (which applies those rules and the shared 404
 semantics: "missing is fine" or "the account is gone") and parse bodies with
-:func:`read_json`, so no connector keeps its own copy of either.
+:func:`read_json`, so no connector keeps its own copy of either. A vendor connector does so
+through :class:`provisioning.connectors.profile.ApiClient`, which passes its declared
+``ApiProfile`` as these keyword arguments.
 """
 
 from collections.abc import Callable, Collection, Mapping

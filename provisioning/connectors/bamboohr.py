@@ -21,8 +21,9 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from provisioning.connectors.base import ConnectorSetup, DeliveryContext, RemoteAccount
+from provisioning.connectors.profile import ApiClient, ApiProfile
 from provisioning.errors import MappingError, PermanentError
-from provisioning.responses import account_gone, call, default_message, read_json
+from provisioning.responses import default_message
 
 __all__ = [
     "DEFAULT_FIELD_MAP",
@@ -114,6 +115,19 @@ def read_bamboohr_error(response: httpx.Response) -> str | None:
     return default_message(response)
 
 
+#: How BambooHR's API answers; httpx's json= sends exactly "application/json", which
+#: BambooHR requires [V].
+PROFILE = ApiProfile(
+    vendor="BambooHR",
+    read_message=read_bamboohr_error,
+    headers={"Accept": ACCEPT},
+    throttle_statuses=THROTTLE_STATUSES,
+    conflict_statuses=CONFLICT_STATUSES,
+    gone="the BambooHR employee behind {path}",
+    json_hint="(XML?)",
+)
+
+
 def field_value(name: str, value: Any) -> str:
     """A payload value as BambooHR's string form [V]; booleans as checkbox values."""
     if isinstance(value, bool):
@@ -143,12 +157,12 @@ class BambooHrConnector:
     def __init__(self, setup: ConnectorSetup) -> None:
         self.options = BambooHrOptions.model_validate(dict(setup.options))
         host = (setup.base_url or API_HOST).rstrip("/")
-        self._root = API_ROOT.format(host=host, company=self.options.company_domain)
-        self._http = setup.http
+        root = API_ROOT.format(host=host, company=self.options.company_domain)
+        self._api = ApiClient(setup.http, root, PROFILE)
 
     async def check(self) -> None:
         """Read the field catalogue; raise AuthError on 401/403."""
-        if not isinstance(_json(await self._call("GET", FIELDS_PATH)), list | dict):
+        if not isinstance(self._api.json(await self._api.call("GET", FIELDS_PATH)), list | dict):
             raise PermanentError("BambooHR's field catalogue is not JSON")
 
     async def find(self, key: str, value: str) -> list[RemoteAccount]:
@@ -162,23 +176,23 @@ class BambooHrConnector:
     async def create(self, payload: Mapping[str, Any], context: DeliveryContext) -> RemoteAccount:
         """Create the employee; the id comes from ``Location``. A taken email is a 409
         (ConflictError), as is any invalid value: the message tells them apart."""
-        response = await self._call("POST", EMPLOYEES_PATH, _body(payload))
+        response = await self._api.call("POST", EMPLOYEES_PATH, _body(payload))
         return RemoteAccount(id=_created_id(response), active=payload.get(STATUS) != INACTIVE)
 
     async def update(
         self, account: RemoteAccount, payload: Mapping[str, Any], context: DeliveryContext
     ) -> RemoteAccount:
         """Post the mapped fields; a 404 says the employee is gone."""
-        await self._call("POST", _path(account), _body(payload), gone=True)
+        await self._api.call("POST", _path(account), _body(payload), gone=account)
         return RemoteAccount(id=account.id, active=account.active)
 
     async def deactivate(self, account: RemoteAccount, context: DeliveryContext) -> None:
         """Set ``status: Inactive``; an employee already gone (404) has no access left."""
-        await self._call("POST", _path(account), {STATUS: INACTIVE}, missing_ok=True)
+        await self._api.call("POST", _path(account), {STATUS: INACTIVE}, missing_ok=True)
 
     async def reactivate(self, account: RemoteAccount, context: DeliveryContext) -> None:
         """Set ``status: Active``."""
-        await self._call("POST", _path(account), {STATUS: ACTIVE}, gone=True)
+        await self._api.call("POST", _path(account), {STATUS: ACTIVE}, gone=account)
 
     async def delete(self, account: RemoteAccount, context: DeliveryContext) -> None:
         """BambooHR deletes employees only for OAuth clients: not with an API key."""
@@ -189,37 +203,12 @@ class BambooHrConnector:
 
     async def _report(self) -> list[dict[str, Any]]:
         body = {"title": REPORT_TITLE, "fields": list(REPORT_FIELDS)}
-        report = _json(await self._call("POST", REPORT_PATH, body, params=REPORT_PARAMS))
+        response = await self._api.call("POST", REPORT_PATH, body, params=REPORT_PARAMS)
+        report = self._api.json(response)
         employees = report.get("employees") if isinstance(report, dict) else None
         if not isinstance(employees, list):
             raise PermanentError("BambooHR's custom report has no employees list")
         return [row for row in employees if isinstance(row, dict)]
-
-    async def _call(
-        self,
-        method: str,
-        path: str,
-        body: Any = None,
-        *,
-        params: Mapping[str, str] | None = None,
-        gone: bool = False,
-        missing_ok: bool = False,
-    ) -> httpx.Response:
-        missing = account_gone(f"the BambooHR employee behind {path}", method) if gone else None
-        # httpx's json= sends exactly "application/json", which BambooHR requires [V].
-        return await call(
-            self._http,
-            method,
-            self._root + path,
-            json=body,
-            params=params,
-            headers={"Accept": ACCEPT},
-            missing_ok=missing_ok,
-            missing=missing,
-            read_message=read_bamboohr_error,
-            throttle_statuses=THROTTLE_STATUSES,
-            conflict_statuses=CONFLICT_STATUSES,
-        )
 
 
 def _body(payload: Mapping[str, Any]) -> dict[str, str]:
@@ -242,10 +231,6 @@ def _created_id(response: httpx.Response) -> str:
             status=response.status_code,
         )
     return found
-
-
-def _json(response: httpx.Response) -> Any:
-    return read_json(response, "BambooHR", "(XML?)")
 
 
 def _account(row: Mapping[str, Any]) -> RemoteAccount:

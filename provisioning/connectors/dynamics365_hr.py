@@ -27,8 +27,9 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from provisioning.connectors.base import ConnectorSetup, DeliveryContext, RemoteAccount
+from provisioning.connectors.profile import ApiClient, ApiProfile
 from provisioning.errors import ConflictError, MappingError, PermanentError, TargetConfigError
-from provisioning.responses import account_gone, call, default_message, read_json
+from provisioning.responses import default_message, read_json
 
 __all__ = ["Dynamics365HrConnector", "Dynamics365HrOptions", "parse_metadata", "read_odata_error"]
 
@@ -50,7 +51,7 @@ ODATA_HEADERS = MappingProxyType(
     {"Accept": "application/json", "OData-Version": "4.0", "OData-MaxVersion": "4.0"}
 )
 #: [A] Standard OData: ``PATCH`` with ``If-Match: *`` writes whatever version HR holds (204).
-PATCH_HEADERS = MappingProxyType({**ODATA_HEADERS, "If-Match": "*"})
+IF_MATCH_ANY = MappingProxyType({"If-Match": "*"})
 EDM = "{http://docs.oasis-open.org/odata/ns/edm}"
 #: [V] odata.md: pages of at most 10,000 rows linked by ``@odata.nextLink``. A lookup by
 #: key or email fits one; more pages than this is a server ignoring the filter.
@@ -144,6 +145,12 @@ def read_odata_error(response: httpx.Response) -> str | None:
     return ": ".join(dict.fromkeys(kept)) or None
 
 
+#: How an OData v4 service (F&O's HR data entities) answers: its ``error.message``.
+PROFILE = ApiProfile(
+    vendor="HR", read_message=read_odata_error, headers=ODATA_HEADERS, gone="worker {id}"
+)
+
+
 def odata_string(value: str) -> str:
     """An OData string literal: single quotes, a quote inside doubled (OData ABNF)."""
     return "'" + value.replace("'", "''") + "'"
@@ -183,9 +190,8 @@ class Dynamics365HrConnector:
         self, setup: ConnectorSetup, *, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self.options = Dynamics365HrOptions.model_validate(dict(setup.options))
-        self._http = setup.http
-        self._collection = f"{setup.base_url.rstrip('/')}/{self.options.entity_set}"
-        self._root = setup.base_url.rstrip("/")
+        self._api = ApiClient(setup.http, setup.base_url, PROFILE)
+        self._collection = f"/{self.options.entity_set}"
         self._clock = clock
         self._schema: WorkerSchema | None = None
         self._read_at = float("-inf")
@@ -277,15 +283,9 @@ class Dynamics365HrConnector:
         body = {name: _encode(value, schema.custom_fields[name]) for name, value in fields.items()}
         key = quote(odata_string(number), safe="'")
         url = f"{self._collection}({PERSONNEL_NUMBER}={key})"
-        response = await call(
-            self._http,
-            "PATCH",
-            url,
-            json=body,
-            headers=PATCH_HEADERS,
-            missing=account_gone(f"worker {number}", "PATCH"),
-            tolerate=_unknown_property,
-            read_message=read_odata_error,
+        worker = RemoteAccount(id=number)
+        response = await self._api.call(
+            "PATCH", url, body, headers=IF_MATCH_ANY, gone=worker, tolerate=_unknown_property
         )
         if _unknown_property(response):
             self._schema = None  # unpublished since we read $metadata: read it again
@@ -312,7 +312,7 @@ class Dynamics365HrConnector:
         async with self._lock:
             if self._schema is not None and self._read_at != read_before:
                 return self._schema  # another delivery read it while we waited
-            response = await self._get(f"{self._root}/$metadata", {}, accept="application/xml")
+            response = await self._get("/$metadata", {}, accept="application/xml")
             schema = parse_metadata(
                 response.content, self.options.entity_set, self.options.custom_field_suffix
             )
@@ -336,7 +336,7 @@ class Dynamics365HrConnector:
             link = page.get("@odata.nextLink")
             if not link:
                 return rows
-            if not str(link).startswith(self._root + "/"):
+            if not str(link).startswith(self._api.base + "/"):
                 # The bearer token goes with every request: never follow a link elsewhere.
                 raise PermanentError("HR's @odata.nextLink leaves the configured service")
             response = await self._get(str(link), {})
@@ -347,8 +347,7 @@ class Dynamics365HrConnector:
     ) -> httpx.Response:
         if query:  # spaces as %20 (OData URL conventions), quotes kept readable
             url += "?" + "&".join(f"{k}={quote(v, safe=QUERY_SAFE)}" for k, v in query.items())
-        headers = {**ODATA_HEADERS, "Accept": accept}
-        return await call(self._http, "GET", url, headers=headers, read_message=read_odata_error)
+        return await self._api.call("GET", url, headers={"Accept": accept})
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:

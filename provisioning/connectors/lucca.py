@@ -26,8 +26,9 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from provisioning.connectors.base import ConnectorSetup, DeliveryContext, RemoteAccount
-from provisioning.errors import DeliveryError, MappingError, PermanentError, TargetConfigError
-from provisioning.responses import account_gone, call, default_message, read_json
+from provisioning.connectors.profile import ApiClient, ApiProfile
+from provisioning.errors import MappingError, PermanentError, TargetConfigError
+from provisioning.responses import default_message, read_json
 
 __all__ = ["DEFAULT_FIELD_MAP", "LuccaConnector", "LuccaOptions", "read_lucca_error"]
 
@@ -170,6 +171,24 @@ def _field_errors(response: httpx.Response) -> dict[str, Any]:
     return errors if isinstance(errors, dict) else {}
 
 
+def _is_clash(response: httpx.Response) -> bool:
+    return response.status_code == 400 and any(
+        str(name).casefold() in UNIQUE_FIELDS
+        and any(word in str(texts).casefold() for word in CLASH_WORDS)
+        for name, texts in _field_errors(response).items()
+    )
+
+
+#: How Lucca's API answers: its error body, and a 400 on a unique field as a conflict.
+PROFILE = ApiProfile(
+    vendor="Lucca",
+    read_message=read_lucca_error,
+    headers=ACCEPT_JSON,
+    is_conflict=_is_clash,
+    gone="the Lucca user {id}",
+)
+
+
 class LuccaConnector:
     """Lucca's legacy v3 directory as a provisioning target.
 
@@ -186,14 +205,13 @@ class LuccaConnector:
 
     def __init__(self, setup: ConnectorSetup, *, today: Callable[[], date] | None = None) -> None:
         self.options = LuccaOptions.model_validate(dict(setup.options))
-        self._base = setup.base_url.rstrip("/")
-        self._http = setup.http
+        self._api = ApiClient(setup.http, setup.base_url, PROFILE)
         zone = ZoneInfo(self.options.timezone)
         self._today = today or (lambda: datetime.now(zone).date())
 
     async def check(self) -> None:
         """Read one user (AuthError on 401/403), then the default department if set."""
-        await self._call("GET", USERS_PATH, params={"fields": "id", "paging": "0,1"})
+        await self._api.call("GET", USERS_PATH, params={"fields": "id", "paging": "0,1"})
         if self.options.default_department_id is not None:
             await self._department(self.options.default_department_id)
 
@@ -219,7 +237,7 @@ class LuccaConnector:
             head = await self._department_head(body["departmentId"])
             if head is not None:
                 body["managerId"] = head
-        response = await self._call("POST", USERS_PATH, body, params=CREATE_PARAMS)
+        response = await self._api.call("POST", USERS_PATH, body, params=CREATE_PARAMS)
         return self._account(_data(response, "created user"))
 
     async def update(
@@ -232,7 +250,7 @@ class LuccaConnector:
     async def deactivate(self, account: RemoteAccount, context: DeliveryContext) -> None:
         """Record today as the last day of employment; a user already gone is fine."""
         end = self._today().strftime(LUCCA_DATE)
-        await self._call("PUT", _user_path(account.id), {CONTRACT_END: end}, missing_ok=True)
+        await self._api.call("PUT", _user_path(account.id), {CONTRACT_END: end}, missing_ok=True)
 
     async def reactivate(self, account: RemoteAccount, context: DeliveryContext) -> None:
         """Clear the contract's end date (see ``CONTRACT_END``)."""
@@ -240,7 +258,7 @@ class LuccaConnector:
 
     async def delete(self, account: RemoteAccount, context: DeliveryContext) -> None:
         """DELETE the user (HR data: prefer ``deprovision: deactivate``); 404 counts as done."""
-        await self._call("DELETE", _user_path(account.id), missing_ok=True)
+        await self._api.call("DELETE", _user_path(account.id), missing_ok=True)
 
     # -- S4.4: the department's head as the default manager -------------------------------
 
@@ -264,7 +282,9 @@ class LuccaConnector:
         api = DEPARTMENT_APIS[self.options.departments_api]
         path = api.path.format(id=department_id)
         params = {"fields": api.fields} if api.fields else None
-        response = await self._call("GET", path, params=params, missing=missing)
+        response = await self._api.call("GET", path, params=params, missing_ok=True)
+        if response.status_code == 404:
+            raise missing
         body = read_json(response, "Lucca")
         if api.envelope is not None and isinstance(body, dict):
             body = body.get(api.envelope)
@@ -280,39 +300,13 @@ class LuccaConnector:
         while True:
             params = {**filters, **WITH_FORMER, "fields": READ_FIELDS}
             params["paging"] = f"{len(found)},{PAGE_SIZE}"
-            page = _items(await self._call("GET", USERS_PATH, params=params))
+            page = _items(await self._api.call("GET", USERS_PATH, params=params))
             found.extend(page)
             if len(page) < PAGE_SIZE:
                 return found
 
     async def _put(self, account: RemoteAccount, body: dict[str, Any]) -> httpx.Response:
-        gone = account_gone(f"the Lucca user {account.id}", "PUT")
-        return await self._call("PUT", _user_path(account.id), body, missing=gone)
-
-    async def _call(
-        self,
-        method: str,
-        path: str,
-        body: Any = None,
-        *,
-        params: Mapping[str, str] | None = None,
-        missing: DeliveryError | None = None,
-        missing_ok: bool = False,
-    ) -> httpx.Response:
-        """Send; a 404 raises ``missing`` when given, or is returned when ``missing_ok``;
-        a 400 reporting a uniqueness clash is a conflict."""
-        return await call(
-            self._http,
-            method,
-            self._base + path,
-            json=body,
-            params=params,
-            headers=ACCEPT_JSON,
-            missing=missing,
-            missing_ok=missing_ok,
-            read_message=read_lucca_error,
-            is_conflict=_is_clash,
-        )
+        return await self._api.call("PUT", _user_path(account.id), body, gone=account)
 
     def _body(self, payload: Mapping[str, Any]) -> dict[str, Any]:
         body = dict(payload)
@@ -332,14 +326,6 @@ class LuccaConnector:
         if not isinstance(user, dict) or user.get("id") is None:
             raise PermanentError("Lucca answered a user without an id")
         return RemoteAccount(id=str(user["id"]), active=self._employed(user), fields=user)
-
-
-def _is_clash(response: httpx.Response) -> bool:
-    return response.status_code == 400 and any(
-        str(name).casefold() in UNIQUE_FIELDS
-        and any(word in str(texts).casefold() for word in CLASH_WORDS)
-        for name, texts in _field_errors(response).items()
-    )
 
 
 def _user_path(remote_id: str) -> str:

@@ -18,8 +18,9 @@ from pydantic import BaseModel, ConfigDict
 
 from provisioning.connectors import scim_payload as payloads
 from provisioning.connectors.base import ConnectorSetup, DeliveryContext, RemoteAccount
+from provisioning.connectors.profile import ApiClient, ApiProfile
 from provisioning.errors import PermanentError
-from provisioning.responses import account_gone, call, default_message, read_json
+from provisioning.responses import default_message, read_json
 
 __all__ = ["DEFAULT_FIELD_MAP", "ScimConnector", "ScimOptions", "read_scim_error"]
 
@@ -105,6 +106,15 @@ def read_scim_error(response: httpx.Response) -> str | None:
     return default_message(response)
 
 
+#: How a SCIM 2.0 service provider answers (RFC 7644 §3.12 ``Error`` bodies, §8.1 media type).
+PROFILE = ApiProfile(
+    vendor="the target",
+    read_message=read_scim_error,
+    headers={"Accept": ACCEPT},
+    body_type=SCIM_JSON,
+)
+
+
 class ScimConnector:
     """A SCIM 2.0 service provider as a provisioning target.
 
@@ -122,8 +132,7 @@ class ScimConnector:
 
     def __init__(self, setup: ConnectorSetup) -> None:
         self.options = ScimOptions.model_validate(dict(setup.options))
-        self._base = setup.base_url.rstrip("/")
-        self._http = setup.http
+        self._api = ApiClient(setup.http, setup.base_url, PROFILE)
 
     @property
     def manages_groups(self) -> bool:
@@ -142,9 +151,11 @@ class ScimConnector:
         Raises PermanentError if the answer is not a SCIM configuration, or if it says
         PATCH is unsupported while ``update_method`` is ``patch``.
         """
-        config = _json(await self._call("GET", "/ServiceProviderConfig"))
+        config = _json(await self._api.call("GET", "/ServiceProviderConfig"))
         if not isinstance(config, dict) or "schemas" not in config:
-            raise PermanentError(f"{self._base} is not a SCIM 2.0 root (no ServiceProviderConfig)")
+            raise PermanentError(
+                f"{self._api.base} is not a SCIM 2.0 root (no ServiceProviderConfig)"
+            )
         patch = config.get("patch")
         if isinstance(patch, dict) and patch.get("supported") is False and self._patches:
             raise PermanentError("the target does not support PATCH: set update_method: put")
@@ -161,7 +172,7 @@ class ScimConnector:
     async def create(self, payload: Mapping[str, Any], context: DeliveryContext) -> RemoteAccount:
         """POST the user; a uniqueness clash (409) is a ConflictError."""
         document = payloads.build(payload, schemas=self.options.user_schemas)
-        response = await self._call("POST", "/Users", document)
+        response = await self._api.call("POST", "/Users", document)
         return _account(_json(response), context="created user")
 
     async def update(
@@ -209,7 +220,7 @@ class ScimConnector:
         """POST the group with its members (remote user ids)."""
         document = payloads.build(payload, core=payloads.CORE_GROUP)
         document["members"] = [{"value": member} for member in members]
-        response = await self._call("POST", "/Groups", document)
+        response = await self._api.call("POST", "/Groups", document)
         return _account(_json(response), context="created group")
 
     async def update_group(
@@ -255,7 +266,7 @@ class ScimConnector:
 
     async def _search(self, collection: str, path: str, value: str) -> list[RemoteAccount]:
         scim_filter = payloads.equality_filter(path, value)
-        response = await self._call("GET", collection, params={"filter": scim_filter})
+        response = await self._api.call("GET", collection, params={"filter": scim_filter})
         found = payloads.resources(_json(response))
         return [_account(item) for item in found if payloads.matches(item, path, value)]
 
@@ -269,7 +280,7 @@ class ScimConnector:
     ) -> RemoteAccount:
         path, body = _item(collection, account), payloads.patch_request(operations)
         gone = None if missing_ok else account
-        response = await self._call("PATCH", path, body, gone=gone, missing_ok=missing_ok)
+        response = await self._api.call("PATCH", path, body, gone=gone, missing_ok=missing_ok)
         # RFC 7644 §3.5.2: a server may answer 204 without the resource.
         if response.status_code in (204, 404) or not response.content:
             return RemoteAccount(id=account.id, active=account.active)
@@ -289,51 +300,23 @@ class ScimConnector:
         being cleared, as a PUT of the mapped attributes alone would do.
         """
         path = _item(collection, account)
-        current = _json(await self._call("GET", path, gone=account))
+        current = _json(await self._api.call("GET", path, gone=account))
         schemas = self.options.user_schemas if core == payloads.CORE_USER else ()
         document = payloads.build(payload, base=current, core=core, schemas=schemas)
         for name, value in (extra or {}).items():
             payloads.set_attr(document, name, value)
         for read_only in ("meta", "groups") if core == payloads.CORE_USER else ("meta",):
             payloads.pop_attr(document, read_only)
-        response = await self._call("PUT", path, document, gone=account)
+        response = await self._api.call("PUT", path, document, gone=account)
         return _account(_json(response), context="replaced resource")
 
     async def _delete(self, collection: str, account: RemoteAccount) -> None:
-        await self._call("DELETE", _item(collection, account), missing_ok=True)
+        await self._api.call("DELETE", _item(collection, account), missing_ok=True)
 
     async def _member_ids(self, group: RemoteAccount) -> list[str]:
         path, params = _item("/Groups", group), {"attributes": "members"}
-        response = await self._call("GET", path, params=params, gone=group)
+        response = await self._api.call("GET", path, params=params, gone=group)
         return payloads.member_ids(_json(response))
-
-    async def _call(
-        self,
-        method: str,
-        path: str,
-        body: Any = None,
-        *,
-        params: Mapping[str, str] | None = None,
-        gone: RemoteAccount | None = None,
-        missing_ok: bool = False,
-    ) -> httpx.Response:
-        """Send with SCIM headers; a 404 is returned when ``missing_ok``, and is the
-        "account gone" error when ``gone`` names it."""
-        headers = {"Accept": ACCEPT}
-        if body is not None:
-            headers["Content-Type"] = SCIM_JSON
-        missing = None if gone is None else account_gone(f"the remote account {gone.id}", method)
-        return await call(
-            self._http,
-            method,
-            self._base + path,
-            json=body,
-            params=params,
-            headers=headers,
-            missing_ok=missing_ok,
-            missing=missing,
-            read_message=read_scim_error,
-        )
 
 
 def _json(response: httpx.Response) -> Any:

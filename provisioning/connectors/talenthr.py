@@ -24,8 +24,9 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from provisioning.connectors.base import ConnectorSetup, DeliveryContext, RemoteAccount
+from provisioning.connectors.profile import ApiClient, ApiProfile
 from provisioning.errors import MappingError, PermanentError, TargetConfigError
-from provisioning.responses import account_gone, call, default_message, read_json
+from provisioning.responses import account_gone, default_message, read_json
 
 __all__ = [
     "DEFAULT_FIELD_MAP",
@@ -142,6 +143,33 @@ def read_talenthr_error(response: httpx.Response) -> str | None:
     return default_message(response)
 
 
+def _error_member(response: httpx.Response) -> Any:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return body.get("error") if isinstance(body, dict) else None
+
+
+def _email_taken(response: httpx.Response) -> bool:
+    if response.status_code != VALIDATION_STATUS:
+        return False
+    error = _error_member(response)
+    fields = error.get("errors") if isinstance(error, dict) else None
+    messages = fields.get("email") if isinstance(fields, dict) else None
+    return any(TAKEN in str(message) for message in messages or [])
+
+
+#: How TalentHR's API answers: its ``error`` member, and a 422 naming a taken email.
+PROFILE = ApiProfile(
+    vendor="TalentHR",
+    read_message=read_talenthr_error,
+    headers={"Accept": ACCEPT},
+    is_conflict=_email_taken,
+    gone="the TalentHR employee behind {path}",
+)
+
+
 def hire_date(payload: Mapping[str, Any]) -> str:
     """The hire date to send: ``hire_date`` if valid, else the creation date (S2.5).
 
@@ -173,8 +201,7 @@ class TalentHrConnector:
 
     def __init__(self, setup: ConnectorSetup, *, today: Callable[[], date] = date.today) -> None:
         self.options = TalentHrOptions.model_validate(dict(setup.options))
-        self._base = (setup.base_url or DEFAULT_BASE_URL).rstrip("/")
-        self._http = setup.http
+        self._api = ApiClient(setup.http, setup.base_url or DEFAULT_BASE_URL, PROFILE)
         self._today = today
         self._ids: dict[str, dict[str, int]] = {}  # list endpoint -> name -> id
 
@@ -195,7 +222,7 @@ class TalentHrConnector:
 
     async def create(self, payload: Mapping[str, Any], context: DeliveryContext) -> RemoteAccount:
         """Hire the employee; a taken email is a ConflictError."""
-        response = await self._call("POST", HIRE_PATH, await self._hire_body(payload))
+        response = await self._api.call("POST", HIRE_PATH, await self._hire_body(payload))
         return _account(_data(response), active=True, what="hired employee")
 
     async def update(
@@ -211,7 +238,7 @@ class TalentHrConnector:
         if missing:
             current = await self._employee(account.id)
             body |= {key: current.get(key) for key in missing}
-        await self._call("PUT", EMPLOYEE_PATH.format(id=account.id), body, gone=True)
+        await self._api.call("PUT", EMPLOYEE_PATH.format(id=account.id), body, gone=account)
         return RemoteAccount(id=account.id, active=account.active)
 
     async def deactivate(self, account: RemoteAccount, context: DeliveryContext) -> None:
@@ -222,7 +249,7 @@ class TalentHrConnector:
         body: dict[str, Any] = {EFFECTIVE_DATE: self._today().isoformat()}
         if self.options.termination_type is not None:
             body["termination_type"] = self.options.termination_type
-        await self._call("POST", TERMINATE_PATH.format(id=account.id), body, gone=True)
+        await self._api.call("POST", TERMINATE_PATH.format(id=account.id), body, gone=account)
 
     async def reactivate(self, account: RemoteAccount, context: DeliveryContext) -> None:
         """Rehire the same employee as of today (or the day after the termination).
@@ -243,7 +270,7 @@ class TalentHrConnector:
             "prevent_email": self.options.prevent_email,
             "is_existing": self.options.is_existing,
         }
-        await self._call("POST", REHIRE_PATH.format(id=account.id), body, gone=True)
+        await self._api.call("POST", REHIRE_PATH.format(id=account.id), body, gone=account)
 
     async def delete(self, account: RemoteAccount, context: DeliveryContext) -> None:
         """TalentHR's API deletes no employees: use ``deprovision.action: deactivate``."""
@@ -289,7 +316,7 @@ class TalentHrConnector:
     async def _find_employee(self, ident: str) -> dict[str, Any] | None:
         """``GET /employees/{id}``'s data, or None when TalentHR has no such employee."""
         path = EMPLOYEE_PATH.format(id=ident)
-        response = await self._call("GET", path, missing_ok=True)
+        response = await self._api.call("GET", path, missing_ok=True)
         if response.status_code == 404:
             return None
         employee = _data(response)
@@ -336,7 +363,7 @@ class TalentHrConnector:
         return found
 
     async def _names(self, path: str) -> dict[str, int]:
-        entries = _data(await self._call("GET", path))
+        entries = _data(await self._api.call("GET", path))
         if not isinstance(entries, list):
             raise PermanentError(f"TalentHR's GET {path} did not answer a list")
         return {str(e["name"]): int(e["id"]) for e in entries if isinstance(e, dict)}
@@ -346,7 +373,7 @@ class TalentHrConnector:
         offset = 0
         while True:
             params = {"limit": str(DIRECTORY_PAGE), "offset": str(offset)}
-            data = _data(await self._call("GET", DIRECTORY_PATH, params=params))
+            data = _data(await self._api.call("GET", DIRECTORY_PATH, params=params))
             rows = data.get("rows") if isinstance(data, dict) else None
             if not isinstance(rows, list):
                 raise PermanentError("TalentHR's directory answer has no data.rows list")
@@ -355,32 +382,6 @@ class TalentHrConnector:
             for row in rows:
                 yield row
             offset += len(rows)
-
-    async def _call(
-        self,
-        method: str,
-        path: str,
-        body: Any = None,
-        *,
-        params: Mapping[str, str] | None = None,
-        gone: bool = False,
-        missing_ok: bool = False,
-    ) -> httpx.Response:
-        """Send; a 404 on an employee's path is the "account gone" error when ``gone``, and
-        is returned when ``missing_ok``."""
-        missing = account_gone(f"the TalentHR employee behind {path}", method) if gone else None
-        return await call(
-            self._http,
-            method,
-            self._base + path,
-            json=body,
-            params=params,
-            headers={"Accept": ACCEPT},
-            missing=missing,
-            missing_ok=missing_ok,
-            read_message=read_talenthr_error,
-            is_conflict=_email_taken,
-        )
 
 
 def _common_fields(payload: Mapping[str, Any]) -> dict[str, Any]:
@@ -425,20 +426,3 @@ def _account(row: Any, *, active: bool, what: str = "employee") -> RemoteAccount
     if not isinstance(row, dict) or row.get("id") in (None, ""):
         raise PermanentError(f"TalentHR's {what} has no id")
     return RemoteAccount(id=str(row["id"]), active=active, fields=row)
-
-
-def _error_member(response: httpx.Response) -> Any:
-    try:
-        body = response.json()
-    except ValueError:
-        return None
-    return body.get("error") if isinstance(body, dict) else None
-
-
-def _email_taken(response: httpx.Response) -> bool:
-    if response.status_code != VALIDATION_STATUS:
-        return False
-    error = _error_member(response)
-    fields = error.get("errors") if isinstance(error, dict) else None
-    messages = fields.get("email") if isinstance(fields, dict) else None
-    return any(TAKEN in str(message) for message in messages or [])

@@ -31,6 +31,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from provisioning.connectors.base import ConnectorSetup, DeliveryContext, RemoteAccount
+from provisioning.connectors.profile import ApiClient, ApiProfile
 from provisioning.errors import (
     DeliveryError,
     MappingError,
@@ -38,7 +39,7 @@ from provisioning.errors import (
     RateLimited,
     TargetConfigError,
 )
-from provisioning.responses import account_gone, call, default_message, read_json
+from provisioning.responses import default_message, read_json
 
 __all__ = ["DEFAULT_FIELD_MAP", "TalentLmsConnector", "TalentLmsOptions", "read_talentlms_error"]
 
@@ -136,6 +137,19 @@ def read_talentlms_error(response: httpx.Response) -> str | None:
     return default_message(response)
 
 
+def _is_duplicate(response: httpx.Response) -> bool:
+    return read_talentlms_error(response) in DUPLICATE_MESSAGES
+
+
+#: How TalentLMS v1 answers: ``error.message``, and its duplicate messages as conflicts.
+PROFILE = ApiProfile(
+    vendor="TalentLMS",
+    read_message=read_talentlms_error,
+    is_conflict=_is_duplicate,
+    gone="the TalentLMS user {id}",
+)
+
+
 def resolve_custom_fields(wanted: Mapping[str, str], definitions: Any) -> dict[str, str]:
     """Configured name -> ``custom_field_N``; TargetConfigError naming a missing or mistyped one.
 
@@ -177,8 +191,7 @@ class TalentLmsConnector:
 
     def __init__(self, setup: ConnectorSetup, *, now: Callable[[], float] = time.time) -> None:
         self.options = TalentLmsOptions.model_validate(dict(setup.options))
-        self._base = setup.base_url.rstrip("/")
-        self._http = setup.http
+        self._api = ApiClient(setup.http, setup.base_url, PROFILE)
         self._now = now  # unix seconds, to turn /ratelimit's reset into a wait
         self._custom_keys: dict[str, str] | None = None  # resolved once, on success
 
@@ -305,20 +318,20 @@ class TalentLmsConnector:
     async def _get(
         self, action: str, args: Mapping[str, Any] | None = None, **how: Any
     ) -> httpx.Response:
-        path = f"{self._base}/{action}"
+        path = f"/{action}"
         if args:
             path += "/" + ",".join(f"{k}:{quote(str(v), safe='@')}" for k, v in args.items())
         return await self._call("GET", action, path, **how)
 
     async def _post(self, action: str, form: Mapping[str, str], **how: Any) -> httpx.Response:
         # data= makes httpx send application/x-www-form-urlencoded, which v1 requires.
-        return await self._call("POST", action, f"{self._base}/{action}", data=dict(form), **how)
+        return await self._call("POST", action, f"/{action}", data=dict(form), **how)
 
     async def _call(
         self,
         method: str,
         action: str,
-        url: str,
+        path: str,
         *,
         data: Mapping[str, str] | None = None,
         gone: RemoteAccount | None = None,
@@ -330,18 +343,15 @@ class TalentLmsConnector:
         A 404 is returned when ``missing_ok`` and is the PermanentError saying the user is
         gone when ``gone`` names it; a failure whose message is ``allow`` is returned too.
         """
-        missing = None if gone is None else account_gone(f"the TalentLMS user {gone.id}", action)
         try:
-            return await call(
-                self._http,
+            return await self._api.call(
                 method,
-                url,
+                path,
                 data=data,
+                gone=gone,
                 missing_ok=missing_ok,
-                missing=missing,
                 tolerate=None if allow is None else lambda r: read_talentlms_error(r) == allow,
-                read_message=read_talentlms_error,
-                is_conflict=_is_duplicate,
+                label=action,
             )
         except RateLimited as exc:
             if exc.retry_after is not None:  # a Retry-After, should the portal send one
@@ -352,7 +362,7 @@ class TalentLmsConnector:
         """The throttle with its wait: until the quota's reset when ``/ratelimit`` says it
         is spent, else the 5-second window (also when ``/ratelimit`` cannot be read)."""
         try:
-            response = await call(self._http, "GET", f"{self._base}/{RATE_LIMIT}")
+            response = await self._api.call("GET", f"/{RATE_LIMIT}")
             quota = response.json()
         except (DeliveryError, ValueError):
             quota = None
@@ -378,10 +388,6 @@ def _spent_quota(quota: Any) -> tuple[float, str] | None:
     if remaining > 0:
         return None
     return reset, str(quota.get("formatted_reset") or int(reset))
-
-
-def _is_duplicate(response: httpx.Response) -> bool:
-    return read_talentlms_error(response) in DUPLICATE_MESSAGES
 
 
 def _is_custom(name: str) -> bool:

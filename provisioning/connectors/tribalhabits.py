@@ -9,7 +9,6 @@ policy of S5.2 is the ``username_from`` option, which picks one of the default f
 ``user_name.<source>`` candidates. Custom fields are field map entries named ``X-<name>`` [V].
 """
 
-import json
 from collections.abc import AsyncIterator, Mapping
 from datetime import date, datetime
 from types import MappingProxyType
@@ -20,8 +19,9 @@ import httpx
 from pydantic import BaseModel, ConfigDict
 
 from provisioning.connectors.base import ConnectorSetup, DeliveryContext, RemoteAccount
+from provisioning.connectors.profile import ApiClient, ApiProfile, json_encoder
 from provisioning.errors import MappingError, PermanentError
-from provisioning.responses import account_gone, call, default_message, read_json
+from provisioning.responses import default_message, read_json
 
 __all__ = ["DEFAULT_FIELD_MAP", "TribalHabitsConnector", "TribalHabitsOptions", "read_error"]
 
@@ -112,6 +112,27 @@ def read_error(response: httpx.Response) -> str | None:
     return default_message(response)
 
 
+def _json_value(value: Any) -> Any:
+    # [V] 'yyyy-mm-dd' is one of the date forms the API takes.
+    if isinstance(value, date):
+        return (value.date() if isinstance(value, datetime) else value).isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+#: How the Tribal Habits API answers; [V] the block lasts a minute, so retrying earlier
+#: than ``BLOCK_SECONDS`` only meets another 429.
+PROFILE = ApiProfile(
+    vendor="Tribal Habits",
+    read_message=read_error,
+    headers={"Accept": JSON},
+    body_type=JSON,
+    encode_body=json_encoder(_json_value),
+    conflict_statuses=CONFLICT_STATUSES,
+    default_wait=BLOCK_SECONDS,
+    gone="the Tribal Habits user {id}",
+)
+
+
 class TribalHabitsConnector:
     """A :class:`~provisioning.connectors.base.TargetConnector` for Tribal Habits users.
 
@@ -126,13 +147,12 @@ class TribalHabitsConnector:
 
     def __init__(self, setup: ConnectorSetup) -> None:
         self.options = TribalHabitsOptions.model_validate(dict(setup.options))
-        self._base = setup.base_url.rstrip("/")
-        self._http = setup.http
+        self._api = ApiClient(setup.http, setup.base_url, PROFILE)
 
     async def check(self) -> None:
         """Read the first page of users; AuthError on 401/403, PermanentError if the answer
         is not the user list (a wrong base URL)."""
-        _page(await self._call("GET", USERS_PATH, params={PAGE_PARAM: "1"}))
+        _page(await self._api.call("GET", USERS_PATH, params={PAGE_PARAM: "1"}))
 
     async def find(self, key: str, value: str) -> list[RemoteAccount]:
         """The user whose ``user_name`` is ``value`` when ``key`` is the username policy
@@ -143,7 +163,7 @@ class TribalHabitsConnector:
             PermanentError: ``key`` is neither ``email`` nor ``username_from``.
         """
         if key == self.options.username_from:
-            response = await self._call("GET", _user_path(_fold(key, value)), missing_ok=True)
+            response = await self._api.call("GET", _user_path(_fold(key, value)), missing_ok=True)
             return [] if response.status_code == 404 else [_account(_record(response))]
         if key == "email":
             wanted = value.strip().lower()
@@ -160,7 +180,7 @@ class TribalHabitsConnector:
     async def create(self, payload: Mapping[str, Any], context: DeliveryContext) -> RemoteAccount:
         """POST the user; a user_name or email already taken is a ConflictError (409)."""
         body = {"user_name": self._user_name(payload), **_body(payload)}
-        response = await self._call("POST", USERS_PATH, body)
+        response = await self._api.call("POST", USERS_PATH, body)
         return _account(_record(response, fallback=body))
 
     async def update(
@@ -171,16 +191,16 @@ class TribalHabitsConnector:
         A 404 is a PermanentError saying the account is gone, so the engine re-links it.
         """
         body = _body(payload)
-        response = await self._call("PUT", _user_path(account.id), body, gone=account)
+        response = await self._api.call("PUT", _user_path(account.id), body, gone=account)
         return _account(_record(response, fallback={"user_name": account.id, **body}))
 
     async def deactivate(self, account: RemoteAccount, context: DeliveryContext) -> None:
         """Set ``active: false`` (S5.1); a user already gone has no access left either."""
-        await self._call("PUT", _user_path(account.id), {"active": False}, missing_ok=True)
+        await self._api.call("PUT", _user_path(account.id), {"active": False}, missing_ok=True)
 
     async def reactivate(self, account: RemoteAccount, context: DeliveryContext) -> None:
         """Set ``active: true``; a user gone (404) is a PermanentError."""
-        await self._call("PUT", _user_path(account.id), {"active": True}, gone=account)
+        await self._api.call("PUT", _user_path(account.id), {"active": True}, gone=account)
 
     async def delete(self, account: RemoteAccount, context: DeliveryContext) -> None:
         """Deactivate: the API cannot delete users [V], and deactivation keeps their
@@ -202,48 +222,13 @@ class TribalHabitsConnector:
     async def _records(self) -> AsyncIterator[Mapping[str, Any]]:
         page, pages = 1, 1
         while page <= min(pages, MAX_PAGES):
-            response = await self._call("GET", USERS_PATH, params={PAGE_PARAM: str(page)})
+            response = await self._api.call("GET", USERS_PATH, params={PAGE_PARAM: str(page)})
             records, pages = _page(response)
             if not records:
                 return
             for record in records:
                 yield record
             page += 1
-
-    async def _call(
-        self,
-        method: str,
-        path: str,
-        body: Mapping[str, Any] | None = None,
-        *,
-        params: Mapping[str, str] | None = None,
-        gone: RemoteAccount | None = None,
-        missing_ok: bool = False,
-    ) -> httpx.Response:
-        """Send; return a 404 when ``missing_ok``, make it the "account gone" error when
-        ``gone`` names the account, and raise the typed error of any other failure."""
-        headers = {"Accept": JSON}
-        content = None
-        if body is not None:
-            headers["Content-Type"] = JSON
-            content = json.dumps(body, default=_json_value).encode("utf-8")
-        missing = (
-            None if gone is None else account_gone(f"the Tribal Habits user {gone.id}", method)
-        )
-        return await call(
-            self._http,
-            method,
-            self._base + path,
-            content=content,
-            params=params,
-            headers=headers,
-            missing_ok=missing_ok,
-            missing=missing,
-            read_message=read_error,
-            conflict_statuses=CONFLICT_STATUSES,
-            # [V] The block lasts a minute; retrying earlier only meets another 429.
-            default_wait=BLOCK_SECONDS,
-        )
 
 
 def _body(payload: Mapping[str, Any]) -> dict[str, Any]:
@@ -265,13 +250,6 @@ def _wire(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return LIST_SEPARATOR.join(str(item) for item in value if item not in (None, ""))
     return value
-
-
-def _json_value(value: Any) -> Any:
-    # [V] 'yyyy-mm-dd' is one of the date forms the API takes.
-    if isinstance(value, date):
-        return (value.date() if isinstance(value, datetime) else value).isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def _fold(source: str, value: str) -> str:

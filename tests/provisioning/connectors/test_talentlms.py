@@ -512,7 +512,7 @@ async def test_the_request_carries_the_key_as_basic_username_only(make: Make) ->
         seen.append(request)
 
     connector = make()
-    connector._http.event_hooks["request"].append(record)
+    connector._api.http.event_hooks["request"].append(record)
     await connector.find("email", "ada@acme.com")
     expected = base64.b64encode(f"{API_KEY}:".encode()).decode()
     assert seen[0].headers["Authorization"] == f"Basic {expected}"

@@ -1,0 +1,141 @@
+"""A vendor's HTTP behaviour declared once as data, and the one client that reads it.
+
+A vendor module used to wrap :func:`provisioning.responses.call` in its own ``_call``,
+passing the same rules on every request (message reader, throttle and conflict statuses,
+default wait, headers, what a 404 on an account means). It now declares an
+:class:`ApiProfile` next to its field map, and its methods send through an
+:class:`ApiClient` built from that profile, the connection's base URL and its client::
+
+    PROFILE = ApiProfile(vendor="BambooHR", read_message=read_bamboohr_error,
+                         throttle_statuses=(429, 503), headers={"Accept": "application/json"})
+    ...
+    self._api = ApiClient(setup.http, root, PROFILE)
+    await self._api.call("POST", _path(account), body, gone=account)
+"""
+
+import json
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from provisioning.connectors.base import RemoteAccount
+from provisioning.responses import (
+    MessageReader,
+    ResponseTest,
+    account_gone,
+    call,
+    default_message,
+    read_json,
+)
+
+#: Turns a request body into bytes when ``json=`` (httpx's own encoding) will not do.
+BodyEncoder = Callable[[Any], bytes]
+
+
+@dataclass(frozen=True)
+class ApiProfile:
+    """How one vendor's API answers, as data (the rules of :func:`responses.call`).
+
+    Attributes:
+        vendor: names the vendor in messages ("BambooHR answered 200 without a JSON body").
+        read_message: reads the vendor's error body into the delivery row's message.
+        headers: sent on every request (``Accept``...).
+        body_type: the ``Content-Type`` of a request with a body, when not httpx's
+            ``application/json`` (SCIM's ``application/scim+json``).
+        encode_body: encodes a body the vendor wants in its own way (dates, lists);
+            None sends it with httpx's ``json=``.
+        throttle_statuses: statuses meaning "slow down" (:class:`RateLimited`).
+        conflict_statuses: statuses meaning "already exists" (:class:`ConflictError`).
+        is_conflict: recognises a conflict its status does not say (a 400 or 422).
+        default_wait: the wait of a throttled answer without ``Retry-After``.
+        gone: what a 404 on an account's path is about, with ``{id}`` and ``{path}``.
+        json_hint: ends the "answered without a JSON body" message (where to look).
+    """
+
+    vendor: str
+    read_message: MessageReader = default_message
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body_type: str | None = None
+    encode_body: BodyEncoder | None = None
+    throttle_statuses: Collection[int] = (429,)
+    conflict_statuses: Collection[int] = (409,)
+    is_conflict: ResponseTest | None = None
+    default_wait: float | None = None
+    gone: str = "the remote account {id}"
+    json_hint: str = ""
+
+
+class ApiClient:
+    """Sends a vendor's requests under its :class:`ApiProfile`, relative to its API root."""
+
+    def __init__(self, http: httpx.AsyncClient, base: str, profile: ApiProfile) -> None:
+        self.http = http
+        self.base = base.rstrip("/")
+        self.profile = profile
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        params: Mapping[str, str] | None = None,
+        data: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        gone: RemoteAccount | None = None,
+        missing_ok: bool = False,
+        tolerate: ResponseTest | None = None,
+        label: str | None = None,
+    ) -> httpx.Response:
+        """Send one request; the typed error of a failure is raised (see responses.call).
+
+        ``path`` follows the API root, unless it is a whole URL (an OData ``nextLink`` the
+        caller has checked). ``headers`` add to the profile's. A 404 is returned when
+        ``missing_ok``; it is the "account gone" error when ``gone`` names the account
+        (``label`` replaces the method in its message). A failure ``tolerate`` accepts is
+        returned for the caller to read.
+        """
+        rules = self.profile
+        sent = {**rules.headers, **(headers or {})}
+        content, json_body = None, body
+        if body is not None and rules.body_type is not None:
+            sent["Content-Type"] = rules.body_type
+        if body is not None and rules.encode_body is not None:
+            content, json_body = rules.encode_body(body), None
+        missing = None
+        if gone is not None:
+            what = rules.gone.format(id=gone.id, path=path)
+            missing = account_gone(what, label or method)
+        return await call(
+            self.http,
+            method,
+            path if path.startswith(("https://", "http://")) else self.base + path,
+            json=json_body,
+            data=data,
+            content=content,
+            params=params,
+            headers=sent or None,
+            missing_ok=missing_ok,
+            missing=missing,
+            tolerate=tolerate,
+            read_message=rules.read_message,
+            throttle_statuses=rules.throttle_statuses,
+            conflict_statuses=rules.conflict_statuses,
+            is_conflict=rules.is_conflict,
+            default_wait=rules.default_wait,
+        )
+
+    def json(self, response: httpx.Response) -> Any:
+        """The response's JSON body, or a PermanentError naming the vendor and the hint."""
+        return read_json(response, self.profile.vendor, self.profile.json_hint)
+
+
+def json_encoder(default: Callable[[Any], Any]) -> BodyEncoder:
+    """A body encoder writing JSON with ``default`` for the values json cannot (dates)."""
+
+    def encode(body: Any) -> bytes:
+        return json.dumps(body, default=default).encode("utf-8")
+
+    return encode
