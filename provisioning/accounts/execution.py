@@ -21,7 +21,7 @@ from provisioning.accounts.decisions import (
     UPDATE,
     Step,
 )
-from provisioning.accounts.holdings import GROUPS, AnyWork, Holding, holding
+from provisioning.accounts.holdings import AnyWork, Holding, holding
 from provisioning.connectors import DeliveryContext, RemoteAccount
 from provisioning.errors import ConflictError, PermanentError
 from provisioning.records import Link, links
@@ -58,8 +58,7 @@ async def carry_out(work: AnyWork, step: Step, target: Target, linked_to: Linked
         effect = await _OPERATIONS[step.operation](kind, work, step, target, context, linked_to)
     effect.latency_ms = round((time.perf_counter() - started) * 1000, 2)
     effect.http_status = reply.status
-    # A group names no manager: a new group queues no reports.
-    effect.reports_follow = kind is not GROUPS and _reports_follow(target)
+    effect.reports_follow = kind.has_reports and _reports_follow(target)
     return effect
 
 

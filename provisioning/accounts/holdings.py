@@ -38,6 +38,8 @@ class Holding:
         many, taken, adopted: message templates; ``{n}``, ``{target}``, ``{key}``, ``{id}``.
         adopt_updates: whether an adopted resource is brought up to date on a create-only
             connection too (groups: their members are scimgw's to set).
+        has_reports: whether other resources' maps may name this one as their manager
+            (a new account queues its reports again; a group manages no one).
     """
 
     noun: str
@@ -46,6 +48,7 @@ class Holding:
     taken: str
     adopted: str
     adopt_updates: bool
+    has_reports: bool
     find: Callable[[Target, AnyWork], Awaitable[Found | None]]
     create: Callable[[Target, AnyWork, Step, DeliveryContext], Awaitable[RemoteAccount]]
     update: Callable[[Target, RemoteAccount, AnyWork, Step, DeliveryContext], Awaitable[Any]]
@@ -131,6 +134,7 @@ USERS = Holding(
     taken="an account with this user's {key} already exists in {target}",
     adopted="adopted existing account {id} matched by {key}",
     adopt_updates=False,
+    has_reports=True,
     find=find_account,
     create=_create_account,
     update=_update_account,
@@ -145,6 +149,7 @@ GROUPS = Holding(
     taken="a group with this name already exists in {target}",
     adopted="adopted existing group {id} matched by name",
     adopt_updates=True,
+    has_reports=False,
     find=_find_group,
     create=_create_group,
     update=_update_group,
