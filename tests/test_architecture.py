@@ -85,6 +85,7 @@ SURFACES: dict[str, list[str]] = {
         "load_config",
     ],
     "provisioning.accounts": [
+        "AnyWork",
         "CREATE",
         "DEACTIVATE",
         "DELETE",
@@ -99,7 +100,7 @@ SURFACES: dict[str, list[str]] = {
         "Work",
         "carry_out",
         "decide",
-        "deliver_group",
+        "decide_group",
         "enqueue_groups_of",
         "enqueue_reports_of",
         "export_all",
@@ -123,8 +124,10 @@ SURFACES: dict[str, list[str]] = {
     "provisioning.connectors": [
         "ConnectorSetup",
         "DeliveryContext",
+        "ExportConnector",
         "GroupTarget",
         "RemoteAccount",
+        "TargetConnector",
     ],
     "provisioning.engine": [
         "PRIORITY_NAMES",

@@ -1,4 +1,5 @@
-"""One event for one remote account: load, decide, carry out; groups, exports, dry run."""
+"""One event for one remote resource (a user's account, a group): load, decide, carry out
+on one path for every type; exports, dry run."""
 
 from provisioning.accounts.decisions import (
     CREATE,
@@ -14,15 +15,17 @@ from provisioning.accounts.execution import REPLACED, Effect, carry_out
 from provisioning.accounts.exports import ExportHeld, export_all
 from provisioning.accounts.groups import (
     GroupWork,
-    deliver_group,
+    decide_group,
     enqueue_groups_of,
     load_group_work,
     takes_groups,
 )
+from provisioning.accounts.holdings import AnyWork
 from provisioning.accounts.reports import enqueue_reports_of
 from provisioning.accounts.snapshot import ENTERPRISE, load_work
 
 __all__ = [
+    "AnyWork",
     "CREATE",
     "DEACTIVATE",
     "DELETE",
@@ -37,7 +40,7 @@ __all__ = [
     "Work",
     "carry_out",
     "decide",
-    "deliver_group",
+    "decide_group",
     "enqueue_groups_of",
     "enqueue_reports_of",
     "export_all",

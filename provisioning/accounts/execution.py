@@ -1,15 +1,17 @@
 """Carrying out a decided step against the target: the half of a delivery that calls out.
 
-Before creating, the account is looked up by the connection's matching key: a unique
-match is linked when it is ours (an earlier create whose answer was lost) or when adoption
-is switched on; several matches, or a foreign account without adoption, are conflicts for
-an admin. Every call goes through the connection's rate limiter.
+One path for every resource type (a user's account, a group): the type's row in
+:mod:`provisioning.accounts.holdings` says which connector calls it makes. Before creating,
+the resource is looked up (an account by the connection's matching key, a group by name):
+a unique match is linked when it is ours (an earlier create whose answer was lost) or when
+adoption is switched on; several matches, or a foreign one without adoption, are
+conflicts for an admin. One found gone on update (removed in the target) is looked up and
+created again. Every call goes through the connection's throttle.
 """
 
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 from provisioning.accounts.decisions import (
     CREATE,
@@ -18,9 +20,8 @@ from provisioning.accounts.decisions import (
     REACTIVATE,
     UPDATE,
     Step,
-    Work,
-    match_value,
 )
+from provisioning.accounts.holdings import AnyWork, Holding, holding
 from provisioning.connectors import DeliveryContext, RemoteAccount
 from provisioning.errors import ConflictError, PermanentError
 from provisioning.records import Link, links
@@ -47,15 +48,17 @@ class Effect:
     reports_follow: bool = False
 
 
-async def carry_out(work: Work, step: Step, target: Target, linked_to: LinkedTo) -> Effect:
-    """Run ``step``; raises a :class:`provisioning.errors.DeliveryError` on failure."""
+async def carry_out(work: AnyWork, step: Step, target: Target, linked_to: LinkedTo) -> Effect:
+    """Run ``step`` for a user or a group; raises a
+    :class:`provisioning.errors.DeliveryError` on failure."""
     started = time.perf_counter()
-    context = _context(work, step)
+    kind = holding(work)
+    context = _context(work, step, kind)
     with replies.watch() as reply:
-        effect = await _OPERATIONS[step.operation](work, step, target, context, linked_to)
+        effect = await _OPERATIONS[step.operation](kind, work, step, target, context, linked_to)
     effect.latency_ms = round((time.perf_counter() - started) * 1000, 2)
     effect.http_status = reply.status
-    effect.reports_follow = _reports_follow(target)
+    effect.reports_follow = kind.has_reports and _reports_follow(target)
     return effect
 
 
@@ -66,7 +69,7 @@ def _reports_follow(target: Target) -> bool:
     return target.field_map.names_manager_account and not target.settings.create_only
 
 
-def _context(work: Work, step: Step) -> DeliveryContext:
+def _context(work: AnyWork, step: Step, kind: Holding) -> DeliveryContext:
     claim = work.claim
     return DeliveryContext(
         tenant=claim.tenant,
@@ -76,130 +79,140 @@ def _context(work: Work, step: Step) -> DeliveryContext:
         # The newest change the state carries, not the claimed one: a retry that picked up
         # a later change is a new event, which a receiver deduping by id must not drop.
         event_id=work.upto,
-        action=step.operation,
+        action=kind.action(step),
     )
 
 
-async def _call(target: Target, method: str, *args: Any) -> Any:
-    if target.rate is not None:
-        await target.rate.acquire()
-    return await getattr(target.connector, method)(*args)
-
-
-def _account(work: Work) -> RemoteAccount:
+def _account(work: AnyWork) -> RemoteAccount:
     assert work.link is not None and work.link.remote_id is not None
     return RemoteAccount(id=work.link.remote_id)
 
 
-def _linked(work: Work, remote_id: str, state: str, digest: str | None) -> Link:
+def _linked(work: AnyWork, remote_id: str, state: str, digest: str | None) -> Link:
     return Link(work.claim.resource_id, remote_id, state, digest)
 
 
 async def _create(
-    work: Work, step: Step, target: Target, context: DeliveryContext, linked_to: LinkedTo
-) -> Effect:
-    found = await _match(work, target)
-    if found is not None:
-        return await _adopt(work, step, target, context, found, linked_to)
-    try:
-        account = await _call(target, "create", step.payload, context)
-    except ConflictError:
-        # The lookup just found nothing, so the account appeared in between: another
-        # attempt of this same event (a claim taken over while still in flight). It is
-        # ours: link it rather than dead-letter a user who is in fact provisioned.
-        found = await _match(work, target)
-        if found is None:
-            raise
-        return await _adopt(work, step, target, context, found, linked_to, ours=True)
-    return Effect(_linked(work, account.id, links.ACTIVE, step.digest), account.id)
-
-
-async def _match(work: Work, target: Target) -> RemoteAccount | None:
-    key = target.settings.matching.key
-    value = match_value(work.doc or {}, key)
-    if not value or key not in getattr(target.connector, "lookup_keys", ()):
-        return None
-    found = await _call(target, "find", key, value)
-    if len(found) > 1:
-        raise ConflictError(f"{len(found)} accounts in {target.name} match this user's {key}")
-    return found[0] if found else None
-
-
-async def _adopt(
-    work: Work,
+    kind: Holding,
+    work: AnyWork,
     step: Step,
     target: Target,
     context: DeliveryContext,
-    found: RemoteAccount,
+    linked_to: LinkedTo,
+) -> Effect:
+    found = await _match(kind, work, target)
+    if found is not None:
+        return await _adopt(kind, work, step, target, context, found, linked_to)
+    try:
+        created = await kind.create(target, work, step, context)
+    except ConflictError:
+        # The lookup just found nothing, so the resource appeared in between: another
+        # attempt of this same event (a claim taken over while still in flight). It is
+        # ours: link it rather than dead-letter a resource that is in fact provisioned.
+        found = await _match(kind, work, target)
+        if found is None:
+            raise
+        return await _adopt(kind, work, step, target, context, found, linked_to, ours=True)
+    return Effect(_linked(work, created.id, links.ACTIVE, step.digest), created.id)
+
+
+async def _match(kind: Holding, work: AnyWork, target: Target) -> tuple[RemoteAccount, str] | None:
+    """The one resource the lookup found and the key it matched on; None if none."""
+    found = await kind.find(target, work)
+    if found is None or not found.accounts:
+        return None
+    if len(found.accounts) > 1:
+        n = len(found.accounts)
+        raise ConflictError(kind.many.format(n=n, target=target.name, key=found.key))
+    return found.accounts[0], found.key
+
+
+async def _adopt(
+    kind: Holding,
+    work: AnyWork,
+    step: Step,
+    target: Target,
+    context: DeliveryContext,
+    match: tuple[RemoteAccount, str],
     linked_to: LinkedTo,
     *,
     ours: bool = False,
 ) -> Effect:
+    found, key = match
     ours = ours or (work.link is not None and work.link.state == links.CREATING)
-    key = target.settings.matching.key
     if not ours and not target.settings.matching.adopt_existing:
+        taken = kind.taken.format(key=key, target=target.name)
         raise ConflictError(
-            f"an account with this user's {key} already exists in {target.name} "
-            f"(remote id {found.id}); set matching.adopt_existing to link it"
+            f"{taken} (remote id {found.id}); set matching.adopt_existing to link it"
         )
     owner = await linked_to(found.id)
     if owner is not None and owner != work.claim.resource_id:
-        raise ConflictError(f"remote account {found.id} is already linked to user {owner}")
-    if not target.settings.create_only:
-        await _call(target, "update", found, step.payload, context)
+        raise ConflictError(
+            f"remote {kind.noun} {found.id} is already linked to {kind.owner} {owner}"
+        )
+    if kind.adopt_updates or not target.settings.create_only:
+        await kind.update(target, found, work, step, context)
     if found.active is False:
-        await _call(target, "reactivate", found, context)
-    note = ("link.recovered", f"found the account an earlier attempt created ({found.id})")
+        await target.call(target.accounts.reactivate, found, context)
+    note = ("link.recovered", f"found the {kind.noun} an earlier attempt created ({found.id})")
     if not ours:
-        note = ("link.adopted", f"adopted existing account {found.id} matched by {key}")
+        note = ("link.adopted", kind.adopted.format(id=found.id, key=key))
     return Effect(_linked(work, found.id, links.ACTIVE, step.digest), found.id, [note])
 
 
 async def _update(
-    work: Work, step: Step, target: Target, context: DeliveryContext, linked_to: LinkedTo
+    kind: Holding,
+    work: AnyWork,
+    step: Step,
+    target: Target,
+    context: DeliveryContext,
+    linked_to: LinkedTo,
 ) -> Effect:
     account = _account(work)
     try:
-        await _call(target, "update", account, step.payload, context)
+        await kind.update(target, account, work, step, context)
     except PermanentError as exc:
         if exc.status != 404:
             raise
-        # Someone removed the account in the target: provision it again (lookup first).
-        effect = await _create(replace(work, link=None), step, target, context, linked_to)
-        effect.audit.append((REPLACED, f"account {account.id} was gone from the target"))
+        # Someone removed it in the target: provision it again (lookup first).
+        effect = await _create(kind, replace(work, link=None), step, target, context, linked_to)
+        effect.audit.append((REPLACED, f"{kind.noun} {account.id} was gone from the target"))
         return effect
     return Effect(_linked(work, account.id, links.ACTIVE, step.digest), account.id)
 
 
 async def _reactivate(
-    work: Work, step: Step, target: Target, context: DeliveryContext, _: LinkedTo
+    kind: Holding, work: AnyWork, step: Step, target: Target, context: DeliveryContext, _: LinkedTo
 ) -> Effect:
     account = _account(work)
-    await _call(target, "reactivate", account, context)
+    await target.call(target.accounts.reactivate, account, context)
     changed = work.link is None or work.link.payload_hash != step.digest
     if changed and not target.settings.create_only:
-        await _call(target, "update", account, step.payload, context)
+        await kind.update(target, account, work, step, context)
     return Effect(_linked(work, account.id, links.ACTIVE, step.digest), account.id)
 
 
 async def _deactivate(
-    work: Work, step: Step, target: Target, context: DeliveryContext, _: LinkedTo
+    kind: Holding, work: AnyWork, step: Step, target: Target, context: DeliveryContext, _: LinkedTo
 ) -> Effect:
     account = _account(work)
-    await _call(target, "deactivate", account, context)
+    await target.call(target.accounts.deactivate, account, context)
     digest = work.link.payload_hash if work.link else None
     return Effect(_linked(work, account.id, links.INACTIVE, digest), account.id)
 
 
 async def _delete(
-    work: Work, step: Step, target: Target, context: DeliveryContext, _: LinkedTo
+    kind: Holding, work: AnyWork, step: Step, target: Target, context: DeliveryContext, _: LinkedTo
 ) -> Effect:
     account = _account(work)
-    await _call(target, "delete", account, context)
+    await kind.delete(target, account, context)
     return Effect(_linked(work, account.id, links.DELETED, None), account.id)
 
 
-_OPERATIONS = {
+_OPERATIONS: dict[
+    str,
+    Callable[[Holding, AnyWork, Step, Target, DeliveryContext, LinkedTo], Awaitable[Effect]],
+] = {
     CREATE: _create,
     UPDATE: _update,
     REACTIVATE: _reactivate,

@@ -5,7 +5,7 @@ So the due events of a connection are coalesced into one run that maps every in-
 of the tenant (deactivated ones included, with their status) and uploads one file.
 """
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -48,9 +48,8 @@ async def export_all(engine: Engine, target: Target, batch: list[Claim], db: Run
         event_id=newest.id,
         action="export",
     )
-    if target.rate is not None:
-        await target.rate.acquire()
-    name = str(await target.connector.export(rows, context))
+    sent: list[Mapping[str, Any]] = list(rows)
+    name = str(await target.call(target.exporter.export, sent, context))
     await db(_remember, engine, target, active)
     return name
 

@@ -5,9 +5,10 @@ members as the *remote* ids of the members' linked accounts; members not (yet) p
 in the target are left out. Deleting the group in scimgw deletes it in the target (one
 already gone there counts as deleted). The link of a group keeps a hash of what was last
 sent (payload and members): a delivery that would send the same is skipped without a call.
-A linked group found gone on update (someone removed it in the target) is looked up by
-name and created again if absent, like an account (execution._update), and the new link
-carries a ``link.replaced`` audit note.
+:func:`decide_group` is the pure half; the calls are made by the delivery path users take
+too (execution.carry_out): a group is looked up by name before it is created (adopted, or
+recovered after a lost answer, as an account is), and one found gone on update (someone
+removed it in the target) is looked up and created again, with a ``link.replaced`` note.
 
 A member's account that comes into being in the target (created, adopted, or created
 again after it was removed there) or is deleted there changes what its groups should hold.
@@ -30,14 +31,13 @@ from sqlalchemy.engine import Engine
 from gateway.scim.kinds import GROUP
 from gateway.store import outbox as outbox_rows
 from gateway.store.tables import Membership
-from provisioning.accounts.execution import REPLACED, Effect, LinkedTo
+from provisioning.accounts.decisions import CREATE, DELETE, FAIL, SKIP, UPDATE, Step
 from provisioning.accounts.snapshot import read_documents
-from provisioning.connectors import DeliveryContext, GroupTarget, RemoteAccount
-from provisioning.errors import ConflictError, PermanentError
+from provisioning.errors import MappingError
 from provisioning.mapping import FieldMap, payload_digest
 from provisioning.records import Claim, Link, links
 from provisioning.records import claims as claim_rows
-from provisioning.targets import Target, replies
+from provisioning.targets import Target
 
 memberships = Membership.__table__  # type: ignore[attr-defined]
 
@@ -52,8 +52,7 @@ class GroupWork:
 
 
 def takes_groups(target: Target) -> bool:
-    connector = target.connector
-    return isinstance(connector, GroupTarget) and bool(connector.manages_groups)
+    return target.groups is not None
 
 
 def load_group_work(engine: Engine, target: Target, batch: list[Claim]) -> list[GroupWork]:
@@ -103,127 +102,29 @@ def _remote_members(
     return found
 
 
-async def deliver_group(
-    work: GroupWork, target: Target, linked_to: LinkedTo
-) -> tuple[str, Effect | None]:
-    """Create, update or delete the group in the target; returns (operation, effect).
-
-    ``linked_to`` tells which resource, if any, is already linked to a remote id: a group
-    found by name is not adopted when another group of scimgw holds it.
-    """
-    with replies.watch() as reply:
-        operation, effect = await _deliver_group(work, target, linked_to)
-    if effect is not None:
-        effect.http_status = reply.status
-    return operation, effect
-
-
-async def _deliver_group(
-    work: GroupWork, target: Target, linked_to: LinkedTo
-) -> tuple[str, Effect | None]:
-    connector: Any = target.connector
-    context = DeliveryContext(
-        target.tenant, target.name, "Group", work.claim.resource_id, work.upto, "group"
-    )
-    linked = work.link is not None and work.link.remote_id and work.link.state == links.ACTIVE
+def decide_group(work: GroupWork, target: Target) -> Step:
+    """The step that brings the target's group to the group's current state."""
+    linked = bool(work.link and work.link.remote_id and work.link.state == links.ACTIVE)
     if work.doc is None:
-        if not linked:
-            return "skip", None
-        assert work.link is not None and work.link.remote_id is not None
-        await _paced(target)
-        await connector.delete_group(RemoteAccount(work.link.remote_id), context)
-        return "delete", _effect(work, work.link.remote_id, links.DELETED)
-    payload = _group_map(target).apply(work.doc)
-    digest = payload_digest({"group": payload, "members": work.members})
-    if linked:
-        assert work.link is not None and work.link.remote_id is not None
-        if work.link.payload_hash == digest:
-            return "skip", None
-        return "update", await _update_group(work, target, payload, digest, context, linked_to)
-    return "create", await _create_group(work, target, payload, digest, context, linked_to)
-
-
-async def _update_group(
-    work: GroupWork,
-    target: Target,
-    payload: Mapping[str, Any],
-    digest: str,
-    context: DeliveryContext,
-    linked_to: LinkedTo,
-) -> Effect:
-    assert work.link is not None and work.link.remote_id is not None
-    connector: Any = target.connector
-    group = RemoteAccount(work.link.remote_id)
-    await _paced(target)
+        return Step(DELETE, "deleted") if linked else Step(SKIP, "deleted; no group in the target")
     try:
-        await connector.update_group(group, payload, work.members, context)
-    except PermanentError as exc:
-        if exc.status != 404:
-            raise
-        # Someone removed the group in the target: link it again (lookup first), as
-        # execution._update does for accounts.
-        effect = await _create_group(work, target, payload, digest, context, linked_to)
-        effect.audit.append((REPLACED, f"group {group.id} was gone from the target"))
-        return effect
-    return _effect(work, group.id, links.ACTIVE, digest)
-
-
-async def _create_group(
-    work: GroupWork,
-    target: Target,
-    payload: Mapping[str, Any],
-    digest: str,
-    context: DeliveryContext,
-    linked_to: LinkedTo,
-) -> Effect:
-    """Look the group up by name, then link it (adoption) or create it.
-
-    A group whose link is ``creating`` had its create sent by an earlier attempt whose
-    answer was lost: the group found by name is that one, linked without
-    ``matching.adopt_existing`` (as execution._adopt does for accounts).
-    """
-    connector: Any = target.connector
-    name = str((work.doc or {}).get("displayName", ""))
-    ours = work.link is not None and work.link.state == links.CREATING
-    await _paced(target)
-    found = await connector.find_group(name) if name else []
-    if len(found) > 1:
-        raise ConflictError(f"{len(found)} groups in {target.name} are named like this group")
-    if not found:
-        await _paced(target)
-        group = await connector.create_group(payload, work.members, context)
-        return _effect(work, group.id, links.ACTIVE, digest)
-    if not ours and not target.settings.matching.adopt_existing:
-        raise ConflictError(
-            f"a group with this name already exists in {target.name} (remote id {found[0].id}); "
-            "set matching.adopt_existing to link it"
-        )
-    owner = await linked_to(found[0].id)
-    if owner is not None and owner != work.claim.resource_id:
-        raise ConflictError(f"remote group {found[0].id} is already linked to group {owner}")
-    await _paced(target)
-    group = await connector.update_group(found[0], payload, work.members, context)
-    effect = _effect(work, group.id, links.ACTIVE, digest)
-    if ours:
-        note = ("link.recovered", f"found the group an earlier attempt created ({group.id})")
-    else:
-        note = ("link.adopted", f"adopted existing group {group.id} matched by name")
-    effect.audit.append(note)
-    return effect
-
-
-def _effect(work: GroupWork, remote_id: str, state: str, digest: str | None = None) -> Effect:
-    return Effect(Link(work.claim.resource_id, remote_id, state, digest), remote_id)
+        payload = _group_map(target).apply(work.doc)
+    except MappingError as exc:
+        return Step(FAIL, exc.message)
+    digest = payload_digest({"group": payload, "members": work.members})
+    if not linked:
+        recovering = work.link is not None and work.link.state == links.CREATING
+        reason = "an earlier create may have succeeded; looking it up" if recovering else "new"
+        return Step(CREATE, reason, payload, digest)
+    if work.link is not None and work.link.payload_hash == digest:
+        return Step(SKIP, "unchanged since the last delivery", payload, digest)
+    return Step(UPDATE, "changed", payload, digest)
 
 
 def _group_map(target: Target) -> FieldMap:
-    raw = target.connector.default_group_field_map
-    return FieldMap.parse(dict(raw))
-
-
-async def _paced(target: Target) -> None:
-    if target.rate is not None:
-        await target.rate.acquire()
+    groups = target.groups
+    assert groups is not None
+    return FieldMap.parse(dict(groups.default_group_field_map))
 
 
 def enqueue_groups_of(connection: sa.Connection, members: list[links.Placed], at: datetime) -> int:

@@ -14,8 +14,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from gateway.store.tables import AccountLink
-from provisioning.accounts.decisions import CREATE, EXPORT, FAIL, Step, Work, decide, match_value
+from provisioning.accounts.decisions import CREATE, EXPORT, FAIL, Step, Work, decide
 from provisioning.accounts.exports import in_scope_documents, map_rows
+from provisioning.accounts.holdings import find_account
 from provisioning.accounts.snapshot import read_work
 from provisioning.errors import DeliveryError, MappingError
 from provisioning.records import Claim
@@ -77,16 +78,14 @@ def summary(lines: list[PlanLine]) -> Counter[str]:
 
 
 async def _refine_create(work: Work, step: Step, target: Target) -> Step:
-    key = target.settings.matching.key
-    value = match_value(work.doc or {}, key)
-    if not value or key not in getattr(target.connector, "lookup_keys", ()):
-        return step
-    if target.rate is not None:
-        await target.rate.acquire()
+    """The lookup a delivery makes before creating (holdings.find_account), read only."""
     try:
-        found = await target.connector.find(key, value)
+        lookup = await find_account(target, work)
     except DeliveryError as exc:
         return Step(CREATE, f"new (lookup failed: {exc.message})")
+    if lookup is None:
+        return step
+    found, key = lookup.accounts, lookup.key
     if len(found) > 1:
         return Step("conflict", f"{len(found)} accounts match this {key}")
     if found and target.settings.matching.adopt_existing:

@@ -102,6 +102,7 @@ class TargetConnector(Protocol):
         """Remove the account; a missing account is not an error."""
 
 
+@runtime_checkable
 class ExportConnector(Protocol):
     """A target fed by a full file per run (CSV over SFTP) rather than per-user calls.
 

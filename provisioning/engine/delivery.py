@@ -2,14 +2,16 @@
 
 The worker decides when to claim and when to settle; this is what happens in between.
 A batch's state is read in one snapshot, each event's step is decided, the mass-deletion
-guard may hold the removals, and the steps run concurrently within the connection's slots.
+guard may hold the removals, and the steps run concurrently, each call within the
+connection's throttle. Groups and users take the same path (decide, then carry out); a
+batch's groups go first, so members they name are linked before their users are read.
 File targets instead export every due event in one run. A failure becomes a retry or a
 dead letter as the retry policy says; a target that throttles the connection stops the
 worker claiming for it until the time the target gave.
 """
 
 import asyncio
-from collections.abc import Callable, Container
+from collections.abc import Callable, Container, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
@@ -24,14 +26,14 @@ from provisioning.accounts import (
     DELETE,
     FAIL,
     SKIP,
+    AnyWork,
     Effect,
     ExportHeld,
-    GroupWork,
     Step,
     Work,
     carry_out,
     decide,
-    deliver_group,
+    decide_group,
     export_all,
     load_group_work,
     load_work,
@@ -106,41 +108,31 @@ class Deliverer:
                 groups = [c for c in batch if c.resource_type == "Group"]
                 batch = [c for c in batch if c.resource_type != "Group"]
                 group_works = await self._db(load_group_work, self.engine, target, groups)
-                new_groups = [
-                    w.claim.resource_id for w in group_works if w.doc is not None and w.link is None
-                ]
-                await self._db(self._mark_creating, target, "Group", new_groups)
-                await asyncio.gather(*(self._deliver_group(target, w) for w in group_works))
+                group_steps = [(work, decide_group(work, target)) for work in group_works]
+                await self._run(target, "Group", group_steps)
             works = await self._db(load_work, self.engine, target, batch)
             steps = [(work, decide(work, target)) for work in works]
             steps = await self._guard(target, steps)
-            new_users = [
-                work.claim.resource_id
-                for work, step in steps
-                if step.operation == CREATE and work.link is None
-            ]
-            await self._db(self._mark_creating, target, "User", new_users)
-            await asyncio.gather(*(self._deliver_one(target, work, step) for work, step in steps))
+            await self._run(target, "User", steps)
         except Exception as exc:  # a bug or the store failing: retry the batch later
             log.exception("worker.batch_failed", connection=target.name)
             for claim in batch:
                 if claim.id in self._held:
                     self._fail(target, claim, claim.id, "batch", exc)
 
-    async def _deliver_group(self, target: Target, work: GroupWork) -> None:
-        async with target.slots:
-            try:
-                linked_to = partial(self._linked_to, target)
-                operation, effect = await deliver_group(work, target, linked_to)
-            except Exception as exc:
-                self._fail(target, work.claim, work.upto, "group", exc)
-                return
-        if effect is None:
-            self._done(Outcome(work.claim, operation, SKIPPED, self.clock(), work.upto))
-            return
-        self._done(self._delivered(work.claim, operation, work.upto, effect))
+    async def _run(
+        self, target: Target, resource_type: str, steps: Sequence[tuple[AnyWork, Step]]
+    ) -> None:
+        """Mark the resources about to be created, then carry out every step at once."""
+        new = [
+            work.claim.resource_id
+            for work, step in steps
+            if step.operation == CREATE and work.link is None
+        ]
+        await self._db(self._mark_creating, target, resource_type, new)
+        await asyncio.gather(*(self._deliver_one(target, work, step) for work, step in steps))
 
-    async def _deliver_one(self, target: Target, work: Work, step: Step) -> None:
+    async def _deliver_one(self, target: Target, work: AnyWork, step: Step) -> None:
         claim = work.claim
         if step.operation in (SKIP, FAIL, HELD):
             result = {SKIP: SKIPPED, FAIL: DEAD, HELD: HELD}[step.operation]
@@ -148,12 +140,11 @@ class Deliverer:
                 Outcome(claim, step.operation, result, self.clock(), work.upto, error=step.reason)
             )
             return
-        async with target.slots:
-            try:
-                effect = await carry_out(work, step, target, partial(self._linked_to, target))
-            except Exception as exc:
-                self._fail(target, claim, work.upto, step.operation, exc)
-                return
+        try:
+            effect = await carry_out(work, step, target, partial(self._linked_to, target))
+        except Exception as exc:
+            self._fail(target, claim, work.upto, step.operation, exc)
+            return
         self._done(self._delivered(claim, step.operation, work.upto, effect))
 
     def _delivered(self, claim: Claim, operation: str, upto: int, effect: Effect) -> Outcome:
@@ -265,7 +256,6 @@ class Deliverer:
 
     def _mark_creating(self, target: Target, resource_type: str, ids: list[str]) -> None:
         """A ``creating`` link for each resource about to be created: a retry after a lost
-        answer then links what it finds instead of creating it twice (execution._adopt,
-        groups._create_group)."""
+        answer then links what it finds instead of creating it twice (execution._adopt)."""
         fresh = [links.Link(resource_id, None, links.CREATING, None) for resource_id in ids]
         mark_creating(self.engine, target.tenant, target.name, fresh, self.clock(), resource_type)

@@ -1,24 +1,37 @@
 """Building a running target from a connection's settings: connector, map, scope, limits.
 
+A target is typed by what its connector can do: a :class:`TargetConnector` takes calls per
+account (and per group when it is a :class:`GroupTarget` too), an :class:`ExportConnector`
+takes whole files. Every call to the target goes through the connection's
+:class:`Throttle` (:meth:`Target.call`).
+
 The registry maps a configuration ``type`` to its connector class by dotted path, so a
 connector module is imported only when a connection uses it.
 """
 
-import asyncio
 import importlib
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, ParamSpec, TypeVar
 
 import httpx
 import sqlalchemy as sa
 
 from gateway.config import GatewayConfig, TargetConnection
 from gateway.scim.kinds import Kind, kinds_for
-from provisioning.connectors import ConnectorSetup
+from provisioning.connectors import (
+    ConnectorSetup,
+    ExportConnector,
+    GroupTarget,
+    TargetConnector,
+)
 from provisioning.mapping import FieldMap, compile_scope
 from provisioning.targets import replies
 from provisioning.targets.client import build_client
-from provisioning.targets.ratelimit import RateLimiter
+from provisioning.targets.ratelimit import Throttle
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 #: Connection ``type`` -> "module:Class" of its connector.
 REGISTRY: dict[str, str] = {
@@ -57,21 +70,45 @@ class Target:
     tenant: str
     name: str
     settings: TargetConnection
-    connector: Any
+    connector: TargetConnector | ExportConnector
     field_map: FieldMap
     kind: Kind
     scope: sa.ColumnElement[bool] | None
     client: httpx.AsyncClient
-    rate: RateLimiter | None
-    slots: asyncio.Semaphore = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.slots = asyncio.Semaphore(self.settings.concurrency)
+    #: The connection's rate and calls in flight, taken around every call (:meth:`call`).
+    throttle: Throttle
 
     @property
     def exports(self) -> bool:
         """True for file targets fed by a full export per run."""
-        return hasattr(self.connector, "export")
+        return isinstance(self.connector, ExportConnector)
+
+    @property
+    def accounts(self) -> TargetConnector:
+        """The connector of a target that takes calls per account."""
+        if not isinstance(self.connector, TargetConnector):
+            raise TypeError(f"{self.name} takes files, not calls per account")
+        return self.connector
+
+    @property
+    def exporter(self) -> ExportConnector:
+        """The connector of a file target."""
+        if not isinstance(self.connector, ExportConnector):
+            raise TypeError(f"{self.name} takes calls per account, not files")
+        return self.connector
+
+    @property
+    def groups(self) -> GroupTarget | None:
+        """The connector as a holder of groups, when this connection takes groups."""
+        connector = self.connector
+        if isinstance(connector, GroupTarget) and connector.manages_groups:
+            return connector
+        return None
+
+    async def call(self, method: Callable[P, Awaitable[R]], *args: P.args, **kwargs: P.kwargs) -> R:
+        """Call the target within the connection's throttle (a slot, then a token)."""
+        async with self.throttle:
+            return await method(*args, **kwargs)
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -97,7 +134,6 @@ def build_target(
     )
     raw_map = settings.field_map if settings.field_map is not None else cls.default_field_map
     raw_map = {**raw_map, **settings.field_map_extra}
-    rate = settings.rate_limit
     return Target(
         tenant=tenant,
         name=name,
@@ -107,7 +143,7 @@ def build_target(
         kind=kind,
         scope=compile_scope(kind, settings.scope, dialect),
         client=client,
-        rate=RateLimiter(rate.requests, rate.per_seconds) if rate else None,
+        throttle=Throttle.for_connection(settings),
     )
 
 

@@ -488,3 +488,64 @@ async def test_deleting_groups_does_not_count_against_the_mass_deletion_guard(
     assert not [s for s in harness.rows(ConnectionState) if s.paused]
     [outcome] = [d for d in harness.rows(Delivery, resource_id=ada) if d.operation != "create"]
     assert (outcome.operation, outcome.outcome) == ("deactivate", "delivered")
+
+
+class CreatesGroupTwiceAtOnce(httpx.AsyncBaseTransport):
+    """The first POST /Groups meets another attempt of the same event that created the
+    group a moment before: the group exists, and this attempt is answered 409."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+        self.raced = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        if request.method == "POST" and request.url.path.endswith("/Groups") and not self.raced:
+            self.raced += 1
+            body = {
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
+                "status": "409",
+                "scimType": "uniqueness",
+                "detail": "a group with this displayName already exists",
+            }
+            return httpx.Response(409, json=body, request=request)
+        return response
+
+
+async def test_a_group_created_by_a_concurrent_attempt_is_linked_not_dead_lettered(
+    make_setup: MakeSetup, engine: Engine
+) -> None:
+    """The lookup found no group, the create was refused as a duplicate: the group is the
+    other attempt's (as for an account), so it is linked, without adoption configured."""
+    setup = await make_setup()
+    harness = setup.harness
+    racing = CreatesGroupTwiceAtOnce(setup.recorder.inner)
+    setup.recorder.inner = racing
+    ada = await harness.create_user("ada")
+    await harness.worker.drain()
+    group = await create_group(harness, "Engineering", ada)
+    await harness.worker.drain()
+
+    assert racing.raced == 1
+    [remote] = remote_groups(engine)
+    [link] = harness.rows(AccountLink, resource_id=group)
+    assert (link.remote_id, link.state) == (remote["id"], links.ACTIVE)
+    assert {e.status for e in harness.rows(OutboxEvent, resource_id=group)} == {"done"}
+    actions = [a.action for a in harness.rows(AuditEntry) if a.resource_id == group]
+    assert actions == ["link.recovered"]
+
+
+async def test_a_skipped_group_delivery_says_why(make_setup: MakeSetup) -> None:
+    """A group's delivery row explains its skip as an account's does (one delivery path)."""
+    setup = await make_setup(scope='emails[type eq "work"].value ew "@acme.com"')
+    harness = setup.harness
+    group = await create_group(harness, "Engineering")
+    await harness.worker.drain()
+    contractor = await harness.create_user(
+        "carl", emails=[{"value": "carl@partner.test", "type": "work"}]
+    )
+    await add_member(harness, group, contractor)  # out of the connection's scope
+    await harness.worker.drain()
+    last = harness.rows(Delivery, resource_id=group)[-1]
+    assert (last.operation, last.outcome) == ("skip", "skipped")
+    assert last.error == "unchanged since the last delivery"
