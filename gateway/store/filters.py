@@ -13,14 +13,9 @@ A dict-typed attribute is a free map: ``map.key`` reads the document and is type
 operand (``eq 3`` matches the number 3, not the string "3"). Declared custom fields are
 ordinary typed sub-attributes.
 
-Semantics chosen where the RFC is silent (the same as ``ScimFilter.match`` of scim2-models,
-so that an in-memory store agrees with this one):
-
-- ``ne`` is the negation of ``eq``: it matches a resource lacking the attribute, and on a
-  multi-valued attribute it means "no value equals".
-- ``pr`` means present and not null, ``""``, ``[]`` or ``{}``; ``eq null`` is ``not pr`` and
-  ``ne null`` is ``pr``, as RFC 7643 §2.5 makes unassigned and null the same state.
-- ``not`` treats an unknown comparison (SQL NULL) as false before negating it.
+Semantics chosen where the RFC is silent (``ne``, ``pr``, null, case) are those of
+:mod:`gateway.store.comparison`, which the Python evaluators of provisioning read too; they
+are also those of ``ScimFilter.match`` of scim2-models, so an in-memory store agrees.
 """
 
 import operator
@@ -54,6 +49,13 @@ from scim2_models.path import (
 from gateway.errors import InvalidFilterException, InvalidValueException, SCIMException
 from gateway.scim.kinds import Kind, fold
 from gateway.scim.visibility import observable, unobservable
+from gateway.store.comparison import (
+    BOOLEAN_OPERATORS,
+    NEGATED,
+    ORDERING,
+    SUBSTRING,
+    null_means_present,
+)
 from gateway.store.database import fold_sql
 from gateway.store.filter_limits import (
     DEFAULT_LIMITS,
@@ -76,18 +78,8 @@ __all__ = [
 Condition = sa.ColumnElement[bool]
 MEMBERSHIP: sa.Table = Membership.__table__  # type: ignore[attr-defined]
 
-_COMPARISONS: dict[CompareOperator, Callable[[Any, Any], Condition]] = {
-    CompareOperator.eq: operator.eq,
-    CompareOperator.gt: operator.gt,
-    CompareOperator.ge: operator.ge,
-    CompareOperator.lt: operator.lt,
-    CompareOperator.le: operator.le,
-}
-_LIKE: dict[CompareOperator, str] = {
-    CompareOperator.co: "%{}%",
-    CompareOperator.sw: "{}%",
-    CompareOperator.ew: "%{}",
-}
+_COMPARISONS = ORDERING  # the rules shared with the Python evaluators
+_LIKE: dict[CompareOperator, str] = {op: rule.pattern for op, rule in SUBSTRING.items()}
 # SQLite's LIKE ignores ASCII case, so caseExact substring tests use plain functions there.
 # The operand's length is taken in SQL, so that the statement holds for any operand.
 _EXACT_SQLITE: dict[CompareOperator, Callable[[Any, Any], Condition]] = {
@@ -348,8 +340,9 @@ class _Slot:
         # SQLAlchemy types a plain Python value (a datetime as the column stores one).
         string = value_type == "string"
         right = operand.bind(value, sa.String() if string else _compared(left, op, value))
-        if op is CompareOperator.ne:
-            return sa.not_(sa.func.coalesce(left == right, sa.false()))
+        if op in NEGATED:
+            equal = _COMPARISONS[NEGATED[op]](left, right)
+            return sa.not_(sa.func.coalesce(equal, sa.false()))
         return _COMPARISONS[op](left, right)
 
     def preparer(self, op: CompareOperator) -> Callable[[Any], Any]:
@@ -461,9 +454,7 @@ class _Compiler(FilterVisitor[Condition]):
         target = self.scope.target(node.attr_path, True)
         if node.value is not None:
             return target.compare(node.op, operand)
-        if node.op not in (CompareOperator.eq, CompareOperator.ne):
-            raise InvalidFilterException(detail="null is only compared with eq and ne")
-        return target.present() if node.op is CompareOperator.ne else sa.not_(target.present())
+        return target.present() if null_means_present(node.op) else sa.not_(target.present())
 
     def visit_present(self, node: Present) -> Condition:
         return self.scope.target(node.attr_path).present()
@@ -607,8 +598,8 @@ class _AnyOf:
         return scope.target(self.sub)
 
     def compare(self, op: CompareOperator, operand: _Operand) -> Condition:
-        if op is CompareOperator.ne:  # no element equals (see the module docstring)
-            eq = CompareOperator.eq
+        if op in NEGATED:  # no element equals (gateway.store.comparison)
+            eq = NEGATED[op]
             return sa.not_(self.values.exists(lambda scope: self._in(scope).compare(eq, operand)))
         return self.values.exists(lambda scope: self._in(scope).compare(op, operand))
 
@@ -767,7 +758,7 @@ def _check_operator(op: CompareOperator, operand: Any, value_type: str) -> None:
         if value_type != "string" or not isinstance(operand, str):
             raise InvalidFilterException(detail=f"'{op.value}' only compares strings")
         return
-    if op not in (CompareOperator.eq, CompareOperator.ne) and value_type == "boolean":
+    if op not in BOOLEAN_OPERATORS and value_type == "boolean":
         raise InvalidFilterException(detail=f"'{op.value}' does not order booleans")
     actual = "datetime" if isinstance(operand, datetime) else _operand_type(operand)
     if actual != value_type:
