@@ -30,6 +30,7 @@ from scim2_models.path import (
     ValuePath,
 )
 
+from gateway.store.comparison import equal, is_empty
 from provisioning.errors import MappingError
 
 CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -377,10 +378,11 @@ def _matching(entries: Iterable[Any], selector: Mapping[str, Any]) -> Iterable[D
 
 
 def _same(value: Any, wanted: Any) -> bool:
-    # Canonical values such as ``type`` are not case-exact (RFC 7643 §4.1.2).
-    if isinstance(value, str) and isinstance(wanted, str):
-        return value.casefold() == wanted.casefold()
-    return bool(value == wanted)
+    # Canonical values such as ``type`` are not case-exact (RFC 7643 §4.1.2); a remote
+    # schema is unknown here, so every string compares as a non-caseExact one.
+    if wanted is None:  # eq null: the entry lacks the attribute (RFC 7643 §2.5)
+        return is_empty(value)
+    return equal(value, wanted, case_exact=False)
 
 
 def _as_list(value: Any) -> list[Any]:

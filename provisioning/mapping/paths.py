@@ -13,11 +13,11 @@ when the field map is parsed; reading it for a user is then a walk of the JSON d
 
 Attribute names are case-insensitive (RFC 7643 §2.1). Custom field names are not: HR
 systems tell fields apart by exact name (seed S2.3), and the store keeps them as declared.
-Inside brackets, strings compare case-insensitively unless the attribute is caseExact, and
-``ne`` matches an element lacking the attribute, as the gateway's filters do.
+Inside brackets, comparisons follow the rules of gateway.store.comparison, as the
+gateway's filters do: strings compare case-insensitively unless the attribute is
+caseExact, and ``ne`` matches an element lacking the attribute.
 """
 
-import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -42,6 +42,7 @@ from scim2_models.path import (
 )
 
 from gateway.scim.models import ENTERPRISE_SCHEMA, HR_SCHEMA, UserResource
+from gateway.store.comparison import NEGATED, ORDERING, SUBSTRING, is_empty, null_means_present
 
 __all__ = ["ScimPath", "first_value", "is_empty", "parse_path"]
 
@@ -52,27 +53,6 @@ _CUSTOM_FIELDS = "customFields"
 
 Element = Any
 Predicate = Callable[[Element], bool]
-
-_ORDER: dict[CompareOperator, Callable[[Any, Any], bool]] = {
-    CompareOperator.eq: operator.eq,
-    CompareOperator.gt: operator.gt,
-    CompareOperator.ge: operator.ge,
-    CompareOperator.lt: operator.lt,
-    CompareOperator.le: operator.le,
-}
-_SUBSTRING: dict[CompareOperator, Callable[[str, str], bool]] = {
-    CompareOperator.co: lambda actual, expected: expected in actual,
-    CompareOperator.sw: str.startswith,
-    CompareOperator.ew: str.endswith,
-}
-
-
-def is_empty(value: Any) -> bool:
-    """Whether a value counts as absent: null, ``""``, ``[]`` or ``{}`` (RFC 7643 §2.5).
-
-    ``False`` and ``0`` are values.
-    """
-    return value is None or (isinstance(value, str | list | dict) and not value)
 
 
 @dataclass(frozen=True)
@@ -256,13 +236,11 @@ class _FilterCompiler(FilterVisitor[Predicate]):
     def visit_comparison(self, node: Comparison) -> Predicate:
         read, binding = self._slot(node.attr_path)
         if node.value is None:  # eq null is "not pr" (RFC 7643 §2.5)
-            if node.op not in (CompareOperator.eq, CompareOperator.ne):
-                raise ValueError(f"{self.text!r}: null is only compared with eq and ne")
-            present = node.op is CompareOperator.ne
+            present = null_means_present(node.op)
             return lambda element: (not is_empty(read(element))) is present
         expected = _comparable(binding, _operand(binding, node.value, node.op))
-        if node.op is CompareOperator.ne:
-            eq = CompareOperator.eq
+        if node.op in NEGATED:
+            eq = NEGATED[node.op]
             return lambda element: not _compare(binding, read(element), eq, expected)
         return lambda element: _compare(binding, read(element), node.op, expected)
 
@@ -304,10 +282,10 @@ def _compare(binding: AttributeBinding, actual: Any, op: CompareOperator, expect
     actual = _comparable(binding, actual)
     if actual is None or expected is None:
         return False
-    if op in _SUBSTRING:
+    if op in SUBSTRING:
         both_strings = isinstance(actual, str) and isinstance(expected, str)
-        return both_strings and _SUBSTRING[op](actual, expected)
+        return both_strings and SUBSTRING[op].test(actual, expected)
     try:
-        return bool(_ORDER[op](actual, expected))
+        return bool(ORDERING[op](actual, expected))
     except TypeError:
         return False

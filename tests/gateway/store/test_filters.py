@@ -778,3 +778,18 @@ def test_filter_shape_tells_operand_types_and_empty_strings_apart() -> None:
     assert shape('userName eq "a"') != shape("userName eq 1")
     assert shape('userName co "a"') != shape('userName co ""')
     assert shape('userName eq "a" or title pr') != shape('userName eq "a" and title pr')
+
+
+def test_the_filters_package_exposes_only_its_pinned_names() -> None:
+    """Other code imports the package, never its modules (as httpx pins ``httpx.__all__``)."""
+    import gateway.store.filters as filters
+
+    assert sorted(filters.__all__) == [
+        "CompiledFilter",
+        "compile_filter",
+        "compile_parsed",
+        "compile_sort",
+        "filter_shape",
+        "parse_filter",
+    ]
+    assert all(hasattr(filters, name) for name in filters.__all__)
