@@ -7,6 +7,7 @@ rule that a leaver must lose access before anything else is sent under a rate li
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -73,3 +74,51 @@ def enqueue(
     if rows:
         connection.execute(_INSERT, rows)
     return len(rows)
+
+
+def queue_updates(
+    resources: sa.Select[Any],
+    table: sa.Table,
+    resource_type: str,
+    target: sa.BindParameter[str],
+    at: sa.BindParameter[datetime],
+) -> sa.Insert:
+    """INSERT INTO outbox SELECT one pending update event per row of ``resources``.
+
+    ``resources`` is a select over ``table`` (its joins and conditions); its columns are
+    replaced by an outbox row's, in the order :data:`_UPDATE_COLUMNS` names them. The
+    engine re-queues groups for new members and reports for new managers this way.
+    """
+    update = Action.UPDATED
+    rows = resources.with_only_columns(
+        table.c.tenant_id,
+        target,
+        sa.literal(resource_type, sa.String),
+        table.c.id,
+        sa.literal(update.value, sa.String),
+        table.c.version,
+        sa.literal(PRIORITY[update], sa.Integer),
+        sa.literal("pending", sa.String),
+        sa.literal(0, sa.Integer),
+        at,
+        at,
+        maintain_column_froms=True,
+    )
+    statement = sa.insert(outbox).from_select(_UPDATE_COLUMNS, rows)
+    return statement.execution_options(preserve_rowcount=True)  # an INSERT's is not kept
+
+
+#: The outbox columns :func:`queue_updates` fills, in the order it selects them.
+_UPDATE_COLUMNS = (
+    "tenant_id",
+    "connection",
+    "resource_type",
+    "resource_id",
+    "action",
+    "version",
+    "priority",
+    "status",
+    "attempts",
+    "due_at",
+    "created",
+)

@@ -150,22 +150,6 @@ def enqueue_groups_of(connection: sa.Connection, members: list[links.Placed], at
     return written
 
 
-#: The outbox columns :func:`_groups_of_members` fills, in the order it selects them.
-_EVENT_COLUMNS = (
-    "tenant_id",
-    "connection",
-    "resource_type",
-    "resource_id",
-    "action",
-    "version",
-    "priority",
-    "status",
-    "attempts",
-    "due_at",
-    "created",
-)
-
-
 @cache
 def _groups_of_members() -> sa.Insert:
     """INSERT INTO outbox SELECT the due groups of some members: built once, run per batch."""
@@ -173,21 +157,8 @@ def _groups_of_members() -> sa.Insert:
     tenant = sa.bindparam("tenant", type_=sa.String)
     target = sa.bindparam("target", type_=sa.String)
     at = sa.bindparam("at", type_=outbox.c.due_at.type)
-    update = outbox_rows.Action.UPDATED
-    rows = (
-        sa.select(
-            groups.c.tenant_id,
-            target,
-            sa.literal(GROUP.name, sa.String),
-            groups.c.id,
-            sa.literal(update.value, sa.String),
-            groups.c.version,
-            sa.literal(outbox_rows.PRIORITY[update], sa.Integer),
-            sa.literal(claim_rows.PENDING, sa.String),
-            sa.literal(0, sa.Integer),
-            at,
-            at,
-        )
+    due_groups = (
+        sa.select(groups.c.id)
         .distinct()
         .select_from(memberships.join(groups, groups.c.id == memberships.c.group_id))
         .where(
@@ -196,8 +167,7 @@ def _groups_of_members() -> sa.Insert:
             _held_or_due(tenant, target),
         )
     )
-    statement = sa.insert(outbox).from_select(_EVENT_COLUMNS, rows)
-    return statement.execution_options(preserve_rowcount=True)  # an INSERT's is not kept
+    return outbox_rows.queue_updates(due_groups, groups, GROUP.name, target, at)
 
 
 def _held_or_due(

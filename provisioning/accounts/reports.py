@@ -34,7 +34,6 @@ import sqlalchemy as sa
 from gateway.scim.kinds import USER
 from gateway.store import outbox as outbox_rows
 from gateway.store.tables import among_ids
-from provisioning.accounts.groups import _EVENT_COLUMNS
 from provisioning.accounts.snapshot import ENTERPRISE
 from provisioning.records import claims as claim_rows
 from provisioning.records import links
@@ -104,22 +103,10 @@ def _due_reports(dialect: str) -> sa.Insert:
     target = sa.bindparam("target", type_=sa.String)
     at = sa.bindparam("at", type_=outbox.c.due_at.type)
     reports: sa.BindParameter[list[str]] = sa.bindparam("reports", expanding=True)
-    update = outbox_rows.Action.UPDATED
-    rows = sa.select(
-        users.c.tenant_id,
-        target,
-        sa.literal(USER.name, sa.String),
-        users.c.id,
-        sa.literal(update.value, sa.String),
-        users.c.version,
-        sa.literal(outbox_rows.PRIORITY[update], sa.Integer),
-        sa.literal(claim_rows.PENDING, sa.String),
-        sa.literal(0, sa.Integer),
-        at,
-        at,
-    ).where(among_ids(users, tenant, reports, dialect), _delivered_or_due(users, tenant, target))
-    statement = sa.insert(outbox).from_select(_EVENT_COLUMNS, rows)
-    return statement.execution_options(preserve_rowcount=True)  # an INSERT's is not kept
+    due_reports = sa.select(users.c.id).where(
+        among_ids(users, tenant, reports, dialect), _delivered_or_due(users, tenant, target)
+    )
+    return outbox_rows.queue_updates(due_reports, users, USER.name, target, at)
 
 
 def _delivered_or_due(
