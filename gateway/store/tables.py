@@ -249,6 +249,61 @@ class ConnectionBreaker(SQLModel, table=True):
     closed_at: datetime | None = None
 
 
+class SyncRun(SQLModel, table=True):
+    """One sync run of a connection (a source read into the store, or a target backfilled
+    from it): what started it, when, how it ended and what it counted.
+
+    At most one run of a connection is ``running`` at a time (a partial unique index), and
+    a scheduled run carries its ``slot`` (the due time it fires for), unique per
+    connection: two processes firing the same schedule insert one row, the other is
+    refused. Holds no attribute values: counts, statuses and redacted reasons only.
+    """
+
+    __tablename__ = "sync_run"
+    __table_args__ = (
+        sa.Index("ix_sync_run_connection", "tenant_id", "connection", "started"),
+        sa.Index("uq_sync_run_slot", "tenant_id", "connection", "slot", unique=True),
+        sa.Index(
+            "uq_sync_run_running",
+            "tenant_id",
+            "connection",
+            unique=True,
+            sqlite_where=sa.text("status = 'running'"),
+            postgresql_where=sa.text("status = 'running'"),
+        ),
+    )
+
+    id: str = Field(primary_key=True, max_length=36)
+    tenant_id: str = Field(max_length=64)
+    connection: str = Field(max_length=100)
+    direction: str = Field(max_length=8, description="source or target")
+    trigger: str = Field(max_length=10, description="manual, schedule or event")
+    #: The due time of a scheduled run (ISO 8601): unique per connection.
+    slot: str | None = Field(default=None, max_length=40)
+    status: str = Field(max_length=10, description="running, succeeded, failed, held")
+    #: The worker or command that holds a running run (host:pid:...).
+    runner: str = Field(max_length=80)
+    started: datetime
+    finished: datetime | None = None
+    #: {"read": n, "created": n, ...}: see provisioning.records.runs.COUNTS.
+    counts: dict[str, int] = Field(default_factory=dict, sa_type=sa.JSON)
+    #: Why a run failed or was held, redacted.
+    message: str | None = Field(default=None, max_length=2000)
+
+
+class SyncRunFailure(SQLModel, table=True):
+    """One person a run could not apply, and why (redacted: no attribute values)."""
+
+    __tablename__ = "sync_run_failure"
+    __table_args__ = (sa.Index("ix_sync_run_failure_run", "run_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: str = Field(max_length=36)
+    #: Who: the source's id of the person, or the SCIM id and userName of the user.
+    person: str = Field(max_length=300)
+    reason: str = Field(max_length=1000)
+
+
 metadata = SQLModel.metadata
 
 
