@@ -16,9 +16,10 @@ attribute values.
 """
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 import sqlalchemy as sa
 
@@ -89,6 +90,55 @@ class Run:
         if self.finished is None:
             return None
         return (self.finished - self.started).total_seconds()
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What to run: one connection of one tenant, why, and whether to write anything.
+
+    ``slot`` is the scheduled due time (ISO 8601, UTC) of a scheduled run, the key that
+    makes it fire once across processes; None for a manual or event run.
+    """
+
+    tenant: str
+    connection: str
+    trigger: str = "manual"
+    dry_run: bool = False
+    slot: str | None = None
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """How a run ended: what a CLI prints, what a schedule mails.
+
+    ``run_id`` is None for a dry run (it writes nothing, not even its run row).
+    ``changes`` lists, one line each, who is created, which attributes change and who is
+    deactivated: the diff a dry run prints (attribute names, never values).
+    """
+
+    run_id: str | None
+    status: str
+    counts: Mapping[str, int]
+    failures: tuple[Failure, ...] = ()
+    changes: tuple[str, ...] = ()
+    message: str | None = None
+
+
+#: Called with (done, total) as a run progresses; total is None while unknown.
+Progress = Callable[[int, int | None], None]
+
+
+class SyncRunner(Protocol):
+    """Runs one connection (a source pull or a target backfill) and records the run.
+
+    Raises :class:`RunInProgress` when the connection is running, :class:`SlotTaken` when
+    the request's slot was fired by another process; any other failure is recorded on the
+    run (status ``failed``, with its message) and returned, not raised.
+    """
+
+    async def __call__(
+        self, request: RunRequest, progress: Progress | None = None
+    ) -> RunOutcome: ...
 
 
 def start(
