@@ -60,6 +60,12 @@ class _Stderr:
         sys.stderr.flush()
 
 
+#: Loggers keep the configuration of their first use (fast). The test suite turns this off:
+#: a logger cached while one test ran the CLI would otherwise ignore a later test's
+#: ``structlog.testing.capture_logs`` and the level it asks for.
+CACHE_LOGGERS = True
+
+
 def configure(level: str = "info", json: bool = True) -> None:
     """Route structlog and the standard library to stderr, one event per line."""
     renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
@@ -74,7 +80,7 @@ def configure(level: str = "info", json: bool = True) -> None:
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         logger_factory=structlog.PrintLoggerFactory(file=_Stderr()),  # type: ignore[arg-type]
-        cache_logger_on_first_use=True,
+        cache_logger_on_first_use=CACHE_LOGGERS,
     )
     logging.basicConfig(
         level=level.upper(), stream=sys.stderr, format="%(levelname)s %(name)s %(message)s"

@@ -17,9 +17,11 @@ from dataclasses import dataclass
 import httpx
 import pytest
 import sqlalchemy as sa
+import structlog
 import uvicorn
 from sqlalchemy.engine import Engine
 
+from gateway import logs
 from gateway.app import create_app
 from gateway.auth.tokens import create_token
 from gateway.config.file import GatewayConfig, parse_config
@@ -167,3 +169,15 @@ def live_server(app, token: str) -> Iterator[LiveServer]:  # type: ignore[no-unt
     yield LiveServer(url=f"http://127.0.0.1:{port}/scim/v2", token=token)
     server.should_exit = True
     thread.join(timeout=10)
+
+
+# A logger cached while one test ran the CLI (which configures logging) would ignore the
+# capture and the level of every later test in the process.
+logs.CACHE_LOGGERS = False
+
+
+@pytest.fixture(autouse=True)
+def _logging_as_a_fresh_process() -> Iterator[None]:
+    """Each test starts with structlog's defaults, whatever an earlier test configured."""
+    yield
+    structlog.reset_defaults()
