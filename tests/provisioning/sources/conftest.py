@@ -70,6 +70,8 @@ class Setup:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.fake = HrJsonFake()
+        #: The second source's system, reached at http://hr2.test.
+        self.fake2 = HrJsonFake()
         self.clock = Clock()
         self.config = source_config()
 
@@ -81,9 +83,14 @@ class Setup:
             self.engine,
             self.config,
             clock=self.clock,
-            transport=httpx.ASGITransport(app=self.fake.app),
+            transport=httpx.ASGITransport(app=self._by_host),
             sleep=_no_wait,
         )
+
+    async def _by_host(self, scope: Any, receive: Any, send: Any) -> None:
+        host = dict(scope["headers"]).get(b"host", b"").decode()
+        fake = self.fake2 if host.startswith("hr2.") else self.fake
+        await fake.app(scope, receive, send)
 
     async def run(self, connection: str = "hr", **request: Any) -> RunOutcome:
         return await self.runner()(RunRequest(TENANT, connection, **request))
