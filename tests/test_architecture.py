@@ -164,6 +164,7 @@ SURFACES: dict[str, list[str]] = {
         "SourceRunner",
         "confirm",
         "source_class",
+        "source_problems",
     ],
     "provisioning.targets": [
         "Target",

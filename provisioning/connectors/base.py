@@ -194,6 +194,8 @@ class SourceConnector(Protocol):
     type: ClassVar[str]
     #: SCIM path <- source field entries used when the connection gives no read map.
     default_read_map: ClassVar[Mapping[str, Any]]
+    #: The pydantic model of the connection's ``options`` (checked by ``config check``).
+    options_model: ClassVar[Any]
 
     async def check(self) -> None:
         """Prove the credentials with a read-only call; raise AuthError if bad."""

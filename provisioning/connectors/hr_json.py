@@ -56,6 +56,7 @@ class HrJsonSource:
 
     type: ClassVar[str] = "hr_json"
     default_read_map: ClassVar[Mapping[str, Any]] = DEFAULT_READ_MAP
+    options_model: ClassVar[Any] = HrJsonOptions
 
     def __init__(self, setup: ConnectorSetup) -> None:
         self.options = HrJsonOptions.model_validate(dict(setup.options))

@@ -3,10 +3,12 @@ report the run."""
 
 from provisioning.sources.guard import confirm
 from provisioning.sources.runner import SOURCE_TYPES, SourceRunner, source_class
+from provisioning.sources.validation import source_problems
 
 __all__ = [
     "SOURCE_TYPES",
     "SourceRunner",
     "confirm",
     "source_class",
+    "source_problems",
 ]
