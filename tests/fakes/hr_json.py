@@ -135,10 +135,15 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--people", type=int, default=5)
     parser.add_argument("--token", default=TOKEN)
+    parser.add_argument("--title", default="Engineer", help="everyone's job title")
+    parser.add_argument("--changed", type=int, default=None, help="of them, this many have it")
     args = parser.parse_args()
     fake = HrJsonFake(token=args.token)
+    changed = args.people if args.changed is None else args.changed
     for number in range(1, args.people + 1):
-        fake.add(**person(number, manager_id="E000001" if number > 1 else None))
+        title = args.title if number <= changed else "Engineer"
+        manager = "E000001" if number > 1 else None
+        fake.add(**person(number, manager_id=manager, job_title=title))
     import uvicorn
 
     uvicorn.run(fake.app, host=args.host, port=args.port, log_level="warning")
