@@ -118,7 +118,8 @@ def seed(database_url: str, config: GatewayConfig, people: int) -> None:
         row = {"id": user_id, "tenant_id": TENANT, "version": 1, "created": now,
                "last_modified": now, "doc": doc, **USER.columns(doc)}  # fmt: skip
         link = {"tenant_id": TENANT, "connection": "hr", "source_id": found.source_id,
-                "user_id": user_id, "digest": found.digest, "active": True, "updated": now}  # fmt: skip
+                "user_id": user_id, "digest": found.digest, "active": True,
+                "updated": now}  # fmt: skip
         chunk.append((row, link))
         if len(chunk) == 5000 or number == people:
             with engine.begin() as conn:
