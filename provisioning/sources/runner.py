@@ -45,7 +45,9 @@ SOURCE_TYPES: dict[str, str] = {
 }
 #: People applied per trip to the worker thread: the loop stays free between batches.
 BATCH = 50
-#: Lines of ``runs.RunOutcome.changes`` kept; the rest is counted in one last line.
+#: Records mapped between two yields to the event loop (about 85 µs of CPU each).
+YIELD_EVERY = 50
+#: Lines of ``RunOutcome.changes`` kept; the rest is counted in one last line.
 MAX_CHANGES = 10_000
 #: A throttled page is asked again this many times, waiting as the source says.
 PAGE_ATTEMPTS = 6
@@ -312,11 +314,13 @@ class _Pass:
         async for page in pages:
             if first:
                 checkpoint, first = page.checkpoint, False
-            for record in page.records:
+            for index, record in enumerate(page.records, 1):
                 self.tally.counts["read"] += 1
                 self._consider(record)
                 if len(self.batch) >= BATCH:
                     await self._flush()
+                elif index % YIELD_EVERY == 0:
+                    await asyncio.sleep(0)  # mapping is CPU: let the loop serve others
             if progress is not None:
                 progress(self.tally.counts["read"], None)
         await self._flush()
