@@ -12,7 +12,7 @@ Blocking: call these methods from a worker thread (the runner does).
 import copy
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
@@ -74,6 +74,8 @@ class Applier:
     dry_run: bool
     clock: Any
     _batch: Transaction | None = None
+    #: Links a batch writes at its end, in two statements rather than one per person.
+    _saved: dict[str, Link] = field(default_factory=dict)
 
     def person(self, person: Person, link: Link | None, manager: str | None) -> Applied:
         """Create or update the person's user; ``manager`` is the manager's user id.
@@ -116,13 +118,13 @@ class Applier:
         with self._unit() as unit:
             current = self._linked(unit, link)
             if current is None:
-                links.forget(unit.connection, self.tenant, self.name, source_id)
+                self._forget(unit, source_id)
                 return Applied(UNCHANGED, link.user_id, None)
             if delete:
                 self._write(
                     lambda: self.service.delete(self.tenant, self.kind, current.id, tx=unit)
                 )
-                links.forget(unit.connection, self.tenant, self.name, source_id)
+                self._forget(unit, source_id)
                 return Applied(DELETED, current.id, None, f"delete user {current.id} ({source_id})")
             doc = copy.deepcopy(current.doc)
             ACTIVE.set(doc, active)
@@ -147,8 +149,11 @@ class Applier:
                 self._batch = unit
                 try:
                     yield
+                    links.save_many(
+                        unit.connection, self.tenant, self.name, self._saved, self.clock()
+                    )
                 finally:
-                    self._batch = None
+                    self._batch, self._saved = None, {}
                 if self.dry_run:
                     raise _RolledBack
         except _RolledBack:
@@ -259,7 +264,14 @@ class Applier:
             raise ApplyFailed("", _detail(exc)) from None
 
     def _save(self, unit: Transaction, source_id: str, link: Link) -> None:
-        links.save(unit.connection, self.tenant, self.name, source_id, link, self.clock())
+        if self._batch is not None:
+            self._saved[source_id] = link
+        else:
+            links.save(unit.connection, self.tenant, self.name, source_id, link, self.clock())
+
+    def _forget(self, unit: Transaction, source_id: str) -> None:
+        self._saved.pop(source_id, None)
+        links.forget(unit.connection, self.tenant, self.name, source_id)
 
 
 def owned_paths(

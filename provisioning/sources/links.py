@@ -105,3 +105,47 @@ def remember(connection: sa.Connection, tenant: str, name: str, **values: object
     key = (states.c.tenant_id == tenant, states.c.connection == name)
     if not connection.execute(sa.update(states).where(*key).values(**values)).rowcount:
         connection.execute(sa.insert(states).values(tenant_id=tenant, connection=name, **values))
+
+
+def save_many(
+    connection: sa.Connection, tenant: str, name: str, saved: dict[str, Link], now: datetime
+) -> None:
+    """Insert or replace many links in two statements (a run's batch writes them at once)."""
+    if not saved:
+        return
+    existing = set(
+        connection.execute(
+            sa.select(links.c.source_id).where(
+                links.c.tenant_id == tenant,
+                links.c.connection == name,
+                links.c.source_id.in_(list(saved)),
+            )
+        ).scalars()
+    )
+    rows = [
+        {
+            "key": source_id,
+            "user_id": link.user_id,
+            "digest": link.digest,
+            "active": link.active,
+            "due": link.due,
+            "due_active": link.due_active,
+            "updated": now,
+        }
+        for source_id, link in saved.items()
+    ]
+    updates = [row for row in rows if row["key"] in existing]
+    if updates:
+        statement = sa.update(links).where(
+            links.c.tenant_id == tenant,
+            links.c.connection == name,
+            links.c.source_id == sa.bindparam("key"),
+        )
+        connection.execute(statement, updates)
+    inserts = [
+        {"tenant_id": tenant, "connection": name, "source_id": row.pop("key"), **row}
+        for row in rows
+        if row["key"] not in existing
+    ]
+    if inserts:
+        connection.execute(sa.insert(links), inserts)
