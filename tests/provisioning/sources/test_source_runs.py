@@ -401,3 +401,16 @@ async def test_a_connection_runs_once_at_a_time(setup: Setup) -> None:
         )
     with pytest.raises(RunInProgress):
         await setup.run()
+
+
+async def test_a_value_the_schema_refuses_fails_that_person_without_quoting_it(
+    setup: Setup,
+) -> None:
+    setup.configure(field_map_extra={"hr:dateOfBirth": "birth"})
+    setup.fake.add(**person(1))
+    setup.fake.add(**person(2, birth="31/02/1980"))
+    outcome = await setup.run()
+    assert outcome.counts["created"] == 1 and outcome.counts["failed"] == 1
+    (failure,) = outcome.failures
+    assert failure.person == "E000002"
+    assert "dateOfBirth" in failure.reason and "1980" not in failure.reason
