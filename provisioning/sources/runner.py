@@ -370,9 +370,15 @@ class _Pass:
             if person.manager_id is not None and manager is None:
                 self.waiting.append(person)
 
-    def _apply(self, source_id: str, method: Callable[..., Applied], *args: Any, **kw: Any) -> None:
+    def _apply(
+        self, source_id: str, method: Callable[..., Applied], *args: Any, count: bool = True
+    ) -> None:
+        """Apply one person (or leaver); a failure is the run's, named by the source id.
+
+        ``count=False`` for a second step of a person already counted (naming a manager).
+        """
         try:
-            result = method(*args, **kw)
+            result = method(*args)
         except ApplyFailed as exc:
             self.tally.fail(exc.person or source_id, exc.reason)
             return
@@ -380,7 +386,8 @@ class _Pass:
             self.known[source_id] = result.link
         else:
             self.known.pop(source_id, None)
-        self.tally.applied(result)
+        if count:
+            self.tally.applied(result)
 
     def _manager(self, person: Person) -> str | None:
         if person.manager_id is None:
@@ -439,17 +446,16 @@ class _Pass:
                 manager = self._manager(leave.person)
                 self._apply(leave.source_id, self.applier.person, leave.person, leave.link, manager)
             else:
-                self._apply(
-                    leave.source_id,
-                    self.applier.access,
-                    leave.source_id,
-                    leave.link,
-                    False,
-                    delete=delete,
-                )
+                access = partial(self.applier.access, delete=delete)
+                self._apply(leave.source_id, access, leave.source_id, leave.link, False)
 
     async def managers(self) -> None:
-        """Name the managers who arrived after their reports in this run."""
+        """Name the managers who arrived after their reports in this run.
+
+        Not in a dry run: the reports it created were rolled back, there is no one to name
+        a manager of (its report says who is created, the manager included)."""
+        if self.applier.dry_run:
+            return
         for first in range(0, len(self.waiting), BATCH):
             await self.runner._thread(self._name_managers, self.waiting[first : first + BATCH])
 
@@ -459,7 +465,14 @@ class _Pass:
                 manager = self._manager(person)
                 link = self.known.get(person.source_id)
                 if manager is not None and link is not None:
-                    self._apply(person.source_id, self.applier.set_manager, person, link, manager)
+                    self._apply(
+                        person.source_id,
+                        self.applier.set_manager,
+                        person,
+                        link,
+                        manager,
+                        count=False,
+                    )
 
 
 def _message(exc: Exception) -> str:

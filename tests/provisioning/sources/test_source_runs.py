@@ -140,6 +140,7 @@ async def test_a_manager_arriving_later_in_the_same_run_is_resolved_to_its_scim_
     setup.fake.add(**person(9))
     outcome = await setup.run()
     assert outcome.status == "succeeded", outcome.failures
+    assert outcome.counts["created"] == 2 and outcome.counts["updated"] == 0
     report = setup.user("person1@acme.example")
     manager = setup.user("person9@acme.example")
     assert report[ENTERPRISE]["manager"]["value"] == manager["id"]
@@ -414,3 +415,14 @@ async def test_a_value_the_schema_refuses_fails_that_person_without_quoting_it(
     (failure,) = outcome.failures
     assert failure.person == "E000002"
     assert "dateOfBirth" in failure.reason and "1980" not in failure.reason
+
+
+async def test_a_dry_run_of_a_first_load_with_managers_later_in_the_read_fails_no_one(
+    setup: Setup,
+) -> None:
+    setup.fake.add(**person(1, manager_id="E000009"))
+    setup.fake.add(**person(9))
+    preview = await setup.run(dry_run=True)
+    assert preview.status == "succeeded", preview.failures
+    assert preview.counts["created"] == 2
+    assert setup.users() == []
