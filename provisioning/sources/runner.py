@@ -194,7 +194,10 @@ class SourceRunner:
                 await client.aclose()
         held = await run.settle(source, full=since is None, request=request)
         await run.managers()
-        if not request.dry_run and checkpoint is not None and held is None:
+        # A failed person was read but not applied: keep the old checkpoint, so that the
+        # next incremental run reads them again (the others are unchanged by their digest).
+        clean = held is None and not tally.counts["failed"]
+        if not request.dry_run and checkpoint is not None and clean:
             await self._thread(self._remember, tenant, request.connection, checkpoint)
         if held is not None:
             return "held", held

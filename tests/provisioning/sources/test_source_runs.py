@@ -426,3 +426,18 @@ async def test_a_dry_run_of_a_first_load_with_managers_later_in_the_read_fails_n
     assert preview.status == "succeeded", preview.failures
     assert preview.counts["created"] == 2
     assert setup.users() == []
+
+
+async def test_a_person_who_failed_is_read_again_by_the_next_incremental_run(
+    setup: Setup,
+) -> None:
+    setup.configure(incremental=True)
+    setup.fake.add(**person(1))
+    await setup.run()
+    setup.fake.update("E000001", job_title="Lead")
+    setup.fake.add(**person(2, work_email=None))  # fails: no userName
+    failed = await setup.run()
+    assert failed.status == "failed" and failed.counts["updated"] == 1
+    setup.fake.people["E000002"]["work_email"] = "person2@acme.example"  # fixed, not "changed"
+    again = await setup.run()
+    assert again.counts["created"] == 1 and again.counts["unchanged"] == 1
