@@ -19,6 +19,7 @@ from gateway.store.database import create_engine, writer
 from provisioning.accounts import plan as planning
 from provisioning.engine import PRIORITY_NAMES, Worker, backlogs, format_duration
 from provisioning.records import claims, failures, guard, record_audit
+from provisioning.sources import source_problems
 from provisioning.targets import build_targets, problems
 from scimgw.cli_common import (
     ConfigOption,
@@ -50,7 +51,7 @@ def checked_connections(config: GatewayConfig) -> GatewayConfig:
     (and their secrets) only then: checked here first, a missing variable is one line
     naming it and its connection instead of a traceback from inside a connector.
     """
-    found = asyncio.run(problems(config))
+    found = asyncio.run(problems(config)) + source_problems(config)
     for problem in found:
         err.print(f"[red]configuration error:[/red] {problem}", soft_wrap=True)
     if found:
@@ -68,7 +69,7 @@ def config_check(
         err.print("[red]no configuration file given (argument or SCIMGW_CONFIG)[/red]")
         raise typer.Exit(2)
     config = config_from(settings)
-    found = asyncio.run(problems(config))
+    found = asyncio.run(problems(config)) + source_problems(config)
     for problem in found:
         err.print(f"[red]{problem}[/red]", soft_wrap=True)
     if found:

@@ -62,6 +62,7 @@ FRONT_DOORS = (
     "provisioning.engine",
     "provisioning.mapping",
     "provisioning.records",
+    "provisioning.sources",
     "provisioning.targets",
 )
 
@@ -81,6 +82,8 @@ SURFACES: dict[str, list[str]] = {
         "OAuth2ClientCredentials",
         "Secret",
         "ServerConfig",
+        "SourceGuard",
+        "SourceSettings",
         "TargetConnection",
         "load_config",
     ],
@@ -127,6 +130,8 @@ SURFACES: dict[str, list[str]] = {
         "ExportConnector",
         "GroupTarget",
         "RemoteAccount",
+        "SourceConnector",
+        "SourcePage",
         "TargetConnector",
     ],
     "provisioning.engine": [
@@ -137,11 +142,15 @@ SURFACES: dict[str, list[str]] = {
         "format_duration",
     ],
     "provisioning.mapping": [
+        "DocPath",
         "FieldMap",
         "MappingContext",
+        "ReadMap",
         "compile_scope",
         "in_scope",
+        "parse_doc_path",
         "payload_digest",
+        "source_value",
     ],
     "provisioning.records": [
         "Claim",
@@ -150,8 +159,16 @@ SURFACES: dict[str, list[str]] = {
         "record_audit",
         "record_deliveries",
     ],
+    "provisioning.sources": [
+        "SOURCE_TYPES",
+        "SourceRunner",
+        "confirm",
+        "source_class",
+        "source_problems",
+    ],
     "provisioning.targets": [
         "Target",
+        "build_client",
         "build_targets",
         "problems",
     ],

@@ -1,6 +1,12 @@
 """The YAML file's schema: server, tenants, connections, outbound auth, secrets."""
 
-from gateway.config.connection import CircuitBreaker, DeletionGuard, TargetConnection
+from gateway.config.connection import (
+    CircuitBreaker,
+    DeletionGuard,
+    SourceGuard,
+    SourceSettings,
+    TargetConnection,
+)
 from gateway.config.file import ConfigError, GatewayConfig, ServerConfig, load_config
 from gateway.config.outbound_auth import (
     ApiKeyAuth,
@@ -25,6 +31,8 @@ __all__ = [
     "OAuth2ClientCredentials",
     "Secret",
     "ServerConfig",
+    "SourceGuard",
+    "SourceSettings",
     "TargetConnection",
     "load_config",
 ]

@@ -82,6 +82,62 @@ class CircuitBreaker(_Model):
     cooldown_seconds: float = Field(5.0, gt=0, le=3600)
 
 
+SourceMatchKey = Literal["employeeNumber", "email", "userName", "externalId"]
+
+
+class SourceGuard(_Model):
+    """Hold a source run instead of taking access from too many people at once.
+
+    A broken HR export or a wrong scope makes everyone look like a leaver: the run's
+    deactivations wait for ``scimgw sync <connection> --confirm`` when they exceed
+    ``max_count``, or ``max_share`` of the people the source has linked (from
+    ``min_linked`` linked people on). A read that returns no one while people are linked
+    is always held.
+    """
+
+    max_count: int = Field(100, ge=1)
+    max_share: float = Field(0.2, gt=0, le=1)
+    min_linked: int = Field(20, ge=0)
+
+
+class SourceSettings(_Model):
+    """How a source connection's people become SCIM users (provisioning.sources).
+
+    ``field_map`` is the read direction of a field map: SCIM path <- source field (a key
+    of the vendor's record, dotted for nested objects), with the same entries
+    (``from``, ``transform``, ``default``, ``constant``, ``required``) as a target's.
+    """
+
+    #: SCIM path <- source field; left out: the connector's default read map.
+    field_map: dict[str, Any] | None = None
+    #: Entries added to (or replacing entries of) the map in use.
+    field_map_extra: dict[str, Any] = Field(default_factory=dict)
+    #: The source field holding the person's id in the source (the link key).
+    id_field: str = "id"
+    #: The source field holding the manager's id in the same source.
+    manager_field: str | None = "manager_id"
+    #: How a person the source never linked is matched to an existing user, in order;
+    #: email is the work email compared case-insensitively.
+    match: tuple[SourceMatchKey, ...] = ("employeeNumber", "email")
+    #: SCIM paths this source owns: updates touch only these (creates write all mapped
+    #: attributes). Left out: every path of the field map, ``active`` and the manager.
+    authoritative: tuple[str, ...] | None = None
+    #: SCIM paths of the first and the last day of work (joiner and leaver dates).
+    start_date: str = "hr:hireDate"
+    end_date: str = "hr:terminationDate"
+    #: A checkbox field of the source: a person with it checked is skipped (S3.3).
+    skip_field: str | None = None
+    #: SCIM filter a mapped person must match; leaving it deactivates the user.
+    scope: str | None = None
+    #: What a person leaving the source (or its scope) costs the user: deactivation,
+    #: or deletion when the connection says so.
+    on_leave: Literal["deactivate", "delete"] = "deactivate"
+    #: Read only the people changed since the last run's checkpoint (leavers absent from
+    #: an incremental read are not deactivated; a full read finds them).
+    incremental: bool = False
+    guard: SourceGuard = Field(default_factory=SourceGuard)
+
+
 class TargetConnection(_Model):
     """A target connection: where changes go and how they are translated."""
 
@@ -112,6 +168,8 @@ class TargetConnection(_Model):
     #: (Lucca, S4.6; TalentHR, S2.2). Deprovisioning still applies.
     create_only: bool = False
     options: dict[str, Any] = Field(default_factory=dict)
+    #: A source connection's reading of people (direction source or both).
+    source: SourceSettings | None = None
 
     @field_validator("rate_limit", mode="before")
     @classmethod

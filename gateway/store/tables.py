@@ -304,8 +304,42 @@ class SyncRunFailure(SQLModel, table=True):
     reason: str = Field(max_length=1000)
 
 
-metadata = SQLModel.metadata
+class SourceLink(SQLModel, table=True):
+    """Which user a person of a source is, and what the source last applied to it.
 
+    Keyed by the source's own id, per source connection: two sources never collide. The
+    digest (sha256 of the person as mapped) lets a run skip a person who did not change
+    without reading the user; ``due`` is the day the person's dates change their access
+    (a future first day, the day after the last one) and ``due_active`` what it becomes.
+    """
+
+    __tablename__ = "source_link"
+    __table_args__ = (sa.Index("ix_source_link_user", "tenant_id", "user_id"),)
+
+    tenant_id: str = Field(primary_key=True, max_length=64)
+    connection: str = Field(primary_key=True, max_length=100)
+    source_id: str = Field(primary_key=True, max_length=300)
+    user_id: str = Field(max_length=36)
+    digest: str | None = Field(default=None, max_length=64)
+    active: bool = True
+    due: str | None = Field(default=None, max_length=10, description="ISO date")
+    due_active: bool | None = None
+    updated: datetime
+
+
+class SourceState(SQLModel, table=True):
+    """A source connection's memory between runs: its checkpoint and the guard's consent."""
+
+    __tablename__ = "source_state"
+
+    tenant_id: str = Field(primary_key=True, max_length=64)
+    connection: str = Field(primary_key=True, max_length=100)
+    checkpoint: str | None = Field(default=None, max_length=200)
+    #: Until when an admin let held deactivations through (``scimgw sync --confirm``).
+    confirmed_until: datetime | None = None
+
+
+metadata = SQLModel.metadata
 
 
 def among_ids(table: sa.Table, tenant: Any, ids: Any, dialect: str) -> sa.ColumnElement[bool]:

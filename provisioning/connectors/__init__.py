@@ -1,4 +1,4 @@
-"""Target connectors, one module per vendor or protocol, and their contract."""
+"""Target and source connectors, one module per vendor or protocol, and their contracts."""
 
 from provisioning.connectors.base import (
     ConnectorSetup,
@@ -6,6 +6,8 @@ from provisioning.connectors.base import (
     ExportConnector,
     GroupTarget,
     RemoteAccount,
+    SourceConnector,
+    SourcePage,
     TargetConnector,
 )
 
@@ -15,5 +17,7 @@ __all__ = [
     "ExportConnector",
     "GroupTarget",
     "RemoteAccount",
+    "SourceConnector",
+    "SourcePage",
     "TargetConnector",
 ]

@@ -162,3 +162,44 @@ class GroupTarget(Protocol):
 
     async def delete_group(self, group: RemoteAccount, context: DeliveryContext) -> None:
         """Remove the group; a missing group is not an error."""
+
+
+@dataclass(frozen=True)
+class SourcePage:
+    """One page of people read from a source.
+
+    Attributes:
+        records: the vendor's records, as its API returns them (mapped by the engine).
+        next: what :meth:`SourceConnector.read_page` takes to read the next page; None
+            on the last page.
+        checkpoint: the value a later incremental read starts from (``since``); a source
+            gives it on the first page, as of when the read began.
+    """
+
+    records: list[Mapping[str, Any]]
+    next: str | None = None
+    checkpoint: str | None = None
+
+
+@runtime_checkable
+class SourceConnector(Protocol):
+    """An HR or ATS system people are read from (a source connection).
+
+    A source connector only reads and hands over the vendor's records: the engine maps
+    them with the connection's read map, matches, diffs and applies (provisioning.sources).
+    Methods raise :class:`provisioning.errors.DeliveryError` subclasses (AuthError,
+    RateLimited with its ``retry_after``, ...); they never sleep or retry.
+    """
+
+    type: ClassVar[str]
+    #: SCIM path <- source field entries used when the connection gives no read map.
+    default_read_map: ClassVar[Mapping[str, Any]]
+    #: The pydantic model of the connection's ``options`` (checked by ``config check``).
+    options_model: ClassVar[Any]
+
+    async def check(self) -> None:
+        """Prove the credentials with a read-only call; raise AuthError if bad."""
+
+    async def read_page(self, since: str | None, cursor: str | None) -> SourcePage:
+        """One page of people: all of them (``since`` None) or those changed since a
+        checkpoint; ``cursor`` None reads the first page."""

@@ -1,0 +1,14 @@
+"""HR and ATS sources: read people, diff against the store, apply through ResourceService,
+report the run."""
+
+from provisioning.sources.guard import confirm
+from provisioning.sources.runner import SOURCE_TYPES, SourceRunner, source_class
+from provisioning.sources.validation import source_problems
+
+__all__ = [
+    "SOURCE_TYPES",
+    "SourceRunner",
+    "confirm",
+    "source_class",
+    "source_problems",
+]
