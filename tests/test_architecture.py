@@ -97,6 +97,7 @@ SURFACES: dict[str, list[str]] = {
         "REPLACED",
         "SKIP",
         "Step",
+        "TargetRunner",
         "Work",
         "carry_out",
         "decide",
