@@ -79,6 +79,8 @@ SURFACES: dict[str, list[str]] = {
         "GatewayConfig",
         "MicrosoftIdentity",
         "OAuth2ClientCredentials",
+        "RunReport",
+        "Schedule",
         "Secret",
         "ServerConfig",
         "TargetConnection",
@@ -131,7 +133,9 @@ SURFACES: dict[str, list[str]] = {
         "TargetConnector",
     ],
     "provisioning.engine": [
+        "Mailer",
         "PRIORITY_NAMES",
+        "Scheduler",
         "Worker",
         "backlogs",
         "embedded_worker",

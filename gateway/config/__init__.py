@@ -10,6 +10,7 @@ from gateway.config.outbound_auth import (
     MicrosoftIdentity,
     OAuth2ClientCredentials,
 )
+from gateway.config.schedule import RunReport, Schedule
 from gateway.config.secrets import Secret
 
 __all__ = [
@@ -23,6 +24,8 @@ __all__ = [
     "GatewayConfig",
     "MicrosoftIdentity",
     "OAuth2ClientCredentials",
+    "RunReport",
+    "Schedule",
     "Secret",
     "ServerConfig",
     "TargetConnection",

@@ -304,7 +304,6 @@ class SyncRunFailure(SQLModel, table=True):
     reason: str = Field(max_length=1000)
 
 
-
 class SyncSchedule(SQLModel, table=True):
     """When a connection's schedule was switched on: its slots count from here.
 
@@ -319,8 +318,8 @@ class SyncSchedule(SQLModel, table=True):
     connection: str = Field(primary_key=True, max_length=100)
     activated: datetime
 
-metadata = SQLModel.metadata
 
+metadata = SQLModel.metadata
 
 
 def among_ids(table: sa.Table, tenant: Any, ids: Any, dialect: str) -> sa.ColumnElement[bool]:

@@ -42,7 +42,6 @@ from provisioning.accounts.decisions import (
 )
 from provisioning.accounts.plan import steps
 from provisioning.records import runs
-from provisioning.records.runs import Failure, Progress, RunOutcome, RunRequest
 from provisioning.targets import Target, build_targets
 
 outbox = OutboxEvent.__table__  # type: ignore[attr-defined]
@@ -79,7 +78,7 @@ class _Tally:
     def __init__(self, target: Target) -> None:
         self.target = target
         self.counts: Counter[str] = Counter()
-        self.failures: list[Failure] = []
+        self.failures: list[runs.Failure] = []
         self.changes: list[str] = []
         self.enqueued = 0
 
@@ -96,7 +95,7 @@ class _Tally:
         self.counts[counter] += 1
         person = _person(work)
         if counter == "failed" and len(self.failures) < runs.MAX_FAILURES:
-            self.failures.append(Failure(person, step.reason))
+            self.failures.append(runs.Failure(person, step.reason))
         if action is not None and len(self.changes) < runs.MAX_FAILURES:
             self.changes.append(_change(person, step, work))
         return action
@@ -136,12 +135,14 @@ class TargetRunner:
         self.clock = clock
         self.name = f"{socket.gethostname()}:{os.getpid()}"
 
-    async def __call__(self, request: RunRequest, progress: Progress | None = None) -> RunOutcome:
+    async def __call__(
+        self, request: runs.RunRequest, progress: runs.Progress | None = None
+    ) -> runs.RunOutcome:
         """Plan the connection and enqueue its steps; a dry run returns the plan only.
 
         Raises:
-            RunInProgress: the connection is running.
-            SlotTaken: another process fired this scheduled run.
+            runs.RunInProgress: the connection is running.
+            runs.SlotTaken: another process fired this scheduled run.
             ValueError: no enabled target connection of that name in the tenant.
         """
         target = self._target(request)
@@ -152,7 +153,7 @@ class TargetRunner:
         finally:
             await target.aclose()
 
-    def _target(self, request: RunRequest) -> Target:
+    def _target(self, request: runs.RunRequest) -> Target:
         found = [
             t
             for t in build_targets(
@@ -169,12 +170,12 @@ class TargetRunner:
             )
         return found[0]
 
-    async def _preview(self, target: Target, progress: Progress | None) -> RunOutcome:
+    async def _preview(self, target: Target, progress: runs.Progress | None) -> runs.RunOutcome:
         tally = _Tally(target)
         async for work, step in steps(self.engine, target, lookup=True):
             tally.add(work, step)
             _report(progress, tally.read, None)
-        return RunOutcome(
+        return runs.RunOutcome(
             None,
             "failed" if tally.failures else "succeeded",
             tally.counts,
@@ -184,8 +185,8 @@ class TargetRunner:
         )
 
     async def _run(
-        self, target: Target, request: RunRequest, progress: Progress | None
-    ) -> RunOutcome:
+        self, target: Target, request: runs.RunRequest, progress: runs.Progress | None
+    ) -> runs.RunOutcome:
         run_id = await asyncio.to_thread(self._start, target, request)
         tally = _Tally(target)
         try:
@@ -197,13 +198,17 @@ class TargetRunner:
         except Exception as exc:  # recorded on the run and returned, as the contract says
             message = f"stopped after {tally.enqueued} events: {type(exc).__name__}: {exc}"
             await asyncio.to_thread(self._finish, run_id, "failed", tally, message)
-            return RunOutcome(run_id, "failed", tally.counts, tuple(tally.failures), (), message)
+            return runs.RunOutcome(
+                run_id, "failed", tally.counts, tuple(tally.failures), (), message
+            )
         status = "failed" if tally.failures else "succeeded"
         message = tally.summary()
         await asyncio.to_thread(self._finish, run_id, status, tally, message)
-        return RunOutcome(run_id, status, tally.counts, tuple(tally.failures), (), message)
+        return runs.RunOutcome(run_id, status, tally.counts, tuple(tally.failures), (), message)
 
-    async def _enqueue_all(self, target: Target, tally: _Tally, progress: Progress | None) -> None:
+    async def _enqueue_all(
+        self, target: Target, tally: _Tally, progress: runs.Progress | None
+    ) -> None:
         batch: list[tuple[Work, Action]] = []
         async for work, step in steps(self.engine, target, lookup=False):
             action = tally.add(work, step)
@@ -216,7 +221,7 @@ class TargetRunner:
         if batch:
             tally.enqueued += await asyncio.to_thread(self._enqueue, target, batch)
 
-    def _start(self, target: Target, request: RunRequest) -> str:
+    def _start(self, target: Target, request: runs.RunRequest) -> str:
         with writer(self.engine).begin() as connection:
             return runs.start(
                 connection,
@@ -273,7 +278,7 @@ def _change(person: str, step: Step, work: Work) -> str:
     return line
 
 
-def _report(progress: Progress | None, done: int, total: int | None) -> None:
+def _report(progress: runs.Progress | None, done: int, total: int | None) -> None:
     if progress is not None:
         progress(done, total)
 

@@ -23,12 +23,10 @@ import structlog
 from croniter import croniter
 from sqlalchemy.engine import Engine
 
-from gateway.config import GatewayConfig, TargetConnection
-from gateway.config.schedule import Schedule
+from gateway.config import GatewayConfig, RunReport, Schedule, TargetConnection
 from gateway.store.calls import StoreCaller
 from gateway.store.database import writer
 from provisioning.records import activations, runs
-from provisioning.records.runs import RunInProgress, RunOutcome, RunRequest, SlotTaken, SyncRunner
 
 log = structlog.get_logger("scimgw.scheduler")
 
@@ -57,8 +55,9 @@ class Scheduled:
         return self.settings.enabled and self.schedule.enabled
 
 
-#: Called after each scheduled run (the email report): never raises into the scheduler.
-Notify = Callable[[Scheduled, RunRequest, RunOutcome], Awaitable[None]]
+#: Called after each scheduled run of a connection with a ``report:`` block (the email
+#: report, provisioning.engine.mail.Mailer.report); it must not raise.
+Notify = Callable[[RunReport, runs.RunRequest, runs.RunOutcome], Awaitable[object]]
 
 
 def slot_text(slot: datetime) -> str:
@@ -126,7 +125,7 @@ class Scheduler:
         self,
         engine: Engine,
         config: GatewayConfig,
-        runner: SyncRunner,
+        runner: runs.SyncRunner,
         *,
         notify: Notify | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -220,14 +219,14 @@ class Scheduler:
                 log.info("scheduler.switched_off", tenant=key[0], connection=key[1])
 
     async def _fire(self, entry: Scheduled, slot: str) -> None:
-        request = RunRequest(entry.tenant, entry.name, trigger="schedule", slot=slot)
+        request = runs.RunRequest(entry.tenant, entry.name, trigger="schedule", slot=slot)
         key = (entry.tenant, entry.name)
         try:
             outcome = await self.runner(request)
-        except SlotTaken:
+        except runs.SlotTaken:
             log.debug("scheduler.fired_elsewhere", connection=entry.name, slot=slot)
             return
-        except RunInProgress as exc:
+        except runs.RunInProgress as exc:
             # Not run: the slot stays due, and the next pass tries it again.
             self._fired.pop(key, None)
             self._activated.pop(key, None)
@@ -243,8 +242,8 @@ class Scheduler:
             run=outcome.run_id,
             status=outcome.status,
         )
-        if self.notify is not None:
-            await self.notify(entry, request, outcome)
+        if self.notify is not None and entry.settings.report is not None:
+            await self.notify(entry.settings.report, request, outcome)
 
     async def _wind_down(self) -> None:
         pending = [task for task in self.tasks.values() if not task.done()]
