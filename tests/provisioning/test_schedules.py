@@ -6,7 +6,6 @@ clock is the only thing the tests move.
 """
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
