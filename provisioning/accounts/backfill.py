@@ -41,13 +41,13 @@ from provisioning.accounts.decisions import (
     Work,
 )
 from provisioning.accounts.plan import steps
-from provisioning.records import runs
+from provisioning.records import claims, runs
 from provisioning.targets import Target, build_targets
 
 outbox = OutboxEvent.__table__  # type: ignore[attr-defined]
 
 #: The lane of initial loads and backfills (gateway.store.outbox.PRIORITY has 0 to 2).
-LOADS = 3
+LOADS = claims.LOADS
 #: Events written per transaction: short enough not to hold SQLite's writer for long.
 BATCH = 200
 

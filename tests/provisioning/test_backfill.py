@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from gateway.store.tables import AccountLink, OutboxEvent, SyncRun
+from gateway.store.tables import AccountLink, Delivery, OutboxEvent, SyncRun
 from provisioning.accounts import TargetRunner
 from provisioning.accounts import plan as planning
 from provisioning.records import claims, runs
@@ -178,6 +178,34 @@ async def test_live_changes_overtake_a_backfill_in_the_loads_lane(
         )  # fmt: skip
     assert taken[0].resource_id == newcomer and taken[0].priority == 1
     assert [c.priority for c in taken[1:]] == [3] * 9
+
+
+async def test_a_live_change_of_a_user_whose_load_waits_goes_first_and_the_load_after(
+    setup: tuple[Harness, TargetRunner, WebhookReceiver],
+) -> None:
+    """The live change does not wait behind the backfill's event of the same user; that
+    event waits for it instead, and then finds nothing left to send."""
+    harness, runner, receiver = setup
+    ids = await _people(harness, engineers=50)
+    await runner(_request())
+    last = ids[-1]  # its load is the last of 50
+    await harness.patch(last, "name.givenName", "Renamed")
+    with harness.engine.begin() as connection:
+        taken = _claim(connection, limit=60)
+    assert taken[0].resource_id == last and taken[0].priority == 2
+    assert [c.resource_id for c in taken].count(last) == 1  # never two in flight
+    harness.execute(sa.update(outbox).values(status="pending", claimed_by=None))
+    assert await harness.worker.drain() == 51
+    assert receiver.accounts[last].data["given_name"] == "Renamed"
+    operations = [(d.resource_id, d.operation) for d in harness.rows(Delivery)]
+    assert operations.count((last, "create")) == 1 and (last, "skip") in operations
+
+
+def _claim(connection: sa.Connection, limit: int) -> list[claims.Claim]:
+    return claims.claim(
+        connection, tenant=TENANT, target="hooks", worker="w", now=_later(),
+        lease=timedelta(seconds=60), limit=limit,
+    )  # fmt: skip
 
 
 def _later() -> datetime:
