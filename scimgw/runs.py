@@ -2,6 +2,7 @@
 
 from collections.abc import Callable
 from dataclasses import asdict
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import orjson
@@ -9,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from gateway.store.database import create_engine
+from gateway.store.database import create_engine, writer
 from provisioning.records import runs
 from scimgw.cli_common import DatabaseOption, err, settings_from
 
@@ -87,6 +88,24 @@ def show(
         for failure in run.failures:
             table.add_row(failure.person, failure.reason)
         console.print(table)
+
+
+@runs_app.command("abandon")
+def abandon(
+    run_id: Annotated[str, typer.Argument(help="a run left running by a process that died")],
+    database_url: DatabaseOption = None,
+) -> None:
+    """Close a run whose process died as failed, so that its connection can run again."""
+    engine = create_engine(settings_from(database_url).database_url)
+    with writer(engine).begin() as conn:
+        run = runs.get(conn, run_id[:36])
+        if run is None or run.status != "running":
+            err.print(f"[red]no running run {run_id[:36]}[/red]")
+            raise typer.Exit(1)
+        runs.abandon(
+            conn, run.tenant_id, run.connection, datetime.now(UTC), "abandoned by an admin"
+        )
+    typer.echo(f"run {run.id} of {run.connection} closed as failed")
 
 
 def _facts(run: runs.Run) -> list[tuple[str, str]]:

@@ -79,14 +79,25 @@ class Schedule(_Model):
 
 
 class RunReport(_Model):
-    """Email a report of each scheduled run to ``to``: after every run, or on failure only.
+    """Email a report of each scheduled run to ``to``: ``when`` always, or on failure only.
 
     The SMTP server and its credentials come from the environment (``SCIMGW_SMTP_*``,
     gateway.settings.SmtpSettings), never from this file.
     """
 
     to: list[str] = Field(min_length=1, max_length=MAX_RECIPIENTS)
-    on: Literal["always", "failure"] = "always"
+    when: Literal["always", "failure"] = "always"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _on(cls, data: Any) -> Any:
+        # ``on: failure`` reads naturally, but YAML 1.1 (PyYAML) loads the key ``on`` as
+        # the boolean true: accepted as ``when``, whichever way it arrives.
+        if isinstance(data, dict):
+            for key in (True, "on"):
+                if key in data and "when" not in data:
+                    data = {**{k: v for k, v in data.items() if k != key}, "when": data[key]}
+        return data
 
     @field_validator("to")
     @classmethod

@@ -222,6 +222,14 @@ class TargetRunner:
             tally.enqueued += await asyncio.to_thread(self._enqueue, target, batch)
 
     def _start(self, target: Target, request: runs.RunRequest) -> str:
+        try:
+            return self._insert_run(target, request)
+        except runs.RunInProgress as busy:
+            if not self._abandon_if_dead(target, busy.run_id):
+                raise
+            return self._insert_run(target, request)
+
+    def _insert_run(self, target: Target, request: runs.RunRequest) -> str:
         with writer(self.engine).begin() as connection:
             return runs.start(
                 connection,
@@ -233,6 +241,18 @@ class TargetRunner:
                 now=self.clock(),
                 slot=request.slot,
             )
+
+    def _abandon_if_dead(self, target: Target, run_id: str | None) -> bool:
+        """Close a run left ``running`` by a process of this host that is gone (killed
+        mid-run): else the connection could never run again. A run of another host is
+        left alone: whether its process lives cannot be told from here."""
+        with writer(self.engine).begin() as connection:
+            run = runs.get(connection, run_id) if run_id else None
+            if run is None or run.status != "running" or not _dead_here(run.runner):
+                return False
+            reason = f"abandoned: its process {run.runner} is gone"
+            runs.abandon(connection, target.tenant, target.name, self.clock(), reason)
+        return True
 
     def _finish(self, run_id: str, status: str, tally: _Tally, message: str) -> None:
         with writer(self.engine).begin() as connection:
@@ -262,6 +282,21 @@ class TargetRunner:
             if rows:
                 connection.execute(sa.insert(outbox), rows)
         return len(rows)
+
+
+def _dead_here(runner: str) -> bool:
+    """Whether ``runner`` (host:pid, as :class:`TargetRunner` names itself) is a process of
+    this host that no longer exists."""
+    host, _, pid = runner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # it exists, under another user
+    return False
 
 
 def _person(work: Work) -> str:

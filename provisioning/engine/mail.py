@@ -27,7 +27,7 @@ MAX_LISTED = 50
 
 def wanted(report: RunReport, outcome: runs.RunOutcome) -> bool:
     """Whether this outcome is mailed: always, or only when the run failed."""
-    return report.on == "always" or outcome.status != "succeeded"
+    return report.when == "always" or outcome.status != "succeeded"
 
 
 def build_message(

@@ -243,7 +243,10 @@ class Scheduler:
             status=outcome.status,
         )
         if self.notify is not None and entry.settings.report is not None:
-            await self.notify(entry.settings.report, request, outcome)
+            try:
+                await self.notify(entry.settings.report, request, outcome)
+            except Exception:  # a report is never worth the scheduler
+                log.exception("scheduler.report_failed", connection=entry.name)
 
     async def _wind_down(self) -> None:
         pending = [task for task in self.tasks.values() if not task.done()]

@@ -5,6 +5,9 @@ connection added to a running gateway); the run enqueues load events, the worker
 them through the webhook connector to its contract fake.
 """
 
+import socket
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -138,6 +141,25 @@ async def test_a_connection_that_is_running_is_not_run_again(
     with pytest.raises(runs.RunInProgress) as raised:
         await runner(_request())
     assert raised.value.run_id == running
+
+
+async def test_a_run_left_running_by_a_killed_process_of_this_host_is_closed_first(
+    setup: tuple[Harness, TargetRunner, WebhookReceiver],
+) -> None:
+    harness, runner, _ = setup
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    with harness.engine.begin() as connection:
+        left = runs.start(
+            connection, tenant=TENANT, name="hooks", direction="target", trigger="schedule",
+            runner=f"{socket.gethostname()}:{dead}", now=harness.clock(),
+        )  # fmt: skip
+    outcome = await runner(_request())
+    assert outcome.status == "succeeded"
+    with harness.engine.connect() as connection:
+        closed = runs.get(connection, left)
+    assert closed is not None and closed.status == "failed"
+    assert closed.message == f"abandoned: its process {socket.gethostname()}:{dead} is gone"
 
 
 async def test_a_user_the_map_cannot_send_is_a_failure_with_the_person_and_reason(

@@ -74,3 +74,22 @@ async def test_runs_show_of_an_unknown_run_exits_1_and_says_so(engine: Engine) -
     result = await _invoke(engine, "runs", "show", "no-such-run")
     assert result.exit_code == 1
     assert "no run no-such-run" in result.output
+
+
+async def test_runs_abandon_closes_a_run_left_running_so_the_connection_can_run(
+    engine: Engine,
+) -> None:
+    with engine.begin() as connection:
+        left = runs.start(
+            connection, tenant="acme", name="lms", direction="target", trigger="manual",
+            runner="gone-host:4242", now=T0,
+        )  # fmt: skip
+    result = await _invoke(engine, "runs", "abandon", left)
+    assert result.exit_code == 0, result.output
+    with engine.connect() as connection:
+        closed = runs.get(connection, left)
+        assert runs.running(connection, "acme", "lms") is None
+    assert closed is not None and closed.status == "failed"
+    assert closed.message == "abandoned by an admin"
+    again = await _invoke(engine, "runs", "abandon", left)
+    assert again.exit_code == 1 and "no running run" in again.output
