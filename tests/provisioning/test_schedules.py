@@ -7,9 +7,11 @@ clock is the only thing the tests move.
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from sqlalchemy.engine import Engine
 
 from gateway.config import Schedule
@@ -19,6 +21,7 @@ from provisioning.accounts import TargetRunner
 from provisioning.engine import Scheduler
 from provisioning.engine.schedules import latest_slot, next_slot
 from provisioning.records import runs
+from scimgw.asgi import build
 from tests.provisioning.harness import TENANT, config_with
 
 T0 = datetime(2026, 12, 1, 9, 0, 0, tzinfo=UTC)
@@ -251,3 +254,46 @@ class Harnessless:
         t = table.__table__
         with self.engine.connect() as connection:
             return list(connection.execute(sa.select(t)))
+
+
+async def test_scimgw_serve_runs_the_scheduler_in_its_lifespan(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ASGI entry (scimgw.asgi) starts the scheduler with the embedded worker and
+    stops it with the app."""
+    raw = {
+        "tenants": {
+            TENANT: {
+                "connections": {
+                    "hooks": {
+                        "type": "webhook",
+                        "base_url": "http://127.0.0.1:9",
+                        "options": {"secret": "${HOOK_SECRET}"},
+                        "schedule": {"every": "1s"},
+                    }
+                }
+            }
+        }
+    }
+    path = tmp_path / "gateway.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    monkeypatch.setenv("SCIMGW_DATABASE_URL", engine.url.render_as_string(hide_password=False))
+    monkeypatch.setenv("SCIMGW_CONFIG", str(path))
+    app = build()
+    messages: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    await messages.put({"type": "lifespan.startup"})
+    sent: list[str] = []
+
+    async def send(message: Any) -> None:
+        sent.append(message["type"])
+
+    lifespan = asyncio.create_task(app({"type": "lifespan"}, messages.get, send))
+    for _ in range(200):
+        await asyncio.sleep(0.05)
+        if Harnessless(engine).rows(SyncRun):
+            break
+    await messages.put({"type": "lifespan.shutdown"})
+    await lifespan
+    assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    [run] = [row for row in Harnessless(engine).rows(SyncRun)][:1]
+    assert run.trigger == "schedule" and run.status == "succeeded"
