@@ -172,9 +172,10 @@ class TargetRunner:
 
     async def _preview(self, target: Target, progress: runs.Progress | None) -> runs.RunOutcome:
         tally = _Tally(target)
+        total = await self._population(target, progress)
         async for work, step in steps(self.engine, target, lookup=True):
             tally.add(work, step)
-            _report(progress, tally.read, None)
+            _report(progress, tally.read, total)
         return runs.RunOutcome(
             None,
             "failed" if tally.failures else "succeeded",
@@ -210,6 +211,7 @@ class TargetRunner:
         self, target: Target, tally: _Tally, progress: runs.Progress | None
     ) -> None:
         batch: list[tuple[Work, Action]] = []
+        total = await self._population(target, progress)
         async for work, step in steps(self.engine, target, lookup=False):
             action = tally.add(work, step)
             if action is not None:
@@ -217,9 +219,22 @@ class TargetRunner:
             if len(batch) >= BATCH:
                 tally.enqueued += await asyncio.to_thread(self._enqueue, target, batch)
                 batch = []
-            _report(progress, tally.read, None)
+            _report(progress, tally.read, total)
         if batch:
             tally.enqueued += await asyncio.to_thread(self._enqueue, target, batch)
+
+    async def _population(self, target: Target, progress: runs.Progress | None) -> int | None:
+        """The tenant's users, the total a progress bar shows (orphans come on top)."""
+        if progress is None:
+            return None
+        table = target.kind.table
+        query = sa.select(sa.func.count()).where(table.c.tenant_id == target.tenant)
+
+        def count() -> int:
+            with self.engine.connect() as connection:
+                return int(connection.execute(query).scalar_one())
+
+        return await asyncio.to_thread(count)
 
     def _start(self, target: Target, request: runs.RunRequest) -> str:
         try:
@@ -315,7 +330,7 @@ def _change(person: str, step: Step, work: Work) -> str:
 
 def _report(progress: runs.Progress | None, done: int, total: int | None) -> None:
     if progress is not None:
-        progress(done, total)
+        progress(done, None if total is None else max(done, total))
 
 
 def _waiting(connection: sa.Connection, target: Target, ids: Iterable[str]) -> set[str]:

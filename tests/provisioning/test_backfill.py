@@ -70,7 +70,9 @@ async def test_a_run_enqueues_the_plan_as_loads_and_records_the_run(
 ) -> None:
     harness, runner, receiver = setup
     await _people(harness, engineers=3, others=1)
-    outcome = await runner(_request())
+    seen: list[tuple[int, int | None]] = []
+    outcome = await runner(_request(), lambda done, total: seen.append((done, total)))
+    assert seen == [(1, 4), (2, 4), (3, 4), (4, 4)]
     assert outcome.status == "succeeded"
     assert dict(outcome.counts) == {"read": 4, "created": 3, "skipped": 1}
     events = harness.rows(OutboxEvent)
