@@ -41,7 +41,9 @@ class ListQuery:
     #: ``filter`` parsed (syntax only; the store checks it against each kind's model).
     filter_node: FilterNode | None = None
     #: The store's searches for this query, by kind and page (see :meth:`search`).
-    searches: dict[tuple[Any, ...], Search] = field(default_factory=dict, compare=False, repr=False)
+    searches: dict[tuple[Any, ...], Search] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def search(self, kind: Kind, offset: int, limit: int) -> Search:
         """The store's search for a page of this query over ``kind``, kept: a query
