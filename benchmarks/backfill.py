@@ -138,6 +138,18 @@ async def _backfill(
     }
 
 
+async def _enqueue_only(database_url: str, raw: dict[str, Any]) -> tuple[float, float, Any]:
+    """The run alone (no worker, no live changes): wall and CPU seconds of this process
+    (SQLite works in-process, so its CPU is counted; PostgreSQL's server is not)."""
+    engine = create_engine(database_url)
+    config = parse_config(raw)
+    started, cpu = time.perf_counter(), time.process_time()
+    outcome = await TargetRunner(engine, config)(runs.RunRequest("bench", "sink"))
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    engine.dispose()
+    return elapsed, cpu, outcome
+
+
 def _percentile(values: list[float], share: float) -> float:
     if not values:
         return float("nan")
@@ -152,6 +164,9 @@ def main() -> None:
     parser.add_argument("--delay-ms", type=float, default=20.0)
     parser.add_argument("--live-every", type=float, default=0.5, help="seconds between PATCHes")
     parser.add_argument("--postgres", action="store_true")
+    parser.add_argument(
+        "--enqueue-only", action="store_true", help="time the run alone: CPU per user"
+    )
     args = parser.parse_args()
     os.environ.setdefault("BENCH_HOOK_SECRET", "bench-secret")
     logs.configure("warning")
@@ -164,6 +179,14 @@ def main() -> None:
         _seed(database, {"tenants": {"bench": {}}}, args.users)  # before the connection
         print(f"seeded {args.users} users in {time.perf_counter() - seeded:.1f} s")
         raw = _config(url, args.rate, args.concurrency)
+        if args.enqueue_only:
+            elapsed, cpu, outcome = asyncio.run(_enqueue_only(database, raw))
+            print(f"run: {outcome.status}, {dict(outcome.counts)}; {outcome.message}")
+            print(
+                f"run alone: {elapsed:.2f} s wall, {cpu:.2f} s CPU = "
+                f"{cpu / args.users * 1e6:.0f} µs CPU per user"
+            )
+            return
         result = asyncio.run(_backfill(database, raw, args.live_every, url))
     finally:
         sink.terminate()
