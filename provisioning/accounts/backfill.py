@@ -40,7 +40,7 @@ from provisioning.accounts.decisions import (
     Step,
     Work,
 )
-from provisioning.accounts.plan import steps
+from provisioning.accounts.plan import PlanLine, plan, steps
 from provisioning.records import claims, runs
 from provisioning.targets import Target, build_targets
 
@@ -99,6 +99,15 @@ class _Tally:
         if action is not None and len(self.changes) < runs.MAX_FAILURES:
             self.changes.append(_change(person, step, work))
         return action
+
+    def add_line(self, line: PlanLine) -> None:
+        """Count one line of a file target's plan: every user is in the next file."""
+        counter, _ = OPERATIONS.get(line.operation, ("failed", None))
+        self.counts["read"] += 1
+        self.counts[counter] += 1
+        person = f"{line.resource_id} {line.user_name}".strip()
+        if counter == "failed" and len(self.failures) < runs.MAX_FAILURES:
+            self.failures.append(runs.Failure(person, line.reason))
 
     def summary(self) -> str:
         parts = [f"enqueued {self.enqueued} load events"]
@@ -172,10 +181,14 @@ class TargetRunner:
 
     async def _preview(self, target: Target, progress: runs.Progress | None) -> runs.RunOutcome:
         tally = _Tally(target)
-        total = await self._population(target, progress)
-        async for work, step in steps(self.engine, target, lookup=True):
-            tally.add(work, step)
-            _report(progress, tally.read, total)
+        if target.exports:
+            for line in await plan(self.engine, target):
+                tally.add_line(line)
+        else:
+            total = await self._population(target, progress)
+            async for work, step in steps(self.engine, target, lookup=True):
+                tally.add(work, step)
+                _report(progress, tally.read, total)
         return runs.RunOutcome(
             None,
             "failed" if tally.failures else "succeeded",
@@ -210,17 +223,31 @@ class TargetRunner:
     async def _enqueue_all(
         self, target: Target, tally: _Tally, progress: runs.Progress | None
     ) -> None:
-        batch: list[tuple[Work, Action]] = []
+        if target.exports:
+            await self._enqueue_export(target, tally)
+            return
+        batch: list[tuple[str, Action]] = []
         total = await self._population(target, progress)
         async for work, step in steps(self.engine, target, lookup=False):
             action = tally.add(work, step)
             if action is not None:
-                batch.append((work, action))
+                batch.append((work.claim.resource_id, action))
             if len(batch) >= BATCH:
                 tally.enqueued += await asyncio.to_thread(self._enqueue, target, batch)
                 batch = []
             _report(progress, tally.read, total)
         if batch:
+            tally.enqueued += await asyncio.to_thread(self._enqueue, target, batch)
+
+    async def _enqueue_export(self, target: Target, tally: _Tally) -> None:
+        """A file target takes every in-scope user in each file (accounts.exports): one
+        event writes the next file, whichever user it names."""
+        lines = await plan(self.engine, target, lookup=False)
+        for line in lines:
+            tally.add_line(line)
+        first = next((line.resource_id for line in lines if line.operation == EXPORT), None)
+        if first is not None and not tally.failures:
+            batch = [(first, Action.UPDATED)]
             tally.enqueued += await asyncio.to_thread(self._enqueue, target, batch)
 
     async def _population(self, target: Target, progress: runs.Progress | None) -> int | None:
@@ -281,18 +308,18 @@ class TargetRunner:
                 message=message,
             )
 
-    def _enqueue(self, target: Target, batch: list[tuple[Work, Action]]) -> int:
+    def _enqueue(self, target: Target, batch: list[tuple[str, Action]]) -> int:
         """One load event per resource not already waiting: a live or earlier load event
         still pending delivers the current state anyway, so a second one would repeat it."""
-        ids = [work.claim.resource_id for work, _ in batch]
+        ids = [resource_id for resource_id, _ in batch]
         now = self.clock()
         with writer(self.engine).begin() as connection:
             waiting = _waiting(connection, target, ids)
             versions = _versions(connection, target, ids)
             rows = [
-                _event(target, work.claim.resource_id, action, versions, now)
-                for work, action in batch
-                if work.claim.resource_id not in waiting
+                _event(target, resource_id, action, versions, now)
+                for resource_id, action in batch
+                if resource_id not in waiting
             ]
             if rows:
                 connection.execute(sa.insert(outbox), rows)

@@ -46,7 +46,7 @@ async def plan(engine: Engine, target: Target, *, lookup: bool = True) -> list[P
             one that would be linked or is a conflict, as the delivery will.
     """
     if target.exports:
-        return _export_plan(engine, target)
+        return await asyncio.to_thread(_export_plan, engine, target)
     lines = []
     async for work, step in steps(engine, target, lookup=lookup):
         user_name = str((work.doc or {}).get("userName", ""))

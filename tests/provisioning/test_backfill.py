@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -20,6 +21,7 @@ from gateway.store.tables import AccountLink, Delivery, OutboxEvent, SyncRun
 from provisioning.accounts import TargetRunner
 from provisioning.accounts import plan as planning
 from provisioning.records import claims, runs
+from tests.fakes.sftp_server import sftp_server
 from tests.fakes.webhook_receiver import WebhookReceiver
 from tests.provisioning.harness import TENANT, Harness, config_with
 
@@ -234,3 +236,36 @@ def _claim(connection: sa.Connection, limit: int) -> list[claims.Claim]:
 
 def _later() -> datetime:
     return datetime.now(UTC) + timedelta(seconds=5)
+
+
+async def test_a_file_target_gets_one_event_that_writes_the_next_file_with_everyone(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A CSV-over-SFTP connection sends every in-scope user in each file: its run enqueues
+    one event, and the worker's export writes the file with all of them."""
+    monkeypatch.setenv("SFTP_PASSWORD", "sftp-backfill-pw")
+    root = tmp_path / "sftp"
+    (root / "upload").mkdir(parents=True)
+    async with sftp_server(root, password="sftp-backfill-pw") as server:
+        options = {
+            "host": server.host, "port": server.port, "username": server.username,
+            "password": "${SFTP_PASSWORD}", "host_key": server.fingerprint,
+            "directory": "/upload", "filename": "users.csv",
+        }  # fmt: skip
+        config = config_with("files", {"type": "csv_sftp", "options": options})
+        harness = Harness(engine, config)
+        try:
+            for name in ("ada", "bob", "cy"):
+                await harness.create_user(name)
+            harness.execute(sa.delete(outbox))
+            runner = TargetRunner(engine, config, clock=harness.clock)
+            request = runs.RunRequest(TENANT, "files")
+            preview = await runner(runs.RunRequest(TENANT, "files", dry_run=True))
+            outcome = await runner(request)
+            assert dict(preview.counts) == dict(outcome.counts) == {"read": 3, "unchanged": 3}
+            assert len(harness.rows(OutboxEvent)) == 1
+            assert await harness.worker.drain() == 1
+        finally:
+            await harness.aclose()
+    [written] = (root / "upload").iterdir()
+    assert sum("@acme.com" in line for line in written.read_text().splitlines()) == 3
