@@ -1,7 +1,8 @@
 """The ASGI entry point uvicorn imports: built from the environment, lazily.
 
-Around the app, the lifespan also runs the embedded delivery worker (unless
-``serve --no-worker``), so one ``scimgw serve`` both accepts and fans out changes.
+Around the app, the lifespan also runs the embedded delivery worker and the scheduler
+(unless ``serve --no-worker``), so one ``scimgw serve`` accepts, fans out changes and
+runs the scheduled connections.
 """
 
 import contextlib
@@ -15,6 +16,7 @@ from gateway.config import load_config
 from gateway.settings import Settings
 from gateway.store.database import create_engine
 from provisioning.engine import embedded_worker
+from scimgw.syncing import scheduling
 
 
 def build() -> ASGIApp:
@@ -27,7 +29,7 @@ def build() -> ASGIApp:
 
     @contextlib.asynccontextmanager
     async def background() -> AsyncIterator[None]:
-        async with embedded_worker(engine, config):
+        async with embedded_worker(engine, config), scheduling(engine, config):
             yield
 
     return WithBackground(app, background)

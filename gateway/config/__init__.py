@@ -16,6 +16,7 @@ from gateway.config.outbound_auth import (
     MicrosoftIdentity,
     OAuth2ClientCredentials,
 )
+from gateway.config.schedule import RunReport, Schedule
 from gateway.config.secrets import Secret
 
 __all__ = [
@@ -29,6 +30,8 @@ __all__ = [
     "GatewayConfig",
     "MicrosoftIdentity",
     "OAuth2ClientCredentials",
+    "RunReport",
+    "Schedule",
     "Secret",
     "ServerConfig",
     "SourceGuard",

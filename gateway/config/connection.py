@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from gateway.config.outbound_auth import AuthSettings
+from gateway.config.schedule import RunReport, Schedule
 from gateway.config.vendor_rates import vendor_rate_limit
 
 
@@ -167,6 +168,10 @@ class TargetConnection(_Model):
     #: Create accounts but never update existing ones: the target owns later edits
     #: (Lucca, S4.6; TalentHR, S2.2). Deprovisioning still applies.
     create_only: bool = False
+    #: Runs by itself on this schedule (provisioning.engine.schedules); none: manual only.
+    schedule: Schedule | None = None
+    #: Who is emailed after each scheduled run (or after a failed one only).
+    report: RunReport | None = None
     options: dict[str, Any] = Field(default_factory=dict)
     #: A source connection's reading of people (direction source or both).
     source: SourceSettings | None = None

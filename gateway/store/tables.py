@@ -337,6 +337,19 @@ class SourceState(SQLModel, table=True):
     checkpoint: str | None = Field(default=None, max_length=200)
     #: Until when an admin let held deactivations through (``scimgw sync --confirm``).
     confirmed_until: datetime | None = None
+class SyncSchedule(SQLModel, table=True):
+    """When a connection's schedule was switched on: its slots count from here.
+
+    Written by the first scheduler that sees the schedule enabled (the primary key keeps
+    one row across processes) and removed when it is switched off, so that switching it
+    on again starts anew ("first run 12 hours after activation", S2.6).
+    """
+
+    __tablename__ = "sync_schedule"
+
+    tenant_id: str = Field(primary_key=True, max_length=64)
+    connection: str = Field(primary_key=True, max_length=100)
+    activated: datetime
 
 
 metadata = SQLModel.metadata

@@ -1,6 +1,7 @@
 """One event for one remote resource (a user's account, a group): load, decide, carry out
 on one path for every type; exports, dry run."""
 
+from provisioning.accounts.backfill import TargetRunner
 from provisioning.accounts.decisions import (
     CREATE,
     DEACTIVATE,
@@ -37,6 +38,7 @@ __all__ = [
     "REPLACED",
     "SKIP",
     "Step",
+    "TargetRunner",
     "Work",
     "carry_out",
     "decide",

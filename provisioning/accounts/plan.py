@@ -1,13 +1,17 @@
 """``scimgw plan``: what a full reconcile of one connection would do, and why.
 
+:func:`steps` is the computation; :func:`plan` shows it, a target run
+(provisioning.accounts.backfill) enqueues it: plan and apply share one code path.
+
 Every user of the tenant (and every linked account whose user is gone) goes through the
 same :func:`~provisioning.accounts.decisions.decide` as a delivery. Creations are looked up in the
 target (a read) to tell a new account from one that would be linked or is a conflict.
 No write endpoint is called and nothing is stored.
 """
 
+import asyncio
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -34,18 +38,51 @@ class PlanLine:
     reason: str
 
 
-async def plan(engine: Engine, target: Target) -> list[PlanLine]:
-    """The reconcile plan of ``target``, one line per user that needs or skips a step."""
+async def plan(engine: Engine, target: Target, *, lookup: bool = True) -> list[PlanLine]:
+    """The reconcile plan of ``target``, one line per user that needs or skips a step.
+
+    Args:
+        lookup: look each creation up in the target (a read) to tell a new account from
+            one that would be linked or is a conflict, as the delivery will.
+    """
     if target.exports:
-        return _export_plan(engine, target)
+        return await asyncio.to_thread(_export_plan, engine, target)
     lines = []
-    for work in _works(engine, target):
-        step = decide(work, target)
-        if step.operation == CREATE:
-            step = await _refine_create(work, step, target)
+    async for work, step in steps(engine, target, lookup=lookup):
         user_name = str((work.doc or {}).get("userName", ""))
         lines.append(PlanLine(work.claim.resource_id, user_name, step.operation, step.reason))
     return lines
+
+
+async def steps(
+    engine: Engine, target: Target, *, lookup: bool = False
+) -> AsyncIterator[tuple[Work, Step]]:
+    """Every user of the tenant (then every orphaned account) with the step it needs.
+
+    The one computation behind ``scimgw plan`` (which shows it) and a target run
+    (provisioning.accounts.backfill, which enqueues it). Each page is read and decided in
+    a thread, so that a tenant of 100,000 users does not hold the event loop.
+    """
+    after: str | None = ""
+    while after is not None:
+        decided, after = await asyncio.to_thread(_decided_page, engine, target, after)
+        for work, step in decided:
+            if lookup and step.operation == CREATE:
+                step = await _refine_create(work, step, target)
+            yield work, step
+
+
+def _decided_page(
+    engine: Engine, target: Target, after: str
+) -> tuple[list[tuple[Work, Step]], str | None]:
+    """One page of users after ``after``, decided; the orphans once the users run out.
+
+    Returns the page and the id to continue after (None: that was the last page).
+    """
+    works, last = _page(engine, target, after)
+    if last is None:
+        works = list(_orphans(engine, target))
+    return [(work, decide(work, target)) for work in works], last
 
 
 def _export_plan(engine: Engine, target: Target) -> list[PlanLine]:
@@ -95,28 +132,23 @@ async def _refine_create(work: Work, step: Step, target: Target) -> Step:
     return step
 
 
-def _works(engine: Engine, target: Target) -> Iterator[Work]:
-    """Every user of the tenant, read page by page through the worker's own snapshot
+def _page(engine: Engine, target: Target, after: str) -> tuple[list[Work], str | None]:
+    """A page of users read through the worker's own snapshot
     (:func:`~provisioning.accounts.snapshot.read_work`): the same documents, scope, links and
     managers a delivery reads, so the plan maps exactly what a delivery would send."""
     table = target.kind.table
-    after = ""
-    while True:
-        with engine.connect() as connection:
-            ids = list(
-                connection.execute(
-                    sa.select(table.c.id)
-                    .where(table.c.tenant_id == target.tenant, table.c.id > after)
-                    .order_by(table.c.id)
-                    .limit(PAGE)
-                ).scalars()
-            )
-            if not ids:
-                break
-            works = read_work(connection, target, [_claim(target, i) for i in ids], {})
-        yield from works
-        after = ids[-1]
-    yield from _orphans(engine, target)
+    with engine.connect() as connection:
+        ids = list(
+            connection.execute(
+                sa.select(table.c.id)
+                .where(table.c.tenant_id == target.tenant, table.c.id > after)
+                .order_by(table.c.id)
+                .limit(PAGE)
+            ).scalars()
+        )
+        if not ids:
+            return [], None
+        return read_work(connection, target, [_claim(target, i) for i in ids], {}), ids[-1]
 
 
 def _orphans(engine: Engine, target: Target) -> Iterator[Work]:

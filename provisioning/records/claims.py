@@ -31,6 +31,8 @@ PENDING, INFLIGHT, DONE, DEAD, HELD, DISCARDED = (
 )
 #: States that keep later events of the same resource waiting (commit order).
 _BLOCKING = (PENDING, INFLIGHT)
+#: The priority of initial loads and backfills (gateway.store.outbox: 0 to 2 are live).
+LOADS = 3
 
 
 @dataclass(frozen=True)
@@ -112,12 +114,34 @@ def _pick(status: str, skip_locked: bool) -> sa.CTE:
     # Abandoned claims are due when their lease ends, pending rows at their due time.
     row, earlier = outbox.alias("row"), outbox.alias("earlier")
     due = row.c.claimed_until if status == INFLIGHT else row.c.due_at
+    # A live event does not wait behind a pending load of its resource (a backfill's event,
+    # LOADS): it is delivered first, and the load, which reads the state as it is when
+    # delivered, waits instead until no live event of its resource is pending or in flight.
+    # Either way, one event of a resource is in flight at a time.
     waits_behind = sa.exists().where(
         earlier.c.tenant_id == row.c.tenant_id,
         earlier.c.connection == row.c.connection,
         earlier.c.resource_id == row.c.resource_id,
         earlier.c.id < row.c.id,
-        earlier.c.status.in_(_BLOCKING),
+        sa.or_(
+            earlier.c.status == INFLIGHT,
+            sa.and_(
+                earlier.c.status == PENDING,
+                sa.or_(earlier.c.priority < LOADS, row.c.priority == LOADS),
+            ),
+        ),
+    )
+    later = outbox.alias("later")
+    load_waits_for_live = sa.and_(
+        row.c.priority == LOADS,
+        sa.exists().where(
+            later.c.tenant_id == row.c.tenant_id,
+            later.c.connection == row.c.connection,
+            later.c.resource_id == row.c.resource_id,
+            later.c.id > row.c.id,
+            later.c.priority < LOADS,
+            later.c.status.in_(_BLOCKING),
+        ),
     )
     query = (
         sa.select(row.c.id)
@@ -127,6 +151,7 @@ def _pick(status: str, skip_locked: bool) -> sa.CTE:
             row.c.status == status,
             due <= sa.bindparam("now"),
             ~waits_behind,
+            ~load_waits_for_live,
         )
         .order_by(row.c.priority, row.c.id)
         .limit(sa.bindparam("limit", type_=sa.Integer))
