@@ -55,6 +55,13 @@ _SPACE = re.compile(r"[ \t\f\r\n]*")
 _KEYWORDS = frozenset(
     {"and", "or", "not", "pr", "true", "false", "null", *(op.value for op in CompareOperator)}
 )
+#: The commonest filter, one attribute compared with a string without escapes, in one
+#: match: the same terminals, blanks where the grammar ignores them.
+_SIMPLE = re.compile(
+    rf"[ \t\f\r\n]*({_ATTR_PATH.pattern})[ \t\f\r\n]*({_COMPARE_OP.pattern})"
+    r'[ \t\f\r\n]*"([^"\\\x00-\x1f]*)"[ \t\f\r\n]*'
+)
+
 #: Deeper filters go to the reference parser (which bounds nesting at 32).
 _MAX_DEPTH = 8
 
@@ -66,6 +73,16 @@ class _Unsure(Exception):
 def read_filter(expression: str) -> FilterNode | None:
     """The tree of ``expression``, equal to ``ScimFilter(expression).ast``; None when the
     reference parser must decide (an invalid filter included)."""
+    simple = _SIMPLE.fullmatch(expression)
+    if simple is not None:
+        raw, op, value = simple.groups()
+        # The attribute must be the whole token the lexer reads there (the match above
+        # may have backtracked into it: "userNameeq" is one attribute to the lexer).
+        token = _ATTR_PATH.match(expression, simple.start(1))
+        if raw.lower() not in _KEYWORDS and token and token.end() == simple.end(1):
+            return Comparison(
+                attr_path=_attr_path(raw), op=CompareOperator(op.lower()), value=value
+            )
     try:
         reader = _Reader(expression)
         node = reader.filter(0, values=False)

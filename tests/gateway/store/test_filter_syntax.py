@@ -129,6 +129,8 @@ def test_identity_provider_filters_are_read_quickly(expression: str) -> None:
     "expression",
     [
         "and eq 1",  # an attribute named like a keyword
+        'userNameeq "x"',  # one attribute to the lexer, not userName eq
+        'a.b.c eq "x"',
         'userName eq "a',
         "userName eq 01",
         "emails[value[type eq 1]]",
@@ -185,7 +187,7 @@ def attribute_expressions(draw: st.DrawFn, name: st.SearchStrategy[str] = NAMES)
     attribute = draw(name)
     if draw(st.integers(0, 5)) == 0:
         return f"{attribute}{draw(SPACE)}{draw(cased('pr'))}"
-    return f"{attribute}{draw(SPACE)}{draw(OPS)}{draw(BLANK)}{draw(VALUES)}"
+    return f"{attribute}{draw(BLANK)}{draw(OPS)}{draw(BLANK)}{draw(VALUES)}"
 
 
 def combined(inner: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
