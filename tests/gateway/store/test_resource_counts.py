@@ -17,6 +17,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from alembic import command
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 
 from gateway.auth.tokens import create_token, ensure_tenant
@@ -166,10 +167,18 @@ async def test_rows_written_outside_the_service_are_counted(
     assert await total(client) == 49
 
 
+def before_counts() -> str:
+    """The revision before the one adding resource_count (renumbered at merges)."""
+    scripts = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    adding = [r for r in scripts.walk_revisions() if hasattr(r.module, "COUNTED")]
+    assert len(adding) == 1
+    return str(adding[0].down_revision)
+
+
 def test_the_migration_counts_the_rows_already_there(tmp_path: Path) -> None:
     """Upgrading a database holding users to 0005 counts them (SQLite)."""
     url = f"sqlite:///{tmp_path / 'old.db'}"
-    upgrade(url, "0004")
+    upgrade(url, before_counts())
     engine = create_engine(url)
     with engine.begin() as connection:
         for tenant in ("acme", "globex"):
@@ -196,7 +205,7 @@ def test_the_migration_counts_the_rows_already_there(tmp_path: Path) -> None:
 def test_the_migration_counts_the_rows_already_there_on_postgresql(
     postgres_database_url: str,
 ) -> None:
-    """The same on PostgreSQL: down to 0004 and up again recounts the rows."""
+    """The same on PostgreSQL: down before 0005 and up again recounts the rows."""
     engine = create_engine(postgres_database_url)
     with engine.begin() as connection:
         connection.exec_driver_sql("TRUNCATE tenant, scim_user, resource_count CASCADE")
@@ -204,7 +213,7 @@ def test_the_migration_counts_the_rows_already_there_on_postgresql(
             sa.text("INSERT INTO tenant (id, display_name, created) VALUES ('acme', '', now())")
         )
         connection.execute(sa.insert(USER.table), [_user_row("acme", f"p{i}") for i in range(3)])
-    command.downgrade(alembic_config(postgres_database_url), "0004")
+    command.downgrade(alembic_config(postgres_database_url), before_counts())
     with engine.begin() as connection:  # written while no trigger counts it
         connection.execute(sa.insert(USER.table), [_user_row("acme", "late")])
     upgrade(postgres_database_url)
