@@ -7,7 +7,8 @@ shapes with ever new values, so a :class:`Plan` is compiled once per kind, filte
 binds its own values. The operands are prepared by the functions the filter compiler
 recorded, so a cached plan refuses exactly the operands a fresh compilation would.
 
-Plans hold SQL text and nothing read from the database: they never go stale.
+Plans hold SQL text and nothing read from the database: they never go stale. An
+unfiltered list reads its ``totalResults`` from ``resource_count`` (gateway.store.tables).
 """
 
 from collections.abc import Hashable
@@ -22,6 +23,7 @@ from gateway.scim.kinds import Kind
 from gateway.store.filters import CompiledFilter, compile_parsed, compile_sort, filter_shape
 from gateway.store.memberships import related_column
 from gateway.store.prepared import Prepared
+from gateway.store.tables import ResourceCount
 
 __all__ = ["Plan", "Plans", "Search"]
 
@@ -127,7 +129,11 @@ class Plans:
             .limit(sa.bindparam("limit"))
             .offset(sa.bindparam("offset"))
         )
-        count = sa.select(sa.func.count()).select_from(table).where(*conditions)
+        count = (
+            _counted(kind)
+            if search.filter is None
+            else sa.select(sa.func.count()).select_from(table).where(*conditions)
+        )
         # The operands are bound to this filter's values; each request gives its own.
         given = compiled.names if compiled is not None else ()
         return Plan(
@@ -135,6 +141,17 @@ class Plans:
             Prepared.build(count, self.dialect, given),
             compiled,
         )
+
+
+def _counted(kind: Kind) -> sa.Select[Any]:
+    """The tenant's number of resources of ``kind``, as the triggers of migration 0005
+    keep it: a few rows read, whatever the tenant's size (counting 100k rows took 6 ms)."""
+    counts = ResourceCount.__table__  # type: ignore[attr-defined]
+    # PostgreSQL sums a bigint as numeric (a Decimal): cast back.
+    total = sa.cast(sa.func.coalesce(sa.func.sum(counts.c.n), 0), sa.BigInteger)
+    return sa.select(total).where(
+        counts.c.tenant_id == sa.bindparam("tenant"), counts.c.resource_type == kind.name
+    )
 
 
 def _order(kind: Kind, search: Search, dialect: str) -> list[sa.ColumnElement[Any]]:

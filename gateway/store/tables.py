@@ -337,6 +337,8 @@ class SourceState(SQLModel, table=True):
     checkpoint: str | None = Field(default=None, max_length=200)
     #: Until when an admin let held deactivations through (``scimgw sync --confirm``).
     confirmed_until: datetime | None = None
+
+
 class SyncSchedule(SQLModel, table=True):
     """When a connection's schedule was switched on: its slots count from here.
 
@@ -350,6 +352,25 @@ class SyncSchedule(SQLModel, table=True):
     tenant_id: str = Field(primary_key=True, max_length=64)
     connection: str = Field(primary_key=True, max_length=100)
     activated: datetime
+
+
+class ResourceCount(SQLModel, table=True):
+    """How many resources of a type a tenant holds: ``totalResults`` of an unfiltered list.
+
+    Counting a tenant's rows took a time growing with its size (7.7 ms at 100k users
+    against 1.9 ms at 10k). Database triggers (migration 0007) keep these rows in the
+    transaction of every insert and delete of a resource row, whoever writes it, so the
+    sum is always exact. A count is the sum of a few stripes: on PostgreSQL each
+    connection adds to its own stripe, so concurrent creates do not queue on one row lock.
+    """
+
+    __tablename__ = "resource_count"
+
+    tenant_id: str = Field(primary_key=True, max_length=64)
+    #: The kind's name: "User" or "Group".
+    resource_type: str = Field(primary_key=True, max_length=20)
+    stripe: int = Field(primary_key=True)
+    n: int = Field(default=0, sa_type=sa.BigInteger)
 
 
 metadata = SQLModel.metadata

@@ -18,7 +18,8 @@ Semantics chosen where the RFC is silent (``ne``, ``pr``, null, case) are those 
 are also those of ``ScimFilter.match`` of scim2-models, so an in-memory store agrees.
 
 The package, one noun per module, in the order of a compilation: ``compilation`` (the
-entry points), ``shape`` (what decides a statement), ``compiler`` (the tree walk),
+entry points), ``syntax`` (a quick reader giving scim2-models' tree), ``shape`` (what
+decides a statement), ``compiler`` (the tree walk),
 ``scopes`` (its roles), ``document`` and ``multivalued`` (where attributes live),
 ``slots`` (one compared value), ``operands`` (the values compared), ``context`` and
 ``refusals``. Only the names below are for use outside it.

@@ -42,6 +42,7 @@ from gateway.store.filters.refusals import (
 from gateway.store.filters.shape import (
     _comparisons,
 )
+from gateway.store.filters.syntax import read_filter
 
 
 def compile_filter(kind: Kind, expression: str, dialect: str) -> Condition:
@@ -70,10 +71,14 @@ def parse_filter(expression: str, limits: FilterLimits = DEFAULT_LIMITS) -> Filt
             an engine cannot compare (gateway.store.filter_limits).
     """
     check_filter_text(expression, limits)
-    try:
-        node = ScimFilter(expression).ast
-    except (SCIMException, ValidationError, ValueError, TypeError) as exc:
-        raise _invalid_filter(exc) from exc
+    # New filter strings are the common case (IdPs look up one new userName after
+    # another): the quick reader takes them, the reference parser anything it is unsure of.
+    node = read_filter(expression)
+    if node is None:
+        try:
+            node = ScimFilter(expression).ast
+        except (SCIMException, ValidationError, ValueError, TypeError) as exc:
+            raise _invalid_filter(exc) from exc
     check_filter_limits(node, limits)
     return node
 
