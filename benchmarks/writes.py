@@ -12,7 +12,8 @@ on SQLite and on PostgreSQL (127.0.0.1:5432, when it answers):
 - ``statements``: what the database receives per request, BEGIN and COMMIT included
   (SQLite's trace callback; on PostgreSQL libpq's protocol trace, counting each ``Query``
   or ``Sync`` message: one round trip each);
-- ``threads``: thread hand-offs (``anyio.to_thread.run_sync``) per request;
+- ``threads``: thread hand-offs (``anyio.to_thread.run_sync`` or a thread pool's
+  ``submit``) per request;
 - ``connects``: new database connections per request, under 32 concurrent requests (the
   pool's churn: a connection closed on return is opened again by a later request);
 - ``rps_32``: requests per second with 32 in flight (wall clock: noisy on a busy machine;
@@ -29,6 +30,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -187,10 +189,15 @@ async def _concurrent(
 def counting(engine: Engine, counters: Counters, trace: bool) -> Iterator[None]:
     """Count thread hand-offs and new connections (and statements, when ``trace``)."""
     original = anyio.to_thread.run_sync
+    submit = ThreadPoolExecutor.submit
 
     async def run_sync(*args: Any, **kwargs: Any) -> Any:
         counters.threads += 1
         return await original(*args, **kwargs)
+
+    def submitted(self: ThreadPoolExecutor, *args: Any, **kwargs: Any) -> Any:
+        counters.threads += 1
+        return submit(self, *args, **kwargs)
 
     def connected(dbapi: Any, _record: Any) -> None:
         counters.connects += 1
@@ -198,11 +205,13 @@ def counting(engine: Engine, counters: Counters, trace: bool) -> Iterator[None]:
             _trace(engine, dbapi, counters)
 
     anyio.to_thread.run_sync = run_sync  # type: ignore[assignment]
+    ThreadPoolExecutor.submit = submitted  # type: ignore[method-assign]
     sa.event.listen(engine, "connect", connected)
     try:
         yield
     finally:
         anyio.to_thread.run_sync = original
+        ThreadPoolExecutor.submit = submit  # type: ignore[method-assign]
         sa.event.remove(engine, "connect", connected)
 
 

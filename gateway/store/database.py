@@ -15,11 +15,11 @@ from sqlalchemy.engine import Engine
 from gateway.store.folding import fold
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
-#: PostgreSQL connections kept open: as many as anyio's default thread limiter lets
-#: request handlers use at once (40), and the delivery worker's own threads. A connection
+#: PostgreSQL connections kept open: one for each of the request threads
+#: (gateway.store.calls.REQUEST_THREADS, 40) and the delivery worker's own (4). A connection
 #: beyond ``pool_size`` is closed when it returns, so a smaller pool under a steady load
 #: of 32 concurrent requests opened a new connection every ~6 requests (issue 11).
-POSTGRES_POOL_SIZE = 45
+POSTGRES_POOL_SIZE = 44
 POSTGRES_MAX_OVERFLOW = 10
 #: A pooled connection idle longer than this is pinged before use; one in steady use is
 #: not (``pool_pre_ping`` cost a round trip on every request, a third of a GET's).
