@@ -262,13 +262,18 @@ def fresh_engine(url: str) -> Engine:
 
 
 async def measure(
-    url: str, token: str, ids: list[str], requests: int, rounds: int
+    url: str,
+    token: str,
+    ids: list[str],
+    requests: int,
+    rounds: int,
+    scenarios: tuple[Scenario, ...] = SCENARIOS,
 ) -> dict[str, dict[str, float]]:
     """Each scenario's figures per request on the database at ``url``."""
     config = load_config(CONFIG)
     results: dict[str, dict[str, float]] = {}
     offset = 0
-    for scenario in SCENARIOS:
+    for scenario in scenarios:
         row: dict[str, float] = {}
         # 1. Counting pass on a fresh app: statements and thread hand-offs, one at a time.
         engine = fresh_engine(url)
@@ -359,7 +364,11 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=1000, help="requests per round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--engines", default="sqlite,postgresql")
+    names = ",".join(s.name.split()[0].lower() for s in SCENARIOS)
+    parser.add_argument("--scenarios", default=names, help=f"of {names}")
     args = parser.parse_args()
+    chosen = args.scenarios.split(",")
+    scenarios = tuple(s for s in SCENARIOS if s.name.split()[0].lower() in chosen)
     engines = args.engines.split(",")
     output: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as directory:
@@ -368,7 +377,7 @@ def main() -> None:
             url = sqlite_database(Path(directory))
             token = databases.new_token(url)
             output["sqlite"] = asyncio.run(
-                measure(url, token, _ids(url), args.requests, args.rounds)
+                measure(url, token, _ids(url), args.requests, args.rounds, scenarios)
             )
     if "postgresql" in engines:
         print("PostgreSQL", flush=True)
@@ -381,7 +390,7 @@ def main() -> None:
             try:
                 token = databases.new_token(url)
                 output["postgresql"] = asyncio.run(
-                    measure(url, token, _ids(url), args.requests, args.rounds)
+                    measure(url, token, _ids(url), args.requests, args.rounds, scenarios)
                 )
             finally:
                 drop_postgres()
