@@ -200,7 +200,7 @@ class ResourceService:
         an employee's date of birth with each PUT.
         """
         with self._unit(tx) as unit:
-            current = self._locked(unit, tenant, kind, resource_id, if_match)
+            current, related = self._locked_with_related(unit, tenant, kind, resource_id, if_match)
             payload = keep_write_only(payload, current.doc)
             replacement = self._validate(
                 tenant, kind, payload, Context.RESOURCE_REPLACEMENT_REQUEST
@@ -211,9 +211,8 @@ class ResourceService:
             if kind.name == GROUP.name:
                 members = _members_of(replacement) or []
                 changed |= self._set_members(unit, tenant, resource_id, members)
-            if changed:
-                self._save(unit, tenant, kind, current, replacement)
-            return self.get(tenant, kind, resource_id, tx=unit)
+            stored = self._save(unit, tenant, kind, current, replacement) if changed else current
+            return self._written(unit, tenant, kind, stored, related)
 
     def patch(
         self,
@@ -231,7 +230,7 @@ class ResourceService:
         strict = self.config.tenant(tenant).strict_input
         ignored = [] if strict else ignored_in_patch(kind.model, patch.operations or [])
         with self._unit(tx) as unit:
-            current = self._locked(unit, tenant, kind, resource_id, if_match)
+            current, related = self._locked_with_related(unit, tenant, kind, resource_id, if_match)
             self._audit_ignored(unit, tenant, resource_id, ignored)
             changed = False
             operations = patch.operations or []
@@ -243,9 +242,8 @@ class ResourceService:
             if operations:
                 partial = patch.model_copy(update={"operations": operations})
                 changed |= self._apply_patch(tenant, partial, resource)
-            if changed:
-                self._save(unit, tenant, kind, current, resource)
-            return self.get(tenant, kind, resource_id, tx=unit)
+            stored = self._save(unit, tenant, kind, current, resource) if changed else current
+            return self._written(unit, tenant, kind, stored, related)
 
     def delete(
         self,
@@ -347,6 +345,37 @@ class ResourceService:
         check_if_match(if_match, current.version)
         return current
 
+    def _locked_with_related(
+        self, unit: Transaction, tenant: str, kind: Kind, resource_id: str, if_match: str | None
+    ) -> tuple[StoredResource, list[dict[str, Any]] | None]:
+        """As :meth:`_locked`; a user comes with its groups, which its own PATCH or PUT
+        cannot change (``groups`` is read-only), so the answer needs no second read.
+
+        A group's members are not read here: its write may change them, and a large
+        group's list is costly to read twice.
+        """
+        if kind.name != USER.name:
+            return self._locked(unit, tenant, kind, resource_id, if_match), None
+        with unit.cursor() as cursor:
+            found = self.reads.locked(cursor, tenant, kind, resource_id)
+        if found is None:
+            raise NotFoundException(detail=f"{kind.name} {resource_id} not found")
+        check_if_match(if_match, found[0].version)
+        return found
+
+    def _written(
+        self,
+        unit: Transaction,
+        tenant: str,
+        kind: Kind,
+        stored: StoredResource,
+        related: list[dict[str, Any]] | None,
+    ) -> Listing:
+        """The answer to a write: the stored resource, with its members or groups."""
+        if related is None:
+            return self.get(tenant, kind, stored.id, tx=unit)
+        return Listing(Page([stored], 1), {stored.id: related} if related else {})
+
     def _document(
         self,
         kind: Kind,
@@ -370,7 +399,7 @@ class ResourceService:
 
     def _save(
         self, unit: Transaction, tenant: str, kind: Kind, current: StoredResource, resource: Any
-    ) -> None:
+    ) -> StoredResource:
         at = self.clock()
         version = current.version + 1
         created = datetime.fromisoformat(current.doc["meta"]["created"].replace("Z", "+00:00"))
@@ -385,6 +414,7 @@ class ResourceService:
                 current.doc.get("active", True) is not False, doc.get("active", True) is not False
             )
         self._enqueue(unit, tenant, kind, stored, action, at)
+        return stored
 
     def _touch_group(self, unit: Transaction, tenant: str, group_id: str, at: datetime) -> None:
         group = unit.repository.get(tenant, GROUP, group_id, for_update=True)

@@ -4,6 +4,7 @@ Nothing here connects at import time: :func:`create_engine` is called by the app
 and the CLI with the URL from settings.
 """
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,15 @@ from sqlalchemy.engine import Engine
 from gateway.store.folding import fold
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+#: PostgreSQL connections kept open: one for each of the request threads
+#: (gateway.store.calls.REQUEST_THREADS, 40) and the delivery worker's own (4). A connection
+#: beyond ``pool_size`` is closed when it returns, so a smaller pool under a steady load
+#: of 32 concurrent requests opened a new connection every ~6 requests (issue 11).
+POSTGRES_POOL_SIZE = 44
+POSTGRES_MAX_OVERFLOW = 10
+#: A pooled connection idle longer than this is pinged before use; one in steady use is
+#: not (``pool_pre_ping`` cost a round trip on every request, a third of a GET's).
+PING_AFTER_IDLE_S = 10.0
 
 
 def normalize_url(url: str) -> str:
@@ -43,10 +53,42 @@ def create_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("sqlite"):
         return _sqlite_engine(url, **kwargs)
     if "poolclass" not in kwargs:
-        kwargs.setdefault("pool_size", 10)
-        kwargs.setdefault("max_overflow", 20)
-    kwargs.setdefault("pool_pre_ping", True)
-    return sa.create_engine(url, **kwargs)
+        kwargs.setdefault("pool_size", POSTGRES_POOL_SIZE)
+        kwargs.setdefault("max_overflow", POSTGRES_MAX_OVERFLOW)
+    engine = sa.create_engine(url, **kwargs)
+    if not kwargs.get("pool_pre_ping"):
+        sa.event.listen(engine, "checkin", _checked_in)
+        sa.event.listen(engine, "checkout", _ping_if_idle)
+    return engine
+
+
+def _checked_in(_dbapi_connection: Any, record: Any) -> None:
+    if record is not None:
+        record.info["checked_in"] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    """Ping a connection that sat idle (the server may have restarted, a firewall may
+    have dropped it): a dead one is replaced before the caller sees it.
+
+    Raising ``DisconnectionError`` here makes the pool discard the connection and check
+    out another (SQLAlchemy's "pessimistic" disconnect handling). A connection in steady
+    use is not pinged; if the server restarts under load, the first statement on each
+    dead connection fails, and SQLAlchemy then invalidates the whole pool.
+    """
+    idle_since = record.info.get("checked_in")
+    if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_S:
+        return
+    try:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("SELECT 1")
+        finally:
+            cursor.close()
+        if not dbapi_connection.autocommit:
+            dbapi_connection.rollback()  # the ping's transaction: back to idle
+    except Exception as exc:
+        raise sa.exc.DisconnectionError(str(exc)) from exc
 
 
 def _sqlite_engine(url: str, **kwargs: Any) -> Engine:

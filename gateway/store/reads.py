@@ -35,6 +35,24 @@ class Reads:
             return None
         return stored_resource(row), related_values(kind.name, row[3])
 
+    def locked(
+        self, cursor: Any, tenant: str, kind: Kind, resource_id: str
+    ) -> tuple[StoredResource, list[dict[str, Any]]] | None:
+        """As :meth:`get`, locking the resource's row on PostgreSQL, inside a write's
+        transaction (a SQLite write transaction already holds the database's one lock).
+
+        A write that cannot change the memberships (a user's PATCH or PUT) answers with
+        what this read returned and the document it stored: no second read.
+        """
+        lock = self.statements.dialect.name == "postgresql"
+        statement = self.statements.get(
+            ("locked", kind.name, lock), lambda: self._by_id(kind, lock)
+        )
+        row = statement.execute(cursor, {"tenant": tenant, "id": resource_id}).fetchone()
+        if row is None:
+            return None
+        return stored_resource(row), related_values(kind.name, row[3])
+
     def search(self, cursor: Any, tenant: str, kind: Kind, search: Search) -> tuple[Page, Related]:
         """A page of matches with their members or groups, and the number of all matches.
 
@@ -56,9 +74,10 @@ class Reads:
                     related[row[0]] = entries
         return Page(resources, total), related
 
-    def _by_id(self, kind: Kind) -> sa.Select[Any]:
+    def _by_id(self, kind: Kind, lock: bool = False) -> sa.Select[Any]:
         table = kind.table
         related = related_column(kind.name, table, self.statements.dialect.name)
-        return sa.select(table.c.id, table.c.version, table.c.doc, related).where(
+        query = sa.select(table.c.id, table.c.version, table.c.doc, related).where(
             table.c.tenant_id == sa.bindparam("tenant"), table.c.id == sa.bindparam("id")
         )
+        return query.with_for_update(of=table) if lock else query

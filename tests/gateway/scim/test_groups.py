@@ -133,3 +133,28 @@ async def test_group_may_contain_a_group(client: httpx.AsyncClient) -> None:
     inner = await _group(client, "Inner")
     outer = await _group(client, "Outer", [inner["id"]])
     assert outer["members"][0]["type"] == "Group"
+
+
+async def test_a_users_patch_and_put_answer_with_its_groups(client: httpx.AsyncClient) -> None:
+    """The answer to a user's write is built from its locked read: groups included, the
+    new version and document as stored (issue 11: no second read after the write)."""
+    alice = await _user(client, "alice")
+    group = await _group(client, "Sales", [alice])
+    patched = await client.patch(
+        f"/Users/{alice}",
+        json={
+            "schemas": [PATCH],
+            "Operations": [{"op": "replace", "path": "title", "value": "VP"}],
+        },
+    )
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["title"] == "VP"
+    assert patched.json()["meta"]["version"] == patched.headers["etag"] == 'W/"2"'
+    assert [g["value"] for g in patched.json()["groups"]] == [group["id"]]
+    replaced = await client.put(
+        f"/Users/{alice}", json={"schemas": [CORE], "userName": "alice", "title": "CEO"}
+    )
+    assert replaced.status_code == 200, replaced.text
+    assert replaced.json()["title"] == "CEO"
+    assert [g["value"] for g in replaced.json()["groups"]] == [group["id"]]
+    assert replaced.json() == (await client.get(f"/Users/{alice}")).json()
