@@ -27,9 +27,10 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from provisioning.connectors.base import ConnectorSetup, DeliveryContext, RemoteAccount
+from provisioning.connectors.paging import NextLink
 from provisioning.connectors.profile import ApiClient, ApiProfile
 from provisioning.errors import ConflictError, MappingError, PermanentError, TargetConfigError
-from provisioning.responses import default_message, read_json
+from provisioning.responses import default_message
 
 __all__ = ["Dynamics365HrConnector", "Dynamics365HrOptions", "parse_metadata", "read_odata_error"]
 
@@ -53,9 +54,10 @@ ODATA_HEADERS = MappingProxyType(
 #: [A] Standard OData: ``PATCH`` with ``If-Match: *`` writes whatever version HR holds (204).
 IF_MATCH_ANY = MappingProxyType({"If-Match": "*"})
 EDM = "{http://docs.oasis-open.org/odata/ns/edm}"
-#: [V] odata.md: pages of at most 10,000 rows linked by ``@odata.nextLink``. A lookup by
-#: key or email fits one; more pages than this is a server ignoring the filter.
-MAX_PAGES = 5
+#: [V] odata.md: pages of at most 10,000 rows linked by ``@odata.nextLink``.
+PAGES = NextLink(items=("value",), link=("@odata.nextLink",))
+#: A lookup by key or email fits one page; more than this is a server ignoring the filter.
+LOOKUP_PAGES = 5
 #: A missing field re-reads ``$metadata`` (tens of MB in F&O) at most this often.
 METADATA_REFRESH_SECONDS = 60.0
 #: Characters left readable in query values (quotes of literals, commas of $select).
@@ -147,7 +149,11 @@ def read_odata_error(response: httpx.Response) -> str | None:
 
 #: How an OData v4 service (F&O's HR data entities) answers: its ``error.message``.
 PROFILE = ApiProfile(
-    vendor="HR", read_message=read_odata_error, headers=ODATA_HEADERS, gone="worker {id}"
+    vendor="HR",
+    read_message=read_odata_error,
+    headers=ODATA_HEADERS,
+    gone="worker {id}",
+    paging=PAGES,
 )
 
 
@@ -218,8 +224,10 @@ class Dynamics365HrConnector:
             "$filter": f"{field} eq {odata_string(value)}",
             "$select": f"{PERSONNEL_NUMBER},{PRIMARY_EMAIL}",
         }
-        rows = await self._rows(query)
-        return [_worker(row) for row in rows if str(row.get(field, "")).lower() == value.lower()]
+        rows = self._api.items(_with_query(self._collection, query), max_pages=LOOKUP_PAGES)
+        return [
+            _worker(row) async for row in rows if str(row.get(field, "")).lower() == value.lower()
+        ]
 
     async def create(self, payload: Mapping[str, Any], context: DeliveryContext) -> RemoteAccount:
         """Find the worker by the payload's personnel number and write its custom fields.
@@ -326,35 +334,17 @@ class Dynamics365HrConnector:
 
     # -- HTTP ------------------------------------------------------------------------------
 
-    async def _rows(self, query: Mapping[str, str]) -> list[dict[str, Any]]:
-        """Every row of a query, following ``@odata.nextLink`` on the same service only."""
-        rows: list[dict[str, Any]] = []
-        response = await self._get(self._collection, query)
-        for _ in range(MAX_PAGES):
-            page = _json(response)
-            rows += [row for row in page.get("value", []) if isinstance(row, dict)]
-            link = page.get("@odata.nextLink")
-            if not link:
-                return rows
-            if not str(link).startswith(self._api.base + "/"):
-                # The bearer token goes with every request: never follow a link elsewhere.
-                raise PermanentError("HR's @odata.nextLink leaves the configured service")
-            response = await self._get(str(link), {})
-        raise PermanentError(f"more than {MAX_PAGES} pages for one lookup: is the filter ignored?")
-
     async def _get(
         self, url: str, query: Mapping[str, str], accept: str = "application/json"
     ) -> httpx.Response:
-        if query:  # spaces as %20 (OData URL conventions), quotes kept readable
-            url += "?" + "&".join(f"{k}={quote(v, safe=QUERY_SAFE)}" for k, v in query.items())
-        return await self._api.call("GET", url, headers={"Accept": accept})
+        return await self._api.call("GET", _with_query(url, query), headers={"Accept": accept})
 
 
-def _json(response: httpx.Response) -> dict[str, Any]:
-    body = read_json(response, "HR")
-    if not isinstance(body, dict):
-        raise PermanentError(f"HR answered {response.status_code} without an OData JSON object")
-    return body
+def _with_query(url: str, query: Mapping[str, str]) -> str:
+    """Spaces as %20 (OData URL conventions), quotes and commas kept readable."""
+    if not query:
+        return url
+    return url + "?" + "&".join(f"{k}={quote(v, safe=QUERY_SAFE)}" for k, v in query.items())
 
 
 def _unknown_property(response: httpx.Response) -> bool:

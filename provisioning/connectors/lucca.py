@@ -15,7 +15,7 @@ Lucca connections should set ``create_only: true`` (S4.6): HR completes the reco
 creation, and the engine then never overwrites it. See ``docs/connectors/lucca.md``.
 """
 
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import date, datetime
 from types import MappingProxyType
 from typing import Any, ClassVar, Literal, NamedTuple
@@ -26,6 +26,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from provisioning.connectors.base import ConnectorSetup, DeliveryContext, RemoteAccount
+from provisioning.connectors.paging import Offset
 from provisioning.connectors.profile import ApiClient, ApiProfile
 from provisioning.errors import MappingError, PermanentError, TargetConfigError
 from provisioning.responses import default_message, read_json
@@ -72,8 +73,11 @@ READ_FIELDS = (
     "legalEntityId,departmentId,managerId"
 )
 ACCEPT_JSON: Mapping[str, str] = MappingProxyType({"Accept": "application/json"})
-#: ``paging={offset},{limit}``; the documented maximum limit is 1000 [V].
-PAGE_SIZE = 100
+#: ``paging={offset},{limit}``; the documented maximum limit is 1000 [V]: a shorter page
+#: is the last.
+USER_PAGES = Offset(
+    items=("data", "items"), params={"paging": "{offset},{limit}"}, size=100, short_page_ends=True
+)
 #: Former employees are left out of lists unless asked for [V list-users].
 WITH_FORMER = MappingProxyType({"formerEmployees": "true"})
 #: Matching key -> the strict-equality filter of ``GET /api/v3/users`` [V].
@@ -186,6 +190,7 @@ PROFILE = ApiProfile(
     headers=ACCEPT_JSON,
     is_conflict=_is_clash,
     gone="the Lucca user {id}",
+    paging=USER_PAGES,
 )
 
 
@@ -220,9 +225,12 @@ class LuccaConnector:
         if key not in LOOKUP_FILTERS:
             raise PermanentError(f"Lucca cannot look users up by {key!r}")
         field = LOOKUP_FILTERS[key]
-        found = await self._users({field: value})
         wanted = value.casefold()
-        return [self._account(u) for u in found if str(u.get(field, "")).casefold() == wanted]
+        return [
+            self._account(user)
+            async for user in self._users({field: value})
+            if str(user.get(field, "")).casefold() == wanted
+        ]
 
     async def create(self, payload: Mapping[str, Any], context: DeliveryContext) -> RemoteAccount:
         """Create the user with its contract; a login or mail clash is a ConflictError."""
@@ -267,8 +275,8 @@ class LuccaConnector:
         head_id = department.get(DEPARTMENT_APIS[self.options.departments_api].head)
         if head_id is None:
             return None
-        found = await self._users({"id": str(head_id)})
-        heads = [user for user in found if str(user.get("id")) == str(head_id)]
+        found = self._users({"id": str(head_id)})
+        heads = [user async for user in found if str(user.get("id")) == str(head_id)]
         if not heads or not self._employed(heads[0]):
             name = department.get("name") or f"#{department_id}"
             raise TargetConfigError(
@@ -294,16 +302,10 @@ class LuccaConnector:
 
     # -- reading and writing users --------------------------------------------------------
 
-    async def _users(self, filters: Mapping[str, str]) -> list[dict[str, Any]]:
+    def _users(self, filters: Mapping[str, str]) -> AsyncIterator[dict[str, Any]]:
         """Every user matching ``filters``, page by page (former employees included)."""
-        found: list[dict[str, Any]] = []
-        while True:
-            params = {**filters, **WITH_FORMER, "fields": READ_FIELDS}
-            params["paging"] = f"{len(found)},{PAGE_SIZE}"
-            page = _items(await self._api.call("GET", USERS_PATH, params=params))
-            found.extend(page)
-            if len(page) < PAGE_SIZE:
-                return found
+        params = {**filters, **WITH_FORMER, "fields": READ_FIELDS}
+        return self._api.items(USERS_PATH, params, paging=USER_PAGES)
 
     async def _put(self, account: RemoteAccount, body: dict[str, Any]) -> httpx.Response:
         return await self._api.call("PUT", _user_path(account.id), body, gone=account)
@@ -364,11 +366,3 @@ def _data(response: httpx.Response, what: str) -> Any:
     if not isinstance(body, dict) or "data" not in body:
         raise PermanentError(f"Lucca's {what} has no data envelope")
     return body["data"]
-
-
-def _items(response: httpx.Response) -> list[dict[str, Any]]:
-    data = _data(response, "user list")
-    items = data.get("items") if isinstance(data, dict) else None
-    if not isinstance(items, list):
-        raise PermanentError("Lucca's user list has no items")
-    return [item for item in items if isinstance(item, dict)]

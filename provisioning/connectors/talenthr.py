@@ -15,7 +15,7 @@ limit, Accept, error key, update, terminate, rehire); [I] Pipedream's ``componen
 block below and listed in docs/connectors/talenthr.md.
 """
 
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, datetime, timedelta
 from types import MappingProxyType
 from typing import Any, ClassVar, Literal
@@ -24,6 +24,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from provisioning.connectors.base import ConnectorSetup, DeliveryContext, RemoteAccount
+from provisioning.connectors.paging import Offset
 from provisioning.connectors.profile import ApiClient, ApiProfile
 from provisioning.errors import MappingError, PermanentError, TargetConfigError
 from provisioning.responses import account_gone, default_message, read_json
@@ -47,7 +48,9 @@ HIRE_PATH = "/employees/hire"  # [I] POST, JSON -> {"data": {"id": ...}}
 EMPLOYEE_PATH = "/employees/{id}"
 UPDATE_REQUIRED = ("first_name", "last_name", "email")
 DIRECTORY_PATH = "/directory"  # [I] GET ?limit=&offset= -> {"data": {"rows": [...]}}
-DIRECTORY_PAGE = 100  # [V] limit defaults to 10, at most 100
+#: [V] limit defaults to 10, at most 100; read until an empty page, since a server capping
+#: ``limit`` sends short ones.
+DIRECTORY_PAGES = Offset(items=("data", "rows"), size=100)
 EMPLOYMENT_STATUSES = "/employment-statuses"  # [I] -> {"data": [{"id", "name"}]}
 #: Payload key -> (list endpoint, id field inside ``job_record``). [I]
 JOB_RECORD_LOOKUPS: Mapping[str, tuple[str, str]] = MappingProxyType(
@@ -167,6 +170,7 @@ PROFILE = ApiProfile(
     headers={"Accept": ACCEPT},
     is_conflict=_email_taken,
     gone="the TalentHR employee behind {path}",
+    paging=DIRECTORY_PAGES,
 )
 
 
@@ -216,7 +220,7 @@ class TalentHrConnector:
         wanted = value.casefold()
         return [
             _account(row, active=not self._terminated(row))
-            async for row in self._directory()
+            async for row in self._api.items(DIRECTORY_PATH)
             if str(row.get("email") or "").casefold() == wanted
         ]
 
@@ -367,21 +371,6 @@ class TalentHrConnector:
         if not isinstance(entries, list):
             raise PermanentError(f"TalentHR's GET {path} did not answer a list")
         return {str(e["name"]): int(e["id"]) for e in entries if isinstance(e, dict)}
-
-    async def _directory(self) -> AsyncIterator[dict[str, Any]]:
-        """Every row, until an empty page: a server capping ``limit`` sends short pages."""
-        offset = 0
-        while True:
-            params = {"limit": str(DIRECTORY_PAGE), "offset": str(offset)}
-            data = _data(await self._api.call("GET", DIRECTORY_PATH, params=params))
-            rows = data.get("rows") if isinstance(data, dict) else None
-            if not isinstance(rows, list):
-                raise PermanentError("TalentHR's directory answer has no data.rows list")
-            if not rows:
-                return
-            for row in rows:
-                yield row
-            offset += len(rows)
 
 
 def _common_fields(payload: Mapping[str, Any]) -> dict[str, Any]:

@@ -9,7 +9,8 @@ policy of S5.2 is the ``username_from`` option, which picks one of the default f
 ``user_name.<source>`` candidates. Custom fields are field map entries named ``X-<name>`` [V].
 """
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
+from contextlib import aclosing
 from datetime import date, datetime
 from types import MappingProxyType
 from typing import Any, ClassVar, Literal
@@ -19,9 +20,10 @@ import httpx
 from pydantic import BaseModel, ConfigDict
 
 from provisioning.connectors.base import ConnectorSetup, DeliveryContext, RemoteAccount
+from provisioning.connectors.paging import PageNumber
 from provisioning.connectors.profile import ApiClient, ApiProfile, json_encoder
 from provisioning.errors import MappingError, PermanentError
-from provisioning.responses import default_message, read_json
+from provisioning.responses import default_message
 
 __all__ = ["DEFAULT_FIELD_MAP", "TribalHabitsConnector", "TribalHabitsOptions", "read_error"]
 
@@ -41,10 +43,10 @@ LIST_SEPARATOR = ";"
 #: [V] Above 300 requests/min the organisation is blocked (429) for one minute; [A] the
 #: 429 carries no Retry-After, so that minute is the wait.
 BLOCK_SECONDS = 60.0
-#: [A] The list is paged by ``?page=<n>`` (1-based; [V] 25 records a page, ``total_pages``).
-PAGE_PARAM = "page"
-#: A stop for a server whose ``total_pages`` never ends (25 x 4,000 = 100,000 users).
-MAX_PAGES = 4000
+#: [A] The list is paged by ``?page=<n>`` (1-based); [V] 25 records a page, in
+#: ``{"total_records", "max_per_page", "current_page", "total_pages", "records"}``. The
+#: bound stops a server whose ``total_pages`` never ends (25 x 10,000 = 250,000 users).
+PAGING = PageNumber(items=("records",), total_pages=("total_pages",), max_pages=10_000)
 #: [A] A uniqueness clash (user_name or email already taken) is answered 409.
 CONFLICT_STATUSES = (409,)
 #: [A] Errors read ``{"error": "<message>"}`` (``errors`` lists and Rails-style field maps
@@ -130,6 +132,8 @@ PROFILE = ApiProfile(
     conflict_statuses=CONFLICT_STATUSES,
     default_wait=BLOCK_SECONDS,
     gone="the Tribal Habits user {id}",
+    json_hint="(is base_url the API root, https://<org>.tribalhabits.com/papi?)",
+    paging=PAGING,
 )
 
 
@@ -152,7 +156,8 @@ class TribalHabitsConnector:
     async def check(self) -> None:
         """Read the first page of users; AuthError on 401/403, PermanentError if the answer
         is not the user list (a wrong base URL)."""
-        _page(await self._api.call("GET", USERS_PATH, params={PAGE_PARAM: "1"}))
+        async with aclosing(self._api.pages(USERS_PATH)) as pages:
+            await anext(pages)
 
     async def find(self, key: str, value: str) -> list[RemoteAccount]:
         """The user whose ``user_name`` is ``value`` when ``key`` is the username policy
@@ -164,12 +169,12 @@ class TribalHabitsConnector:
         """
         if key == self.options.username_from:
             response = await self._api.call("GET", _user_path(_fold(key, value)), missing_ok=True)
-            return [] if response.status_code == 404 else [_account(_record(response))]
+            return [] if response.status_code == 404 else [_account(self._record(response))]
         if key == "email":
             wanted = value.strip().lower()
             return [
                 _account(record)
-                async for record in self._records()
+                async for record in self._api.items(USERS_PATH)
                 if str(record.get("email") or "").strip().lower() == wanted
             ]
         raise PermanentError(
@@ -181,7 +186,7 @@ class TribalHabitsConnector:
         """POST the user; a user_name or email already taken is a ConflictError (409)."""
         body = {"user_name": self._user_name(payload), **_body(payload)}
         response = await self._api.call("POST", USERS_PATH, body)
-        return _account(_record(response, fallback=body))
+        return _account(self._record(response, fallback=body))
 
     async def update(
         self, account: RemoteAccount, payload: Mapping[str, Any], context: DeliveryContext
@@ -192,7 +197,7 @@ class TribalHabitsConnector:
         """
         body = _body(payload)
         response = await self._api.call("PUT", _user_path(account.id), body, gone=account)
-        return _account(_record(response, fallback={"user_name": account.id, **body}))
+        return _account(self._record(response, fallback={"user_name": account.id, **body}))
 
     async def deactivate(self, account: RemoteAccount, context: DeliveryContext) -> None:
         """Set ``active: false`` (S5.1); a user already gone has no access left either."""
@@ -219,16 +224,18 @@ class TribalHabitsConnector:
             )
         return str(value).strip()
 
-    async def _records(self) -> AsyncIterator[Mapping[str, Any]]:
-        page, pages = 1, 1
-        while page <= min(pages, MAX_PAGES):
-            response = await self._api.call("GET", USERS_PATH, params={PAGE_PARAM: str(page)})
-            records, pages = _page(response)
-            if not records:
-                return
-            for record in records:
-                yield record
-            page += 1
+    def _record(self, response: httpx.Response, fallback: Mapping[str, Any] | None = None) -> Any:
+        """The user record of an answer; ``fallback`` for a write answered without one."""
+        try:
+            record = response.json()
+        except ValueError:
+            record = None
+        if isinstance(record, dict) and record.get("user_name") is not None:
+            return record
+        if fallback is not None:
+            return fallback
+        self._api.json(response)  # says "no JSON body" if that is the trouble
+        raise PermanentError("Tribal Habits answered a user without a user_name")
 
 
 def _body(payload: Mapping[str, Any]) -> dict[str, Any]:
@@ -259,38 +266,6 @@ def _fold(source: str, value: str) -> str:
 def _user_path(user_name: str) -> str:
     # The user_name holds '@' (and maybe '/'): quoting keeps it one path segment.
     return f"{USERS_PATH}/{quote(user_name, safe='')}"
-
-
-API_ROOT_HINT = "(is base_url the API root, https://<org>.tribalhabits.com/papi?)"
-
-
-def _json(response: httpx.Response) -> Any:
-    return read_json(response, "Tribal Habits", API_ROOT_HINT)
-
-
-def _page(response: httpx.Response) -> tuple[list[Mapping[str, Any]], int]:
-    """[V] ``{"total_records", "max_per_page", "current_page", "total_pages", "records"}``."""
-    data = _json(response)
-    records = data.get("records") if isinstance(data, dict) else None
-    if not isinstance(records, list):
-        raise PermanentError("Tribal Habits answered without a user list (no 'records')")
-    total = data.get("total_pages")
-    pages = total if isinstance(total, int) and not isinstance(total, bool) else 1
-    return [record for record in records if isinstance(record, dict)], pages
-
-
-def _record(response: httpx.Response, fallback: Mapping[str, Any] | None = None) -> Any:
-    """The user record of an answer; ``fallback`` for a write answered without one."""
-    try:
-        record = response.json()
-    except ValueError:
-        record = None
-    if isinstance(record, dict) and record.get("user_name") is not None:
-        return record
-    if fallback is not None:
-        return fallback
-    _json(response)  # says "no JSON body" if that is the trouble
-    raise PermanentError("Tribal Habits answered a user without a user_name")
 
 
 def _account(record: Mapping[str, Any]) -> RemoteAccount:
