@@ -21,9 +21,9 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from provisioning.connectors.base import ConnectorSetup, DeliveryContext, RemoteAccount
+from provisioning.connectors.messages import ErrorBody
 from provisioning.connectors.profile import ApiClient, ApiProfile
 from provisioning.errors import MappingError, PermanentError
-from provisioning.responses import default_message
 
 __all__ = [
     "DEFAULT_FIELD_MAP",
@@ -101,19 +101,10 @@ class BambooHrOptions(BaseModel):
     company_domain: str = Field(pattern=r"^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$")
 
 
-def read_bamboohr_error(response: httpx.Response) -> str | None:
-    """The ``X-BambooHR-Error-Message`` header [V], else the newer JSON ``error`` body [V]."""
-    header = response.headers.get(ERROR_HEADER, "").strip()
-    if header:
-        return header
-    try:
-        error = response.json().get("error")
-    except (ValueError, AttributeError):
-        error = None
-    if isinstance(error, dict) and error.get("message"):
-        return ": ".join(str(part) for part in (error.get("code"), error["message"]) if part)
-    return default_message(response)
-
+#: The ``X-BambooHR-Error-Message`` header [V], else the newer JSON ``error`` body [V].
+read_bamboohr_error = ErrorBody(
+    header=ERROR_HEADER, message=(("error", "message"),), code=("error", "code")
+)
 
 #: How BambooHR's API answers; httpx's json= sends exactly "application/json", which
 #: BambooHR requires [V].

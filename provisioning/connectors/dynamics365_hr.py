@@ -27,10 +27,10 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from provisioning.connectors.base import ConnectorSetup, DeliveryContext, RemoteAccount
+from provisioning.connectors.messages import ErrorBody
 from provisioning.connectors.paging import NextLink
 from provisioning.connectors.profile import ApiClient, ApiProfile
 from provisioning.errors import ConflictError, MappingError, PermanentError, TargetConfigError
-from provisioning.responses import default_message
 
 __all__ = ["Dynamics365HrConnector", "Dynamics365HrOptions", "parse_metadata", "read_odata_error"]
 
@@ -130,22 +130,13 @@ def parse_metadata(content: bytes, entity_set: str, suffix: str = CUSTOM_SUFFIX)
     return WorkerSchema(str(entity_type), keys, MappingProxyType(custom))
 
 
-def read_odata_error(response: httpx.Response) -> str | None:
-    """``code: message`` of an OData error body, with ``innererror.message`` if it adds to it."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    error = body.get("error") if isinstance(body, dict) else None
-    if not isinstance(error, dict):
-        text = default_message(response)
-        return text or (UNREGISTERED_HINT if response.status_code == 401 else None)
-    inner = error.get("innererror")
-    parts = [error.get("code"), error.get("message")]
-    parts.append(inner.get("message") if isinstance(inner, dict) else None)
-    kept = [str(part) for part in parts if part]
-    return ": ".join(dict.fromkeys(kept)) or None
-
+#: ``code: message`` of an OData error body, with ``innererror.message`` if it adds to it.
+read_odata_error = ErrorBody(
+    message=(("error", "message"),),
+    code=("error", "code"),
+    inner=("error", "innererror", "message"),
+    silent={401: UNREGISTERED_HINT},
+)
 
 #: How an OData v4 service (F&O's HR data entities) answers: its ``error.message``.
 PROFILE = ApiProfile(

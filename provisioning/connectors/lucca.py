@@ -26,10 +26,11 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from provisioning.connectors.base import ConnectorSetup, DeliveryContext, RemoteAccount
+from provisioning.connectors.messages import ErrorBody, FieldClash
 from provisioning.connectors.paging import Offset
 from provisioning.connectors.profile import ApiClient, ApiProfile
 from provisioning.errors import MappingError, PermanentError, TargetConfigError
-from provisioning.responses import default_message, read_json
+from provisioning.responses import read_json
 
 __all__ = ["DEFAULT_FIELD_MAP", "LuccaConnector", "LuccaOptions", "read_lucca_error"]
 
@@ -152,43 +153,17 @@ class LuccaOptions(BaseModel):
         return value
 
 
-def read_lucca_error(response: httpx.Response) -> str | None:
-    """A Problem Details body (RFC 7807) as ``title; field: message; ...``, else generic."""
-    errors = _field_errors(response)
-    if not errors:
-        return default_message(response)
-    body = response.json()
-    details = [
-        f"{name}: {' '.join(map(str, texts if isinstance(texts, list) else [texts]))}"
-        for name, texts in errors.items()
-    ]
-    return "; ".join([str(body.get("detail") or body.get("title") or "invalid"), *details])
-
-
-def _field_errors(response: httpx.Response) -> dict[str, Any]:
-    """The ``errors`` object of a Problem Details body, or empty."""
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    errors = body.get("errors") if isinstance(body, dict) else None
-    return errors if isinstance(errors, dict) else {}
-
-
-def _is_clash(response: httpx.Response) -> bool:
-    return response.status_code == 400 and any(
-        str(name).casefold() in UNIQUE_FIELDS
-        and any(word in str(texts).casefold() for word in CLASH_WORDS)
-        for name, texts in _field_errors(response).items()
-    )
-
+#: A Problem Details body (RFC 7807) as ``title; field: message; ...`` [V].
+read_lucca_error = ErrorBody(
+    message=(("detail",), ("title",)), fields=("errors",), with_fields="{message}; {fields}"
+)
 
 #: How Lucca's API answers: its error body, and a 400 on a unique field as a conflict.
 PROFILE = ApiProfile(
     vendor="Lucca",
     read_message=read_lucca_error,
     headers=ACCEPT_JSON,
-    is_conflict=_is_clash,
+    is_conflict=FieldClash(400, ("errors",), UNIQUE_FIELDS, CLASH_WORDS),
     gone="the Lucca user {id}",
     paging=USER_PAGES,
 )

@@ -24,10 +24,11 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from provisioning.connectors.base import ConnectorSetup, DeliveryContext, RemoteAccount
+from provisioning.connectors.messages import ErrorBody, FieldClash
 from provisioning.connectors.paging import Offset
 from provisioning.connectors.profile import ApiClient, ApiProfile
 from provisioning.errors import MappingError, PermanentError, TargetConfigError
-from provisioning.responses import account_gone, default_message, read_json
+from provisioning.responses import account_gone, read_json
 
 __all__ = [
     "DEFAULT_FIELD_MAP",
@@ -71,6 +72,7 @@ EFFECTIVE_DATE = "effective_date"
 REHIRE_PATH = "/employees/{id}/rehire"
 #: [A] Laravel-style validation failures: 422 with field errors; a taken email says so.
 VALIDATION_STATUS = 422
+FIELD_ERRORS = ("error", "errors")
 TAKEN = "has already been taken"
 #: [A] The employment status name seen in Pipedream's sample employee.
 DEFAULT_EMPLOYMENT_STATUS = "Full-Time"
@@ -132,43 +134,16 @@ class TalentHrOptions(BaseModel):
     termination_type: Literal["termination", "resignation"] | None = None
 
 
-def read_talenthr_error(response: httpx.Response) -> str | None:
-    """The message under the ``error`` key [V], with the field errors of a validation
-    failure (``VALIDATION_STATUS``) when there are any."""
-    error = _error_member(response)
-    if isinstance(error, str) and error:
-        return error
-    if isinstance(error, dict) and error.get("message"):
-        errors = error.get("errors")
-        fields = errors if isinstance(errors, dict) else {}
-        details = "; ".join(f"{k}: {' '.join(map(str, v))}" for k, v in fields.items())
-        return f"{error['message']} ({details})" if details else str(error["message"])
-    return default_message(response)
-
-
-def _error_member(response: httpx.Response) -> Any:
-    try:
-        body = response.json()
-    except ValueError:
-        return None
-    return body.get("error") if isinstance(body, dict) else None
-
-
-def _email_taken(response: httpx.Response) -> bool:
-    if response.status_code != VALIDATION_STATUS:
-        return False
-    error = _error_member(response)
-    fields = error.get("errors") if isinstance(error, dict) else None
-    messages = fields.get("email") if isinstance(fields, dict) else None
-    return any(TAKEN in str(message) for message in messages or [])
-
+#: [V] The message is under ``error``: a string, or ``{message, errors}`` for a validation
+#: failure, whose field errors are added.
+read_talenthr_error = ErrorBody(message=(("error",), ("error", "message")), fields=FIELD_ERRORS)
 
 #: How TalentHR's API answers: its ``error`` member, and a 422 naming a taken email.
 PROFILE = ApiProfile(
     vendor="TalentHR",
     read_message=read_talenthr_error,
     headers={"Accept": ACCEPT},
-    is_conflict=_email_taken,
+    is_conflict=FieldClash(VALIDATION_STATUS, FIELD_ERRORS, {"email"}, (TAKEN,)),
     gone="the TalentHR employee behind {path}",
     paging=DIRECTORY_PAGES,
 )

@@ -31,6 +31,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from provisioning.connectors.base import ConnectorSetup, DeliveryContext, RemoteAccount
+from provisioning.connectors.messages import ErrorBody
 from provisioning.connectors.profile import ApiClient, ApiProfile
 from provisioning.errors import (
     DeliveryError,
@@ -39,7 +40,7 @@ from provisioning.errors import (
     RateLimited,
     TargetConfigError,
 )
-from provisioning.responses import default_message, read_json
+from provisioning.responses import read_json
 
 __all__ = ["DEFAULT_FIELD_MAP", "TalentLmsConnector", "TalentLmsOptions", "read_talentlms_error"]
 
@@ -125,16 +126,8 @@ class TalentLmsOptions(BaseModel):
     delete_permanently: bool = False
 
 
-def read_talentlms_error(response: httpx.Response) -> str | None:
-    """``error.message`` of a v1 error body ``{"error": {"type", "message"}}``, else generic."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    error = body.get("error") if isinstance(body, dict) else None
-    if isinstance(error, dict) and error.get("message"):
-        return str(error["message"])
-    return default_message(response)
+#: ``error.message`` of a v1 error body ``{"error": {"type", "message"}}`` [V].
+read_talentlms_error = ErrorBody(message=(("error", "message"),))
 
 
 def _is_duplicate(response: httpx.Response) -> bool:

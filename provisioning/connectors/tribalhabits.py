@@ -20,10 +20,10 @@ import httpx
 from pydantic import BaseModel, ConfigDict
 
 from provisioning.connectors.base import ConnectorSetup, DeliveryContext, RemoteAccount
+from provisioning.connectors.messages import ErrorBody
 from provisioning.connectors.paging import PageNumber
 from provisioning.connectors.profile import ApiClient, ApiProfile, json_encoder
 from provisioning.errors import MappingError, PermanentError
-from provisioning.responses import default_message
 
 __all__ = ["DEFAULT_FIELD_MAP", "TribalHabitsConnector", "TribalHabitsOptions", "read_error"]
 
@@ -49,8 +49,7 @@ BLOCK_SECONDS = 60.0
 PAGING = PageNumber(items=("records",), total_pages=("total_pages",), max_pages=10_000)
 #: [A] A uniqueness clash (user_name or email already taken) is answered 409.
 CONFLICT_STATUSES = (409,)
-#: [A] Errors read ``{"error": "<message>"}`` (``errors`` lists and Rails-style field maps
-#: are read too); a ``user_name`` cannot be changed, so updates never send it; a write
+#: [A] A ``user_name`` cannot be changed, so updates never send it; a write
 #: may answer without the record (then the record sent stands in for it).
 #: [A] Topics, articles, pathways, enrolments and webhooks: the API reference lists these
 #: sections [V] but their paths and fields are not public; this connector uses none of
@@ -96,30 +95,16 @@ class TribalHabitsOptions(BaseModel):
     username_from: UsernameSource = "email"
 
 
-def read_error(response: httpx.Response) -> str | None:
-    """The message of an error body: ``{"error": "..."}``; ``errors`` lists and
-    Rails-style ``{"errors": {"email": ["has already been taken"]}}`` are read too."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if isinstance(body, dict) and isinstance(body.get("error"), str):
-        return str(body["error"])
-    errors = body.get("errors") if isinstance(body, dict) else None
-    if isinstance(errors, list):
-        return "; ".join(str(item) for item in errors)
-    if isinstance(errors, dict):
-        why = {k: v if isinstance(v, list) else [v] for k, v in errors.items()}
-        return "; ".join(f"{k} {' '.join(map(str, v))}" for k, v in why.items())
-    return default_message(response)
-
-
 def _json_value(value: Any) -> Any:
     # [V] 'yyyy-mm-dd' is one of the date forms the API takes.
     if isinstance(value, date):
         return (value.date() if isinstance(value, datetime) else value).isoformat()
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
+
+#: [A] Errors read ``{"error": "<message>"}``; ``errors`` lists and Rails-style
+#: ``{"errors": {"email": ["has already been taken"]}}`` are read too.
+read_error = ErrorBody(message=(("error",),), fields=("errors",), field_form="{name} {texts}")
 
 #: How the Tribal Habits API answers; [V] the block lasts a minute, so retrying earlier
 #: than ``BLOCK_SECONDS`` only meets another 429.
