@@ -24,9 +24,14 @@ from typing import Any, ClassVar
 from urllib.parse import quote
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
-from provisioning.connectors.base import ConnectorSetup, DeliveryContext, RemoteAccount
+from provisioning.connectors.base import (
+    ConnectorOptions,
+    ConnectorSetup,
+    DeliveryContext,
+    RemoteAccount,
+)
 from provisioning.connectors.messages import ErrorBody
 from provisioning.connectors.paging import NextLink
 from provisioning.connectors.profile import ApiClient, ApiProfile
@@ -73,10 +78,8 @@ LOOKUP_FIELDS: Mapping[str, str] = MappingProxyType(
 )
 
 
-class Dynamics365HrOptions(BaseModel):
+class Dynamics365HrOptions(ConnectorOptions):
     """The ``options:`` of a ``dynamics365_hr`` connection (``base_url`` is ``.../data``)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     #: The workers' entity set, if the environment publishes them under another name.
     entity_set: str = Field(WORKERS, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")

@@ -23,9 +23,14 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 
-from provisioning.connectors.base import ConnectorSetup, DeliveryContext, RemoteAccount
+from provisioning.connectors.base import (
+    ConnectorOptions,
+    ConnectorSetup,
+    DeliveryContext,
+    RemoteAccount,
+)
 from provisioning.connectors.messages import ErrorBody, FieldClash
 from provisioning.connectors.paging import Offset
 from provisioning.connectors.profile import ApiClient, ApiProfile
@@ -124,10 +129,8 @@ DEFAULT_FIELD_MAP: Mapping[str, Any] = MappingProxyType(
 )
 
 
-class LuccaOptions(BaseModel):
+class LuccaOptions(ConnectorOptions):
     """The ``options:`` of a ``type: lucca`` connection (no secrets: the key is ``auth:``)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     #: ``legalEntityId`` when the mapped user has none (S4.3).
     default_legal_entity_id: int | None = Field(None, ge=1)

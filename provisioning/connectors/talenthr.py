@@ -21,9 +21,14 @@ from types import MappingProxyType
 from typing import Any, ClassVar, Literal
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
-from provisioning.connectors.base import ConnectorSetup, DeliveryContext, RemoteAccount
+from provisioning.connectors.base import (
+    ConnectorOptions,
+    ConnectorSetup,
+    DeliveryContext,
+    RemoteAccount,
+)
 from provisioning.connectors.messages import ErrorBody, FieldClash
 from provisioning.connectors.paging import Offset
 from provisioning.connectors.profile import ApiClient, ApiProfile
@@ -112,10 +117,8 @@ DEFAULT_FIELD_MAP: Mapping[str, Any] = MappingProxyType(
 )
 
 
-class TalentHrOptions(BaseModel):
+class TalentHrOptions(ConnectorOptions):
     """The ``options:`` of a ``type: talenthr`` connection."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     #: Name of the employment status given to every hire (a payload
     #: ``employment_status`` overrides it per user).

@@ -28,9 +28,14 @@ from typing import Any, ClassVar, Literal
 from urllib.parse import quote
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
-from provisioning.connectors.base import ConnectorSetup, DeliveryContext, RemoteAccount
+from provisioning.connectors.base import (
+    ConnectorOptions,
+    ConnectorSetup,
+    DeliveryContext,
+    RemoteAccount,
+)
 from provisioning.connectors.messages import ErrorBody
 from provisioning.connectors.profile import ApiClient, ApiProfile
 from provisioning.errors import (
@@ -112,10 +117,8 @@ DEFAULT_FIELD_MAP: Mapping[str, Any] = MappingProxyType(
 )
 
 
-class TalentLmsOptions(BaseModel):
+class TalentLmsOptions(ConnectorOptions):
     """The ``options:`` of a ``type: talentlms`` connection."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     #: Branch new users join (S2.1); None leaves branch membership alone.
     branch_id: int | None = Field(None, ge=1)

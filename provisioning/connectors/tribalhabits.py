@@ -17,9 +17,13 @@ from typing import Any, ClassVar, Literal
 from urllib.parse import quote
 
 import httpx
-from pydantic import BaseModel, ConfigDict
 
-from provisioning.connectors.base import ConnectorSetup, DeliveryContext, RemoteAccount
+from provisioning.connectors.base import (
+    ConnectorOptions,
+    ConnectorSetup,
+    DeliveryContext,
+    RemoteAccount,
+)
 from provisioning.connectors.messages import ErrorBody
 from provisioning.connectors.paging import PageNumber
 from provisioning.connectors.profile import ApiClient, ApiProfile, json_encoder
@@ -84,10 +88,8 @@ DEFAULT_FIELD_MAP: Mapping[str, Any] = MappingProxyType(
 )
 
 
-class TribalHabitsOptions(BaseModel):
+class TribalHabitsOptions(ConnectorOptions):
     """The ``options:`` of a ``type: tribalhabits`` connection."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     #: What becomes ``user_name`` (S5.2): the work email when SSO uses it, or an HR id
     #: (``employeeNumber``, ``externalId``) when people have personal emails. Give the

@@ -1,0 +1,147 @@
+"""A vendor's accounts as a REST resource, declared once, and the methods that read it.
+
+Most vendor APIs keep an account at one path (``/users/{id}``), update it with one method,
+(de)activate it by writing one field there, delete it or refuse to, and look it up by
+comparing a field. A vendor module declares that as a :class:`Resource` and its connector
+inherits :class:`ResourceTarget`, which implements ``update``, ``deactivate``,
+``reactivate`` and ``delete`` from it; the module keeps only what its vendor does
+differently (how a body is written, a termination that is its own call)::
+
+    USERS = Resource(noun="user", item="/users/{id}", lookups={"email": "mail"},
+                     status={True: {"active": True}, False: {"active": False}})
+
+    class AcmeConnector(ResourceTarget):
+        resource = USERS
+"""
+
+from collections.abc import AsyncIterable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+from urllib.parse import quote
+
+import httpx
+
+from provisioning.connectors.base import DeliveryContext, RemoteAccount
+from provisioning.connectors.profile import ApiClient
+from provisioning.errors import PermanentError
+
+
+@dataclass(frozen=True)
+class Resource:
+    """How one vendor keeps its accounts, as data.
+
+    Attributes:
+        noun: what an account is called there ("user", "employee"), in messages.
+        item: an account's path below the API root, with ``{id}`` (quoted as one segment).
+        id_field: the member of an account's record holding its id.
+        lookups: matching key (``email``, ``userName``...) -> the record's field compared.
+        write: the method that updates an account at ``item``.
+        status: active -> the body that (de)activates an account, written with ``write``;
+            None when the connector (de)activates in its own way.
+        delete: ``DELETE`` sends that at ``item``; ``deactivate`` deactivates instead (the
+            API keeps accounts); None refuses, with ``no_delete`` as the reason.
+        no_delete: why deletion is refused (what to configure instead).
+    """
+
+    noun: str
+    item: str
+    id_field: str = "id"
+    lookups: Mapping[str, str] = field(default_factory=dict)
+    write: str = "PUT"
+    status: Mapping[bool, Mapping[str, Any]] | None = None
+    delete: Literal["DELETE", "deactivate"] | None = "DELETE"
+    no_delete: str = "use deprovision.action: deactivate"
+
+
+class ResourceTarget:
+    """The :class:`~provisioning.connectors.base.TargetConnector` methods a :class:`Resource`
+    declares; a subclass sets ``resource`` and ``_api`` and overrides what differs.
+
+    Hooks: :meth:`_body` (a payload as the vendor's body), :meth:`_status` (the body that
+    (de)activates), :meth:`_updated` (the account an update answers).
+    """
+
+    resource: ClassVar[Resource]
+    _api: ApiClient
+
+    async def update(
+        self, account: RemoteAccount, payload: Mapping[str, Any], context: DeliveryContext
+    ) -> RemoteAccount:
+        """Write the mapped fields at the account's path; a 404 says the account is gone."""
+        body = self._body(payload)
+        path = self._path(account.id)
+        response = await self._api.call(self.resource.write, path, body, gone=account)
+        return self._updated(account, response, body)
+
+    async def deactivate(self, account: RemoteAccount, context: DeliveryContext) -> None:
+        """Write the inactive status; an account already gone has no access left."""
+        path = self._path(account.id)
+        await self._api.call(self.resource.write, path, self._status(False), missing_ok=True)
+
+    async def reactivate(self, account: RemoteAccount, context: DeliveryContext) -> None:
+        """Write the active status; an account gone (404) is a PermanentError."""
+        path = self._path(account.id)
+        await self._api.call(self.resource.write, path, self._status(True), gone=account)
+
+    async def delete(self, account: RemoteAccount, context: DeliveryContext) -> None:
+        """Delete as the resource says; an account already gone counts as deleted."""
+        how = self.resource.delete
+        if how == "deactivate":
+            await self.deactivate(account, context)
+        elif how == "DELETE":
+            await self._api.call("DELETE", self._path(account.id), missing_ok=True)
+        else:
+            vendor = self._api.profile.vendor
+            raise PermanentError(
+                f"{vendor}'s API cannot delete {self.resource.noun}s; {self.resource.no_delete}"
+            )
+
+    # -- hooks -------------------------------------------------------------------------------
+
+    def _body(self, payload: Mapping[str, Any]) -> Any:
+        return dict(payload)
+
+    def _status(self, active: bool) -> Mapping[str, Any]:
+        if self.resource.status is None:
+            raise NotImplementedError(f"{type(self).__name__} declares no status write")
+        return self.resource.status[active]
+
+    def _updated(
+        self, account: RemoteAccount, response: httpx.Response, body: Any
+    ) -> RemoteAccount:
+        return RemoteAccount(id=account.id, active=account.active)
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _path(self, ident: str) -> str:
+        # The id comes from the target: quoting keeps it one path segment.
+        return self.resource.item.format(id=quote(str(ident), safe=""))
+
+    def _lookup(self, key: str) -> str:
+        """The field a matching key compares; PermanentError for a key the vendor lacks."""
+        if key not in self.resource.lookups:
+            vendor = self._api.profile.vendor
+            raise PermanentError(f"{vendor} cannot look {self.resource.noun}s up by {key!r}")
+        return self.resource.lookups[key]
+
+    def _account(self, record: Any, active: bool | None = None) -> RemoteAccount:
+        """A record as a RemoteAccount; PermanentError when it has no id."""
+        id_field = self.resource.id_field
+        if not isinstance(record, dict) or record.get(id_field) in (None, ""):
+            vendor = self._api.profile.vendor
+            raise PermanentError(f"{vendor} answered a {self.resource.noun} without an {id_field}")
+        return RemoteAccount(id=str(record[id_field]), active=active, fields=record)
+
+
+def same(record: Mapping[str, Any], field_name: str, value: str) -> bool:
+    """Whether ``record``'s field equals ``value`` case-insensitively (spaces trimmed)."""
+    return str(record.get(field_name) or "").strip().casefold() == value.strip().casefold()
+
+
+async def matching(
+    records: AsyncIterable[dict[str, Any]] | Iterable[dict[str, Any]], field_name: str, value: str
+) -> list[dict[str, Any]]:
+    """The records (read as they come) whose ``field_name`` is ``value`` (see :func:`same`)."""
+    if isinstance(records, AsyncIterable):
+        return [record async for record in records if same(record, field_name, value)]
+    return [record for record in records if same(record, field_name, value)]
