@@ -172,7 +172,7 @@ class BambooHrConnector(ResourceTarget):
     async def find(self, key: str, value: str) -> list[RemoteAccount]:
         """Employees, active or not, whose ``key`` field equals ``value`` case-insensitively."""
         rows = await matching(await self._report(), self._lookup(key), value)
-        return [self._account(row, active=row.get(STATUS) == ACTIVE) for row in rows]
+        return [self._account(row) for row in rows]
 
     async def create(self, payload: Mapping[str, Any], context: DeliveryContext) -> RemoteAccount:
         """Create the employee; the id comes from ``Location``. A taken email is a 409
@@ -187,6 +187,9 @@ class BambooHrConnector(ResourceTarget):
         if not isinstance(employees, list):
             raise PermanentError("BambooHR's custom report has no employees list")
         return [row for row in employees if isinstance(row, dict)]
+
+    def _is_active(self, record: Mapping[str, Any]) -> bool:
+        return record.get(STATUS) == ACTIVE
 
     def _body(self, payload: Mapping[str, Any]) -> dict[str, str]:
         return {name: field_value(name, value) for name, value in payload.items()}

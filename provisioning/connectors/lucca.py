@@ -19,7 +19,6 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import date, datetime
 from types import MappingProxyType
 from typing import Any, ClassVar, Literal, NamedTuple
-from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
@@ -34,6 +33,7 @@ from provisioning.connectors.base import (
 from provisioning.connectors.messages import ErrorBody, FieldClash
 from provisioning.connectors.paging import Offset
 from provisioning.connectors.profile import ApiClient, ApiProfile
+from provisioning.connectors.resource import Resource, ResourceTarget, matching
 from provisioning.errors import MappingError, PermanentError, TargetConfigError
 from provisioning.responses import read_json
 
@@ -90,6 +90,9 @@ WITH_FORMER = MappingProxyType({"formerEmployees": "true"})
 LOOKUP_FILTERS: Mapping[str, str] = MappingProxyType(
     {"email": "mail", "userName": "login", "employeeNumber": "employeeNumber"}
 )
+#: [V] A user is read, updated (PUT: the fields sent only) and deleted at its path, in a
+#: ``data`` envelope; HR data: prefer ``deprovision: deactivate`` to deleting.
+USERS = Resource(noun="user", item=USERS_PATH + "/{id}", envelope=("data",), lookups=LOOKUP_FILTERS)
 #: Fields holding Lucca ids (positive integers) [V update-a-user-by-id].
 ID_FIELDS = ("legalEntityId", "departmentId", "managerId", "rolePrincipalId")
 #: Date fields, written ``2025-01-01T00:00:00`` in the tenant's local time, no offset [V].
@@ -172,7 +175,7 @@ PROFILE = ApiProfile(
 )
 
 
-class LuccaConnector:
+class LuccaConnector(ResourceTarget):
     """Lucca's legacy v3 directory as a provisioning target.
 
     Args:
@@ -185,6 +188,7 @@ class LuccaConnector:
     type: ClassVar[str] = "lucca"
     default_field_map: ClassVar[Mapping[str, Any]] = DEFAULT_FIELD_MAP
     lookup_keys: ClassVar[tuple[str, ...]] = tuple(LOOKUP_FILTERS)
+    resource: ClassVar[Resource] = USERS
 
     def __init__(self, setup: ConnectorSetup, *, today: Callable[[], date] | None = None) -> None:
         self.options = LuccaOptions.model_validate(dict(setup.options))
@@ -200,14 +204,10 @@ class LuccaConnector:
 
     async def find(self, key: str, value: str) -> list[RemoteAccount]:
         """Users, former ones included, whose ``key`` equals ``value`` case-insensitively."""
-        if key not in LOOKUP_FILTERS:
-            raise PermanentError(f"Lucca cannot look users up by {key!r}")
-        field = LOOKUP_FILTERS[key]
-        wanted = value.casefold()
+        field = self._lookup(key)
         return [
             self._account(user)
-            async for user in self._users({field: value})
-            if str(user.get(field, "")).casefold() == wanted
+            for user in await matching(self._users({field: value}), field, value)
         ]
 
     async def create(self, payload: Mapping[str, Any], context: DeliveryContext) -> RemoteAccount:
@@ -224,27 +224,7 @@ class LuccaConnector:
             if head is not None:
                 body["managerId"] = head
         response = await self._api.call("POST", USERS_PATH, body, params=CREATE_PARAMS)
-        return self._account(_data(response, "created user"))
-
-    async def update(
-        self, account: RemoteAccount, payload: Mapping[str, Any], context: DeliveryContext
-    ) -> RemoteAccount:
-        """PUT the mapped fields only; fields the map leaves out keep HR's values."""
-        response = await self._put(account, self._body(payload))
-        return self._account(_data(response, "updated user"))
-
-    async def deactivate(self, account: RemoteAccount, context: DeliveryContext) -> None:
-        """Record today as the last day of employment; a user already gone is fine."""
-        end = self._today().strftime(LUCCA_DATE)
-        await self._api.call("PUT", _user_path(account.id), {CONTRACT_END: end}, missing_ok=True)
-
-    async def reactivate(self, account: RemoteAccount, context: DeliveryContext) -> None:
-        """Clear the contract's end date (see ``CONTRACT_END``)."""
-        await self._put(account, {CONTRACT_END: None})
-
-    async def delete(self, account: RemoteAccount, context: DeliveryContext) -> None:
-        """DELETE the user (HR data: prefer ``deprovision: deactivate``); 404 counts as done."""
-        await self._api.call("DELETE", _user_path(account.id), missing_ok=True)
+        return self._account(self._record(response))
 
     # -- S4.4: the department's head as the default manager -------------------------------
 
@@ -285,8 +265,14 @@ class LuccaConnector:
         params = {**filters, **WITH_FORMER, "fields": READ_FIELDS}
         return self._api.items(USERS_PATH, params, paging=USER_PAGES)
 
-    async def _put(self, account: RemoteAccount, body: dict[str, Any]) -> httpx.Response:
-        return await self._api.call("PUT", _user_path(account.id), body, gone=account)
+    def _status(self, active: bool) -> Mapping[str, Any]:
+        """Today as the last day of employment, or none (see ``CONTRACT_END``)."""
+        return {CONTRACT_END: None if active else self._today().strftime(LUCCA_DATE)}
+
+    def _updated(
+        self, account: RemoteAccount, response: httpx.Response, body: Any
+    ) -> RemoteAccount:
+        return self._account(self._record(response))
 
     def _body(self, payload: Mapping[str, Any]) -> dict[str, Any]:
         body = dict(payload)
@@ -302,15 +288,8 @@ class LuccaConnector:
         end = user.get("dtContractEnd")
         return end is None or _day(end) > self._today()
 
-    def _account(self, user: Any) -> RemoteAccount:
-        if not isinstance(user, dict) or user.get("id") is None:
-            raise PermanentError("Lucca answered a user without an id")
-        return RemoteAccount(id=str(user["id"]), active=self._employed(user), fields=user)
-
-
-def _user_path(remote_id: str) -> str:
-    # The id comes from the target; quoting keeps it one path segment.
-    return f"{USERS_PATH}/{quote(remote_id, safe='')}"
+    def _is_active(self, user: Mapping[str, Any]) -> bool:
+        return self._employed(user)
 
 
 def _lucca_id(name: str, value: Any) -> int:
@@ -337,10 +316,3 @@ def _day(value: Any) -> date:
         return datetime.fromisoformat(str(value)).date()
     except ValueError:
         raise PermanentError("Lucca answered a contract date that is not ISO 8601") from None
-
-
-def _data(response: httpx.Response, what: str) -> Any:
-    body = read_json(response, "Lucca")
-    if not isinstance(body, dict) or "data" not in body:
-        raise PermanentError(f"Lucca's {what} has no data envelope")
-    return body["data"]

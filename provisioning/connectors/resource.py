@@ -22,6 +22,7 @@ from urllib.parse import quote
 import httpx
 
 from provisioning.connectors.base import DeliveryContext, RemoteAccount
+from provisioning.connectors.paging import Path, member
 from provisioning.connectors.profile import ApiClient
 from provisioning.errors import PermanentError
 
@@ -34,6 +35,7 @@ class Resource:
         noun: what an account is called there ("user", "employee"), in messages.
         item: an account's path below the API root, with ``{id}`` (quoted as one segment).
         id_field: the member of an account's record holding its id.
+        envelope: the member of an answer holding the record (``("data",)``), if any.
         lookups: matching key (``email``, ``userName``...) -> the record's field compared.
         write: the method that updates an account at ``item``.
         status: active -> the body that (de)activates an account, written with ``write``;
@@ -46,6 +48,7 @@ class Resource:
     noun: str
     item: str
     id_field: str = "id"
+    envelope: Path = ()
     lookups: Mapping[str, str] = field(default_factory=dict)
     write: str = "PUT"
     status: Mapping[bool, Mapping[str, Any]] | None = None
@@ -58,7 +61,8 @@ class ResourceTarget:
     declares; a subclass sets ``resource`` and ``_api`` and overrides what differs.
 
     Hooks: :meth:`_body` (a payload as the vendor's body), :meth:`_status` (the body that
-    (de)activates), :meth:`_updated` (the account an update answers).
+    (de)activates), :meth:`_is_active` (what a record says), :meth:`_updated` (the
+    account an update answers).
     """
 
     resource: ClassVar[Resource]
@@ -106,6 +110,9 @@ class ResourceTarget:
             raise NotImplementedError(f"{type(self).__name__} declares no status write")
         return self.resource.status[active]
 
+    def _is_active(self, record: Mapping[str, Any]) -> bool | None:
+        return None
+
     def _updated(
         self, account: RemoteAccount, response: httpx.Response, body: Any
     ) -> RemoteAccount:
@@ -124,13 +131,27 @@ class ResourceTarget:
             raise PermanentError(f"{vendor} cannot look {self.resource.noun}s up by {key!r}")
         return self.resource.lookups[key]
 
-    def _account(self, record: Any, active: bool | None = None) -> RemoteAccount:
+    def _account(self, record: Any) -> RemoteAccount:
         """A record as a RemoteAccount; PermanentError when it has no id."""
         id_field = self.resource.id_field
         if not isinstance(record, dict) or record.get(id_field) in (None, ""):
             vendor = self._api.profile.vendor
-            raise PermanentError(f"{vendor} answered a {self.resource.noun} without an {id_field}")
-        return RemoteAccount(id=str(record[id_field]), active=active, fields=record)
+            raise PermanentError(f"{vendor} answered a {self.resource.noun} without its {id_field}")
+        return RemoteAccount(str(record[id_field]), self._is_active(record), record)
+
+    def _record(self, response: httpx.Response, sent: Mapping[str, Any] | None = None) -> Any:
+        """The record an answer carries (inside the resource's envelope); ``sent`` stands
+        in for it when a write answers without one."""
+        try:
+            record = member(response.json(), self.resource.envelope)
+        except ValueError:
+            record = None
+        if isinstance(record, dict) and record.get(self.resource.id_field) not in (None, ""):
+            return record
+        if sent is not None:
+            return dict(sent)
+        self._api.json(response, *self.resource.envelope)  # no JSON, or no envelope: says so
+        return self._account(record).fields  # says which member is missing
 
 
 def same(record: Mapping[str, Any], field_name: str, value: str) -> bool:

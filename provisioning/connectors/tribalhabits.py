@@ -14,7 +14,6 @@ from contextlib import aclosing
 from datetime import date, datetime
 from types import MappingProxyType
 from typing import Any, ClassVar, Literal
-from urllib.parse import quote
 
 import httpx
 
@@ -27,6 +26,7 @@ from provisioning.connectors.base import (
 from provisioning.connectors.messages import ErrorBody
 from provisioning.connectors.paging import PageNumber
 from provisioning.connectors.profile import ApiClient, ApiProfile, json_encoder
+from provisioning.connectors.resource import Resource, ResourceTarget, matching
 from provisioning.errors import MappingError, PermanentError
 
 __all__ = ["DEFAULT_FIELD_MAP", "TribalHabitsConnector", "TribalHabitsOptions", "read_error"]
@@ -35,8 +35,16 @@ __all__ = ["DEFAULT_FIELD_MAP", "TribalHabitsConnector", "TribalHabitsOptions", 
 
 #: [V] Users live under the API root ``https://{org}.tribalhabits.com/papi`` (the base_url);
 #: [A] one user is shown, created and updated (PUT, only the fields given) by ``user_name``
-#: in the path; [V] ``active: false`` deactivates (S5.1); [V] the API cannot delete users.
+#: in the path; [V] ``active: false`` deactivates (S5.1); [V] the API cannot delete users,
+#: so deleting deactivates, which keeps their learning records.
 USERS_PATH = "/users"
+USERS = Resource(
+    noun="user",
+    item=USERS_PATH + "/{id}",
+    id_field="user_name",
+    status={True: {"active": True}, False: {"active": False}},
+    delete="deactivate",
+)
 #: [V] The fields of a user record; [V] custom fields are ``X-<name>``.
 STANDARD_FIELDS = frozenset(
     {"user_name", "first_name", "last_name", "email", "manager_email", "active"}
@@ -124,7 +132,7 @@ PROFILE = ApiProfile(
 )
 
 
-class TribalHabitsConnector:
+class TribalHabitsConnector(ResourceTarget):
     """A :class:`~provisioning.connectors.base.TargetConnector` for Tribal Habits users.
 
     Args:
@@ -135,6 +143,7 @@ class TribalHabitsConnector:
     type: ClassVar[str] = "tribalhabits"
     default_field_map: ClassVar[Mapping[str, Any]] = DEFAULT_FIELD_MAP
     lookup_keys: ClassVar[tuple[str, ...]] = ("email", "userName", "employeeNumber", "externalId")
+    resource: ClassVar[Resource] = USERS
 
     def __init__(self, setup: ConnectorSetup) -> None:
         self.options = TribalHabitsOptions.model_validate(dict(setup.options))
@@ -155,15 +164,11 @@ class TribalHabitsConnector:
             PermanentError: ``key`` is neither ``email`` nor ``username_from``.
         """
         if key == self.options.username_from:
-            response = await self._api.call("GET", _user_path(_fold(key, value)), missing_ok=True)
-            return [] if response.status_code == 404 else [_account(self._record(response))]
+            response = await self._api.call("GET", self._path(_fold(key, value)), missing_ok=True)
+            return [] if response.status_code == 404 else [self._account(self._record(response))]
         if key == "email":
-            wanted = value.strip().lower()
-            return [
-                _account(record)
-                async for record in self._api.items(USERS_PATH)
-                if str(record.get("email") or "").strip().lower() == wanted
-            ]
+            found = await matching(self._api.items(USERS_PATH), "email", value)
+            return [self._account(record) for record in found]
         raise PermanentError(
             f"Tribal Habits users can be found by email or by their user_name "
             f"({self.options.username_from}), not by {key}: set matching.key accordingly"
@@ -171,33 +176,9 @@ class TribalHabitsConnector:
 
     async def create(self, payload: Mapping[str, Any], context: DeliveryContext) -> RemoteAccount:
         """POST the user; a user_name or email already taken is a ConflictError (409)."""
-        body = {"user_name": self._user_name(payload), **_body(payload)}
+        body = {"user_name": self._user_name(payload), **self._body(payload)}
         response = await self._api.call("POST", USERS_PATH, body)
-        return _account(self._record(response, fallback=body))
-
-    async def update(
-        self, account: RemoteAccount, payload: Mapping[str, Any], context: DeliveryContext
-    ) -> RemoteAccount:
-        """PUT the mapped fields to the user; ``user_name`` is its id and is not changed.
-
-        A 404 is a PermanentError saying the account is gone, so the engine re-links it.
-        """
-        body = _body(payload)
-        response = await self._api.call("PUT", _user_path(account.id), body, gone=account)
-        return _account(self._record(response, fallback={"user_name": account.id, **body}))
-
-    async def deactivate(self, account: RemoteAccount, context: DeliveryContext) -> None:
-        """Set ``active: false`` (S5.1); a user already gone has no access left either."""
-        await self._api.call("PUT", _user_path(account.id), {"active": False}, missing_ok=True)
-
-    async def reactivate(self, account: RemoteAccount, context: DeliveryContext) -> None:
-        """Set ``active: true``; a user gone (404) is a PermanentError."""
-        await self._api.call("PUT", _user_path(account.id), {"active": True}, gone=account)
-
-    async def delete(self, account: RemoteAccount, context: DeliveryContext) -> None:
-        """Deactivate: the API cannot delete users [V], and deactivation keeps their
-        learning records. A user already gone counts as deleted."""
-        await self.deactivate(account, context)
+        return self._account(self._record(response, sent=body))
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -211,33 +192,29 @@ class TribalHabitsConnector:
             )
         return str(value).strip()
 
-    def _record(self, response: httpx.Response, fallback: Mapping[str, Any] | None = None) -> Any:
-        """The user record of an answer; ``fallback`` for a write answered without one."""
-        try:
-            record = response.json()
-        except ValueError:
-            record = None
-        if isinstance(record, dict) and record.get("user_name") is not None:
-            return record
-        if fallback is not None:
-            return fallback
-        self._api.json(response)  # says "no JSON body" if that is the trouble
-        raise PermanentError("Tribal Habits answered a user without a user_name")
+    def _body(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        """The fields sent to the API: standard and ``X-`` fields; candidates are dropped."""
+        body: dict[str, Any] = {}
+        for name, value in payload.items():
+            if name == "user_name" or name.startswith(CANDIDATE):
+                continue
+            if name not in STANDARD_FIELDS and not name.startswith(CUSTOM_PREFIX):
+                raise MappingError(
+                    f"{name}: not a Tribal Habits user field (first_name, last_name, email, "
+                    f"manager_email, active, or a custom field named {CUSTOM_PREFIX}<name>)"
+                )
+            body[name] = _wire(value)
+        return body
 
+    def _is_active(self, record: Mapping[str, Any]) -> bool | None:
+        active = record.get("active")
+        return active if isinstance(active, bool) else None
 
-def _body(payload: Mapping[str, Any]) -> dict[str, Any]:
-    """The fields sent to the API: standard and ``X-`` fields; candidates are dropped."""
-    body: dict[str, Any] = {}
-    for name, value in payload.items():
-        if name == "user_name" or name.startswith(CANDIDATE):
-            continue
-        if name not in STANDARD_FIELDS and not name.startswith(CUSTOM_PREFIX):
-            raise MappingError(
-                f"{name}: not a Tribal Habits user field (first_name, last_name, email, "
-                f"manager_email, active, or a custom field named {CUSTOM_PREFIX}<name>)"
-            )
-        body[name] = _wire(value)
-    return body
+    def _updated(
+        self, account: RemoteAccount, response: httpx.Response, body: Any
+    ) -> RemoteAccount:
+        # ``user_name`` is the id and is never sent: the record sent stands in with it.
+        return self._account(self._record(response, sent={"user_name": account.id, **body}))
 
 
 def _wire(value: Any) -> Any:
@@ -248,17 +225,3 @@ def _wire(value: Any) -> Any:
 
 def _fold(source: str, value: str) -> str:
     return value.strip().lower() if source in CASE_FOLDED else value.strip()
-
-
-def _user_path(user_name: str) -> str:
-    # The user_name holds '@' (and maybe '/'): quoting keeps it one path segment.
-    return f"{USERS_PATH}/{quote(user_name, safe='')}"
-
-
-def _account(record: Mapping[str, Any]) -> RemoteAccount:
-    active = record.get("active")
-    return RemoteAccount(
-        id=str(record["user_name"]),
-        active=active if isinstance(active, bool) else None,
-        fields=record,
-    )
