@@ -136,8 +136,13 @@ class ResourceTarget:
         id_field = self.resource.id_field
         if not isinstance(record, dict) or record.get(id_field) in (None, ""):
             vendor = self._api.profile.vendor
-            raise PermanentError(f"{vendor} answered a {self.resource.noun} without its {id_field}")
+            raise PermanentError(f"{vendor} answered without the {self.resource.noun}'s {id_field}")
         return RemoteAccount(str(record[id_field]), self._is_active(record), record)
+
+    async def _read(self, ident: str) -> dict[str, Any] | None:
+        """The record at an account's path, or None when the vendor has no such account."""
+        response = await self._api.call("GET", self._path(ident), missing_ok=True)
+        return None if response.status_code == 404 else self._record(response)
 
     def _record(self, response: httpx.Response, sent: Mapping[str, Any] | None = None) -> Any:
         """The record an answer carries (inside the resource's envelope); ``sent`` stands

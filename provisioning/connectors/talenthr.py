@@ -20,7 +20,6 @@ from datetime import date, datetime, timedelta
 from types import MappingProxyType
 from typing import Any, ClassVar, Literal
 
-import httpx
 from pydantic import BaseModel, Field
 
 from provisioning.connectors.base import (
@@ -32,8 +31,9 @@ from provisioning.connectors.base import (
 from provisioning.connectors.messages import ErrorBody, FieldClash
 from provisioning.connectors.paging import Offset
 from provisioning.connectors.profile import ApiClient, ApiProfile
+from provisioning.connectors.resource import Resource, ResourceTarget, matching
 from provisioning.errors import MappingError, PermanentError, TargetConfigError
-from provisioning.responses import account_gone, read_json
+from provisioning.responses import account_gone
 
 __all__ = [
     "DEFAULT_FIELD_MAP",
@@ -49,9 +49,16 @@ DEFAULT_BASE_URL = "https://pubapi.talenthr.io/v1"
 #: [V] "All calls must have an Accept: application/json header value".
 ACCEPT = "application/json"
 HIRE_PATH = "/employees/hire"  # [I] POST, JSON -> {"data": {"id": ...}}
-#: [V] GET -> {"data": {...}}; PUT requires first_name, last_name and email whatever it
-#: changes (UPDATE_REQUIRED), so the connector always sends them.
-EMPLOYEE_PATH = "/employees/{id}"
+#: [V] ``/employees/{id}``: GET -> {"data": {...}}; PUT requires first_name, last_name and
+#: email whatever it changes (UPDATE_REQUIRED), so the connector always sends them. The
+#: public API deletes no employees. Lookups compare the directory's ``email``.
+EMPLOYEES = Resource(
+    noun="employee",
+    item="/employees/{id}",
+    envelope=("data",),
+    lookups={"email": "email"},
+    delete=None,
+)
 UPDATE_REQUIRED = ("first_name", "last_name", "email")
 DIRECTORY_PATH = "/directory"  # [I] GET ?limit=&offset= -> {"data": {"rows": [...]}}
 #: [V] limit defaults to 10, at most 100; read until an empty page, since a server capping
@@ -167,7 +174,7 @@ def hire_date(payload: Mapping[str, Any]) -> str:
     )
 
 
-class TalentHrConnector:
+class TalentHrConnector(ResourceTarget):
     """TalentHR's public API as a provisioning target.
 
     Args:
@@ -180,6 +187,7 @@ class TalentHrConnector:
     type: ClassVar[str] = "talenthr"
     default_field_map: ClassVar[Mapping[str, Any]] = DEFAULT_FIELD_MAP
     lookup_keys: ClassVar[tuple[str, ...]] = ("email",)
+    resource: ClassVar[Resource] = EMPLOYEES
 
     def __init__(self, setup: ConnectorSetup, *, today: Callable[[], date] = date.today) -> None:
         self.options = TalentHrOptions.model_validate(dict(setup.options))
@@ -193,19 +201,13 @@ class TalentHrConnector:
 
     async def find(self, key: str, value: str) -> list[RemoteAccount]:
         """Employees whose email is ``value`` (case-insensitively), from the directory."""
-        if key != "email":
-            raise PermanentError(f"TalentHR employees cannot be looked up by {key!r}")
-        wanted = value.casefold()
-        return [
-            _account(row, active=not self._terminated(row))
-            async for row in self._api.items(DIRECTORY_PATH)
-            if str(row.get("email") or "").casefold() == wanted
-        ]
+        rows = await matching(self._api.items(DIRECTORY_PATH), self._lookup(key), value)
+        return [self._account(row) for row in rows]
 
     async def create(self, payload: Mapping[str, Any], context: DeliveryContext) -> RemoteAccount:
         """Hire the employee; a taken email is a ConflictError."""
         response = await self._api.call("POST", HIRE_PATH, await self._hire_body(payload))
-        return _account(_data(response), active=True, what="hired employee")
+        return self._account(self._record(response))
 
     async def update(
         self, account: RemoteAccount, payload: Mapping[str, Any], context: DeliveryContext
@@ -220,12 +222,12 @@ class TalentHrConnector:
         if missing:
             current = await self._employee(account.id)
             body |= {key: current.get(key) for key in missing}
-        await self._api.call("PUT", EMPLOYEE_PATH.format(id=account.id), body, gone=account)
+        await self._api.call("PUT", self._path(account.id), body, gone=account)
         return RemoteAccount(id=account.id, active=account.active)
 
     async def deactivate(self, account: RemoteAccount, context: DeliveryContext) -> None:
         """Terminate as of today; an employee already terminated, or gone, is left alone."""
-        employee = await self._find_employee(account.id)
+        employee = await self._read(account.id)
         if employee is None or self._terminated(employee):
             return
         body: dict[str, Any] = {EFFECTIVE_DATE: self._today().isoformat()}
@@ -254,13 +256,10 @@ class TalentHrConnector:
         }
         await self._api.call("POST", REHIRE_PATH.format(id=account.id), body, gone=account)
 
-    async def delete(self, account: RemoteAccount, context: DeliveryContext) -> None:
-        """TalentHR's API deletes no employees: use ``deprovision.action: deactivate``."""
-        raise PermanentError(
-            "TalentHR's public API has no employee deletion; set deprovision.action: deactivate"
-        )
-
     # -- termination and rehire ------------------------------------------------------------
+
+    def _is_active(self, employee: Mapping[str, Any]) -> bool:
+        return not self._terminated(employee)
 
     def _terminated(self, employee: Mapping[str, Any]) -> bool:
         """Terminated as of today: a later effective date leaves the employee active [V]."""
@@ -277,7 +276,7 @@ class TalentHrConnector:
         """The manager on record if still an active employee, else the configured one."""
         former = employee.get(MANAGER)
         if isinstance(former, int | str) and str(former).isdigit():
-            manager = await self._find_employee(str(former))
+            manager = await self._read(str(former))
             if manager is not None and not self._terminated(manager):
                 return int(former)
         if self.options.rehire_manager_id is not None:
@@ -290,20 +289,9 @@ class TalentHrConnector:
 
     async def _employee(self, ident: str) -> dict[str, Any]:
         """``GET /employees/{id}``'s data; a missing employee is the "account gone" error."""
-        employee = await self._find_employee(ident)
+        employee = await self._read(ident)
         if employee is None:
             raise account_gone(f"the TalentHR employee {ident}", "GET")
-        return employee
-
-    async def _find_employee(self, ident: str) -> dict[str, Any] | None:
-        """``GET /employees/{id}``'s data, or None when TalentHR has no such employee."""
-        path = EMPLOYEE_PATH.format(id=ident)
-        response = await self._api.call("GET", path, missing_ok=True)
-        if response.status_code == 404:
-            return None
-        employee = _data(response)
-        if not isinstance(employee, dict):
-            raise PermanentError(f"TalentHR's GET {path} did not answer an employee")
         return employee
 
     # -- hiring ---------------------------------------------------------------------------
@@ -345,7 +333,7 @@ class TalentHrConnector:
         return found
 
     async def _names(self, path: str) -> dict[str, int]:
-        entries = _data(await self._api.call("GET", path))
+        entries = self._api.json(await self._api.call("GET", path), "data")
         if not isinstance(entries, list):
             raise PermanentError(f"TalentHR's GET {path} did not answer a list")
         return {str(e["name"]): int(e["id"]) for e in entries if isinstance(e, dict)}
@@ -377,19 +365,3 @@ def _by_name(ids: Mapping[str, int], name: str) -> int | None:
         return ids[name]
     folded = [ident for known, ident in ids.items() if known.casefold() == name.casefold()]
     return folded[0] if len(folded) == 1 else None
-
-
-def _data(response: httpx.Response) -> Any:
-    body = read_json(response, "TalentHR")
-    if not isinstance(body, dict) or "data" not in body:
-        raise PermanentError(
-            f"TalentHR answered {response.status_code} without a JSON data member",
-            status=response.status_code,
-        )
-    return body["data"]
-
-
-def _account(row: Any, *, active: bool, what: str = "employee") -> RemoteAccount:
-    if not isinstance(row, dict) or row.get("id") in (None, ""):
-        raise PermanentError(f"TalentHR's {what} has no id")
-    return RemoteAccount(id=str(row["id"]), active=active, fields=row)

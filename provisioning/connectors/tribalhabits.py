@@ -164,8 +164,8 @@ class TribalHabitsConnector(ResourceTarget):
             PermanentError: ``key`` is neither ``email`` nor ``username_from``.
         """
         if key == self.options.username_from:
-            response = await self._api.call("GET", self._path(_fold(key, value)), missing_ok=True)
-            return [] if response.status_code == 404 else [self._account(self._record(response))]
+            record = await self._read(_fold(key, value))
+            return [] if record is None else [self._account(record)]
         if key == "email":
             found = await matching(self._api.items(USERS_PATH), "email", value)
             return [self._account(record) for record in found]
