@@ -10,6 +10,7 @@ more pages than ``max_pages``) with a :class:`~provisioning.errors.PermanentErro
 - :class:`Offset`: ``offset``/``limit`` parameters in the vendor's own spelling, advanced by
   the rows received, until an empty (or, if declared, short) page.
 - :class:`NextLink`: the page names the next one's URL (OData ``@odata.nextLink``).
+- :class:`Whole`: no paging, the whole list in one answer (TalentLMS v1).
 
 A profile is a table, not a language: a vendor that pages some other way keeps its own
 loop, and a fourth style is added here only when two vendors share it.
@@ -139,7 +140,23 @@ class NextLink:
         return Step(str(link)) if link else None
 
 
-Paging = PageNumber | Offset | NextLink
+@dataclass(frozen=True)
+class Whole:
+    """The whole list in one answer: an API without paging."""
+
+    items: Path = ()
+    max_pages: int = 1
+
+    def start(self, path: str, params: Mapping[str, str]) -> Step:
+        """The one request."""
+        return Step(path, params)
+
+    def after(self, step: Step, body: Any, rows: int) -> Step | None:
+        """None: there is no next page."""
+        return None
+
+
+Paging = PageNumber | Offset | NextLink | Whole
 
 
 def member(body: Any, path: Path) -> Any:

@@ -37,6 +37,7 @@ from provisioning.connectors.base import (
     RemoteAccount,
 )
 from provisioning.connectors.messages import ErrorBody
+from provisioning.connectors.paging import Whole
 from provisioning.connectors.profile import ApiClient, ApiProfile
 from provisioning.errors import (
     DeliveryError,
@@ -50,7 +51,9 @@ from provisioning.responses import read_json
 __all__ = ["DEFAULT_FIELD_MAP", "TalentLmsConnector", "TalentLmsOptions", "read_talentlms_error"]
 
 # -- vendor facts (target-apis.md §2a) ------------------------------------------------------
-USERS = "users"  # GET /users/email:{e} | /users/username:{login} | /users/id:{id}
+#: GET /users/email:{e} | /users/username:{login} | /users/id:{id}; GET /users lists every
+#: user in one answer (abridged: no custom fields) [V]: v1 has no paging.
+USERS = "users"
 SIGNUP = "usersignup"  # POST, form-encoded
 EDIT = "edituser"  # POST, form-encoded, with user_id
 SET_STATUS = "usersetstatus"  # GET /usersetstatus/user_id:{id},status:active|inactive
@@ -143,6 +146,7 @@ PROFILE = ApiProfile(
     read_message=read_talentlms_error,
     is_conflict=_is_duplicate,
     gone="the TalentLMS user {id}",
+    paging=Whole(),
 )
 
 

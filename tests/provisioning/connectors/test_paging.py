@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from provisioning.connectors.paging import NextLink, Offset, PageNumber, member
+from provisioning.connectors.paging import NextLink, Offset, PageNumber, Whole, member
 from provisioning.connectors.profile import ApiClient, ApiProfile
 from provisioning.errors import AuthError, PermanentError
 
@@ -131,6 +131,13 @@ async def test_next_links_are_followed_to_the_last_page() -> None:
 
     assert await emails(api) == ALL
     assert server.params("$skiptoken") == [None, "10", "20"]
+
+
+async def test_a_whole_list_is_one_request() -> None:
+    server = Server(lambda request: httpx.Response(200, json=PEOPLE))
+
+    assert await emails(server.client(Whole()), params={"q": "x"}) == ALL
+    assert server.params("q") == ["x"]
 
 
 async def test_items_asks_for_a_page_only_when_the_rows_before_it_are_consumed() -> None:
