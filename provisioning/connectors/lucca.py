@@ -30,6 +30,7 @@ from provisioning.connectors.base import (
     DeliveryContext,
     RemoteAccount,
 )
+from provisioning.connectors.dates import as_date
 from provisioning.connectors.messages import ErrorBody, FieldClash
 from provisioning.connectors.paging import Offset
 from provisioning.connectors.profile import ApiClient, ApiProfile
@@ -302,17 +303,14 @@ def _lucca_id(name: str, value: Any) -> int:
 
 
 def _lucca_date(name: str, value: Any) -> str:
-    if isinstance(value, date):
-        return value.strftime(LUCCA_DATE)
-    try:
-        parsed = datetime.fromisoformat(str(value))
-    except ValueError:
-        raise MappingError(f"{name}: expected an ISO 8601 date") from None
-    return parsed.strftime(LUCCA_DATE)
+    day = as_date(value)
+    if day is None:
+        raise MappingError(f"{name}: expected an ISO 8601 date")
+    return day.strftime(LUCCA_DATE)
 
 
 def _day(value: Any) -> date:
-    try:
-        return datetime.fromisoformat(str(value)).date()
-    except ValueError:
-        raise PermanentError("Lucca answered a contract date that is not ISO 8601") from None
+    day = as_date(value)
+    if day is None:
+        raise PermanentError("Lucca answered a contract date that is not ISO 8601")
+    return day

@@ -16,7 +16,7 @@ block below and listed in docs/connectors/talenthr.md.
 """
 
 from collections.abc import Callable, Mapping
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from types import MappingProxyType
 from typing import Any, ClassVar, Literal
 
@@ -28,6 +28,7 @@ from provisioning.connectors.base import (
     DeliveryContext,
     RemoteAccount,
 )
+from provisioning.connectors.dates import as_date
 from provisioning.connectors.messages import ErrorBody, FieldClash
 from provisioning.connectors.paging import Offset
 from provisioning.connectors.profile import ApiClient, ApiProfile
@@ -166,7 +167,7 @@ def hire_date(payload: Mapping[str, Any]) -> str:
         MappingError: neither is a valid date (the message names no value).
     """
     for key in (HIRE_DATE, HIRE_DATE_FALLBACK):
-        day = _as_date(payload.get(key))
+        day = as_date(payload.get(key))
         if day is not None:
             return day.isoformat()
     raise MappingError(
@@ -263,12 +264,12 @@ class TalentHrConnector(ResourceTarget):
 
     def _terminated(self, employee: Mapping[str, Any]) -> bool:
         """Terminated as of today: a later effective date leaves the employee active [V]."""
-        ended = _as_date(employee.get("termination_date"))
+        ended = as_date(employee.get("termination_date"))
         return ended is not None and ended <= self._today()
 
     def _rehire_date(self, employee: Mapping[str, Any]) -> date:
         """Today, unless that is not strictly after the termination [V] (terminated today)."""
-        ended = _as_date(employee.get("termination_date"))
+        ended = as_date(employee.get("termination_date"))
         today = self._today()
         return today if ended is None or today > ended else ended + timedelta(days=1)
 
@@ -344,19 +345,6 @@ def _common_fields(payload: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(body.get(MANAGER), str) and body[MANAGER].isdigit():
         body[MANAGER] = int(body[MANAGER])  # the manager's remote id, as TalentHR's integer
     return body
-
-
-def _as_date(value: Any) -> date | None:
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    if not isinstance(value, str):
-        return None
-    try:  # a date or a dateTime (its own offset's day), as the ``date`` transform reads
-        return datetime.fromisoformat(value.strip()).date()
-    except ValueError:
-        return None
 
 
 def _by_name(ids: Mapping[str, int], name: str) -> int | None:

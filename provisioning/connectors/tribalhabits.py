@@ -11,7 +11,6 @@ policy of S5.2 is the ``username_from`` option, which picks one of the default f
 
 from collections.abc import Mapping
 from contextlib import aclosing
-from datetime import date, datetime
 from types import MappingProxyType
 from typing import Any, ClassVar, Literal
 
@@ -23,6 +22,7 @@ from provisioning.connectors.base import (
     DeliveryContext,
     RemoteAccount,
 )
+from provisioning.connectors.dates import days_as
 from provisioning.connectors.messages import ErrorBody
 from provisioning.connectors.paging import PageNumber
 from provisioning.connectors.profile import ApiClient, ApiProfile, json_encoder
@@ -67,6 +67,8 @@ CONFLICT_STATUSES = (409,)
 #: sections [V] but their paths and fields are not public; this connector uses none of
 #: them, and any future contract for them belongs in this block.
 JSON = "application/json"
+#: [V] 'yyyy-mm-dd' is one of the date forms the API takes.
+ISO_DAY = "%Y-%m-%d"
 
 # -- field map ---------------------------------------------------------------------------
 
@@ -105,13 +107,6 @@ class TribalHabitsOptions(ConnectorOptions):
     username_from: UsernameSource = "email"
 
 
-def _json_value(value: Any) -> Any:
-    # [V] 'yyyy-mm-dd' is one of the date forms the API takes.
-    if isinstance(value, date):
-        return (value.date() if isinstance(value, datetime) else value).isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
 #: [A] Errors read ``{"error": "<message>"}``; ``errors`` lists and Rails-style
 #: ``{"errors": {"email": ["has already been taken"]}}`` are read too.
 read_error = ErrorBody(message=(("error",),), fields=("errors",), field_form="{name} {texts}")
@@ -123,7 +118,7 @@ PROFILE = ApiProfile(
     read_message=read_error,
     headers={"Accept": JSON},
     body_type=JSON,
-    encode_body=json_encoder(_json_value),
+    encode_body=json_encoder(days_as(ISO_DAY)),
     conflict_statuses=CONFLICT_STATUSES,
     default_wait=BLOCK_SECONDS,
     gone="the Tribal Habits user {id}",
