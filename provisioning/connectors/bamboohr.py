@@ -11,7 +11,7 @@ Sources (target-apis.md §3): [V] BambooHR's documentation and its SDK
 block below.
 """
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from datetime import date
 from types import MappingProxyType
 from typing import Any, ClassVar
@@ -26,6 +26,7 @@ from provisioning.connectors.base import (
     RemoteAccount,
 )
 from provisioning.connectors.messages import ErrorBody
+from provisioning.connectors.paging import Whole
 from provisioning.connectors.profile import ApiClient, ApiProfile
 from provisioning.connectors.resource import Resource, ResourceTarget, matching
 from provisioning.errors import MappingError, PermanentError
@@ -128,6 +129,7 @@ PROFILE = ApiProfile(
     conflict_statuses=CONFLICT_STATUSES,
     gone="the BambooHR employee behind {path}",
     json_hint="(XML?)",
+    paging=Whole(items=("employees",)),
 )
 
 
@@ -171,7 +173,7 @@ class BambooHrConnector(ResourceTarget):
 
     async def find(self, key: str, value: str) -> list[RemoteAccount]:
         """Employees, active or not, whose ``key`` field equals ``value`` case-insensitively."""
-        rows = await matching(await self._report(), self._lookup(key), value)
+        rows = await matching(self._report(), self._lookup(key), value)
         return [self._account(row) for row in rows]
 
     async def create(self, payload: Mapping[str, Any], context: DeliveryContext) -> RemoteAccount:
@@ -180,13 +182,10 @@ class BambooHrConnector(ResourceTarget):
         response = await self._api.call("POST", EMPLOYEES_PATH, self._body(payload))
         return RemoteAccount(id=_created_id(response), active=payload.get(STATUS) != INACTIVE)
 
-    async def _report(self) -> list[dict[str, Any]]:
-        body = {"title": REPORT_TITLE, "fields": list(REPORT_FIELDS)}
-        response = await self._api.call("POST", REPORT_PATH, body, params=REPORT_PARAMS)
-        employees = self._api.json(response, "employees")
-        if not isinstance(employees, list):
-            raise PermanentError("BambooHR's custom report has no employees list")
-        return [row for row in employees if isinstance(row, dict)]
+    def _report(self) -> AsyncIterator[dict[str, Any]]:
+        """Every employee, active or not, with ``REPORT_FIELDS``: the report is one answer."""
+        query = {"title": REPORT_TITLE, "fields": list(REPORT_FIELDS)}
+        return self._api.items(REPORT_PATH, REPORT_PARAMS, query=query)
 
     def _is_active(self, record: Mapping[str, Any]) -> bool:
         return record.get(STATUS) == ACTIVE

@@ -158,13 +158,15 @@ class ApiClient:
         *,
         paging: Paging | None = None,
         max_pages: int | None = None,
+        query: Any = None,
     ) -> AsyncGenerator[dict[str, Any], None]:
         """Every row of a list, page after page, as the vendor's paging says.
 
         A page is asked for only when the rows before it are consumed, so a full read of
         100,000 people holds one page at a time. Arguments as for :meth:`pages`.
         """
-        async for rows in self.pages(path, params, paging=paging, max_pages=max_pages):
+        pages = self.pages(path, params, paging=paging, max_pages=max_pages, query=query)
+        async for rows in pages:
             for row in rows:
                 yield row
 
@@ -175,8 +177,12 @@ class ApiClient:
         *,
         paging: Paging | None = None,
         max_pages: int | None = None,
+        query: Any = None,
     ) -> AsyncGenerator[list[dict[str, Any]], None]:
         """The pages of a list (their object rows), following ``paging`` or the profile's.
+
+        Each page is a ``GET``, or a ``POST`` of ``query`` when the vendor reads its list
+        from a body (BambooHR's custom reports).
 
         Raises:
             PermanentError: a page without its list, a next link outside the API root
@@ -192,7 +198,8 @@ class ApiClient:
         while step is not None:
             self._check_page(step, asked, bound, path)
             asked.add(step.key())
-            response = await self.call("GET", step.path, params=dict(step.params) or None)
+            method = "GET" if query is None else "POST"
+            response = await self.call(method, step.path, query, params=dict(step.params) or None)
             body = self.json(response)
             rows = self._rows(body, style.items, path)
             yield rows

@@ -5,6 +5,7 @@ page count, offset and limit, next links), over httpx.MockTransport; the hostile
 their next link or never stop, and must end in a clear error rather than a hang.
 """
 
+import json
 from collections.abc import Callable
 from contextlib import aclosing
 from typing import Any
@@ -138,6 +139,26 @@ async def test_a_whole_list_is_one_request() -> None:
 
     assert await emails(server.client(Whole()), params={"q": "x"}) == ALL
     assert server.params("q") == ["x"]
+
+
+async def test_a_list_read_by_posting_a_query() -> None:
+    """BambooHR's custom report: the fields wanted are POSTed, the rows come whole."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.method != "POST":
+            return httpx.Response(405)
+        wanted = json.loads(request.content)["fields"]
+        rows = [{name: person[name] for name in wanted} for person in PEOPLE]
+        return httpx.Response(200, json={"fields": wanted, "employees": rows})
+
+    server = Server(answer)
+    api = server.client(Whole(items=("employees",)))
+    rows = [
+        row async for row in api.items("/reports", {"format": "JSON"}, query={"fields": ["email"]})
+    ]
+
+    assert rows == [{"email": email} for email in ALL]
+    assert server.params("format") == ["JSON"]
 
 
 async def test_items_asks_for_a_page_only_when_the_rows_before_it_are_consumed() -> None:
