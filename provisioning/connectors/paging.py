@@ -23,6 +23,9 @@ from typing import Any
 
 #: A member's place in a JSON body: its keys from the top (``("data", "rows")``).
 Path = tuple[str, ...]
+#: The default bound on the pages of one list: a full read of 100,000 people at 10 a page,
+#: far beyond any honest lookup. A style or a call may declare its own.
+MAX_PAGES = 10_000
 #: The common spelling of :class:`Offset`'s parameters.
 OFFSET_LIMIT: Mapping[str, str] = MappingProxyType({"offset": "{offset}", "limit": "{limit}"})
 
@@ -64,7 +67,7 @@ class PageNumber:
     total_pages: Path | None = None
     size_param: str | None = None
     size: int = 100
-    max_pages: int = 1000
+    max_pages: int = MAX_PAGES
 
     def start(self, path: str, params: Mapping[str, str]) -> Step:
         """The first page's request."""
@@ -101,7 +104,7 @@ class Offset:
     params: Mapping[str, str] = field(default_factory=lambda: OFFSET_LIMIT)
     size: int = 100
     short_page_ends: bool = False
-    max_pages: int = 1000
+    max_pages: int = MAX_PAGES
 
     def start(self, path: str, params: Mapping[str, str]) -> Step:
         """The first page's request."""
@@ -128,7 +131,7 @@ class NextLink:
 
     items: Path
     link: Path
-    max_pages: int = 1000
+    max_pages: int = MAX_PAGES
 
     def start(self, path: str, params: Mapping[str, str]) -> Step:
         """The first page's request."""
