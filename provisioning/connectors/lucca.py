@@ -21,7 +21,6 @@ from types import MappingProxyType
 from typing import Any, ClassVar, Literal, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import httpx
 from pydantic import BaseModel, Field, field_validator
 
 from provisioning.connectors.base import (
@@ -36,7 +35,6 @@ from provisioning.connectors.paging import Offset
 from provisioning.connectors.profile import ApiClient, ApiProfile
 from provisioning.connectors.resource import Resource, ResourceTarget, matching
 from provisioning.errors import MappingError, PermanentError, TargetConfigError
-from provisioning.responses import read_json
 
 __all__ = ["DEFAULT_FIELD_MAP", "LuccaConnector", "LuccaOptions", "read_lucca_error"]
 
@@ -54,8 +52,8 @@ class DepartmentApi(NamedTuple):
     path: str
     #: The member holding the head's user id.
     head: str
-    #: The member wrapping the department, if any.
-    envelope: str | None
+    #: The members wrapping the department, if any.
+    envelope: tuple[str, ...]
     #: The ``fields`` to ask for, where the API answers only ``id,name,url`` without it.
     fields: str | None = None
 
@@ -67,10 +65,10 @@ class DepartmentApi(NamedTuple):
 DEPARTMENT_APIS: Mapping[str, DepartmentApi] = MappingProxyType(
     {
         "organization": DepartmentApi(
-            "/organization/structure/api/departments/{id}", head="headId", envelope=None
+            "/organization/structure/api/departments/{id}", head="headId", envelope=()
         ),
         "v3": DepartmentApi(
-            "/api/v3/departments/{id}", head="headID", envelope="data", fields="id,name,headID"
+            "/api/v3/departments/{id}", head="headID", envelope=("data",), fields="id,name,headID"
         ),
     }
 )
@@ -93,7 +91,13 @@ LOOKUP_FILTERS: Mapping[str, str] = MappingProxyType(
 )
 #: [V] A user is read, updated (PUT: the fields sent only) and deleted at its path, in a
 #: ``data`` envelope; HR data: prefer ``deprovision: deactivate`` to deleting.
-USERS = Resource(noun="user", item=USERS_PATH + "/{id}", envelope=("data",), lookups=LOOKUP_FILTERS)
+USERS = Resource(
+    noun="user",
+    item=USERS_PATH + "/{id}",
+    envelope=("data",),
+    lookups=LOOKUP_FILTERS,
+    answer="record",
+)
 #: Fields holding Lucca ids (positive integers) [V update-a-user-by-id].
 ID_FIELDS = ("legalEntityId", "departmentId", "managerId", "rolePrincipalId")
 #: Date fields, written ``2025-01-01T00:00:00`` in the tenant's local time, no offset [V].
@@ -236,7 +240,7 @@ class LuccaConnector(ResourceTarget):
             return None
         found = self._users({"id": str(head_id)})
         heads = [user async for user in found if str(user.get("id")) == str(head_id)]
-        if not heads or not self._employed(heads[0]):
+        if not heads or not self._is_active(heads[0]):
             name = department.get("name") or f"#{department_id}"
             raise TargetConfigError(
                 f"department {name} (id {department_id}): its head (id {head_id}) is no longer "
@@ -252,9 +256,7 @@ class LuccaConnector(ResourceTarget):
         response = await self._api.call("GET", path, params=params, missing_ok=True)
         if response.status_code == 404:
             raise missing
-        body = read_json(response, "Lucca")
-        if api.envelope is not None and isinstance(body, dict):
-            body = body.get(api.envelope)
+        body = self._api.json(response, *api.envelope)
         if not isinstance(body, dict):
             raise PermanentError(f"Lucca answered department {department_id} without an object")
         return body
@@ -270,11 +272,6 @@ class LuccaConnector(ResourceTarget):
         """Today as the last day of employment, or none (see ``CONTRACT_END``)."""
         return {CONTRACT_END: None if active else self._today().strftime(LUCCA_DATE)}
 
-    def _updated(
-        self, account: RemoteAccount, response: httpx.Response, body: Any
-    ) -> RemoteAccount:
-        return self._account(self._record(response))
-
     def _body(self, payload: Mapping[str, Any]) -> dict[str, Any]:
         body = dict(payload)
         for name in ID_FIELDS:
@@ -285,12 +282,10 @@ class LuccaConnector(ResourceTarget):
                 body[name] = _lucca_date(name, body[name])
         return body
 
-    def _employed(self, user: Mapping[str, Any]) -> bool:
-        end = user.get("dtContractEnd")
-        return end is None or _day(end) > self._today()
-
     def _is_active(self, user: Mapping[str, Any]) -> bool:
-        return self._employed(user)
+        """Employed: no contract end, or one after today."""
+        end = user.get(CONTRACT_END)
+        return end is None or _day(end) > self._today()
 
 
 def _lucca_id(name: str, value: Any) -> int:

@@ -38,6 +38,8 @@ class Resource:
         envelope: the member of an answer holding the record (``("data",)``), if any.
         lookups: matching key (``email``, ``userName``...) -> the record's field compared.
         write: the method that updates an account at ``item``.
+        answer: what an update answers: ``none`` (the account is as it was), ``record``
+            (the account's record), or ``maybe`` (the record, else the fields sent).
         status: active -> the body that (de)activates an account, written with ``write``;
             None when the connector (de)activates in its own way.
         delete: ``DELETE`` sends that at ``item``; ``deactivate`` deactivates instead (the
@@ -51,6 +53,7 @@ class Resource:
     envelope: Path = ()
     lookups: Mapping[str, str] = field(default_factory=dict)
     write: str = "PUT"
+    answer: Literal["none", "record", "maybe"] = "none"
     status: Mapping[bool, Mapping[str, Any]] | None = None
     delete: Literal["DELETE", "deactivate"] | None = "DELETE"
     no_delete: str = "use deprovision.action: deactivate"
@@ -61,8 +64,7 @@ class ResourceTarget:
     declares; a subclass sets ``resource`` and ``_api`` and overrides what differs.
 
     Hooks: :meth:`_body` (a payload as the vendor's body), :meth:`_status` (the body that
-    (de)activates), :meth:`_is_active` (what a record says), :meth:`_updated` (the
-    account an update answers).
+    (de)activates), :meth:`_is_active` (what a record says).
     """
 
     resource: ClassVar[Resource]
@@ -75,7 +77,12 @@ class ResourceTarget:
         body = self._body(payload)
         path = self._path(account.id)
         response = await self._api.call(self.resource.write, path, body, gone=account)
-        return self._updated(account, response, body)
+        if self.resource.answer == "none":
+            return RemoteAccount(id=account.id, active=account.active)
+        sent = {self.resource.id_field: account.id, **body}
+        return self._account(
+            self._record(response, sent if self.resource.answer == "maybe" else None)
+        )
 
     async def deactivate(self, account: RemoteAccount, context: DeliveryContext) -> None:
         """Write the inactive status; an account already gone has no access left."""
@@ -112,11 +119,6 @@ class ResourceTarget:
 
     def _is_active(self, record: Mapping[str, Any]) -> bool | None:
         return None
-
-    def _updated(
-        self, account: RemoteAccount, response: httpx.Response, body: Any
-    ) -> RemoteAccount:
-        return RemoteAccount(id=account.id, active=account.active)
 
     # -- helpers -----------------------------------------------------------------------------
 

@@ -14,8 +14,6 @@ from contextlib import aclosing
 from types import MappingProxyType
 from typing import Any, ClassVar, Literal
 
-import httpx
-
 from provisioning.connectors.base import (
     ConnectorOptions,
     ConnectorSetup,
@@ -42,6 +40,7 @@ USERS = Resource(
     noun="user",
     item=USERS_PATH + "/{id}",
     id_field="user_name",
+    answer="maybe",
     status={True: {"active": True}, False: {"active": False}},
     delete="deactivate",
 )
@@ -204,12 +203,6 @@ class TribalHabitsConnector(ResourceTarget):
     def _is_active(self, record: Mapping[str, Any]) -> bool | None:
         active = record.get("active")
         return active if isinstance(active, bool) else None
-
-    def _updated(
-        self, account: RemoteAccount, response: httpx.Response, body: Any
-    ) -> RemoteAccount:
-        # ``user_name`` is the id and is never sent: the record sent stands in with it.
-        return self._account(self._record(response, sent={"user_name": account.id, **body}))
 
 
 def _wire(value: Any) -> Any:

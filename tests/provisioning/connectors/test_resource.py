@@ -22,10 +22,10 @@ CONTEXT = DeliveryContext("t", "c", "User", "u1", 1, "update")
 class Users:
     """``/users/{id}``: GET, PUT (merging the fields sent), DELETE; records in ``data``."""
 
-    def __init__(self, envelope: bool = True) -> None:
+    def __init__(self, envelope: bool = True, echo: bool = True) -> None:
         self.users: dict[str, dict[str, Any]] = {"a/b": {"id": "a/b", "active": True}}
         self.requests: list[httpx.Request] = []
-        self.envelope = envelope
+        self.envelope, self.echo = envelope, echo
 
     def client(self, resource: Resource) -> "Target":
         def handle(request: httpx.Request) -> httpx.Response:
@@ -39,6 +39,8 @@ class Users:
                 return httpx.Response(204)
             if request.method in ("PUT", "POST"):
                 user.update(json.loads(request.content))
+                if not self.echo:
+                    return httpx.Response(204)
             return httpx.Response(200, json={"data": user} if self.envelope else user)
 
         http = httpx.AsyncClient(transport=httpx.MockTransport(handle))
@@ -54,17 +56,13 @@ class Target(ResourceTarget):
     def _is_active(self, record: Mapping[str, Any]) -> bool | None:
         return record.get("active")  # type: ignore[no-any-return]
 
-    def _updated(
-        self, account: RemoteAccount, response: httpx.Response, body: Any
-    ) -> RemoteAccount:
-        return self._account(self._record(response))
-
 
 USERS = Resource(
     noun="user",
     item="/users/{id}",
     envelope=("data",),
     lookups={"email": "mail"},
+    answer="record",
     status={True: {"active": True}, False: {"active": False}},
 )
 ACCOUNT = RemoteAccount(id="a/b")
@@ -87,6 +85,16 @@ async def test_update_answers_the_record_inside_the_envelope() -> None:
     updated = await server.client(USERS).update(ACCOUNT, {"mail": "x@acme.com"}, CONTEXT)
     assert updated.id == "a/b" and updated.active is True
     assert updated.fields["mail"] == "x@acme.com"
+
+
+async def test_an_update_answering_nothing_keeps_the_account_or_the_fields_sent() -> None:
+    server = Users()
+    quiet = Resource("user", "/users/{id}")
+    assert await server.client(quiet).update(ACCOUNT, {"mail": "q@acme.com"}, CONTEXT) == ACCOUNT
+
+    maybe = Resource("user", "/users/{id}", answer="maybe")
+    updated = await Users(echo=False).client(maybe).update(ACCOUNT, {"mail": "q@acme.com"}, CONTEXT)
+    assert updated.id == "a/b" and updated.fields == {"id": "a/b", "mail": "q@acme.com"}
 
 
 async def test_a_gone_account_is_fine_to_deactivate_and_delete_but_not_to_update() -> None:
