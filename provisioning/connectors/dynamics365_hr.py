@@ -35,6 +35,7 @@ from provisioning.connectors.base import (
 from provisioning.connectors.messages import ErrorBody
 from provisioning.connectors.paging import NextLink
 from provisioning.connectors.profile import ApiClient, ApiProfile
+from provisioning.connectors.resource import matching
 from provisioning.errors import ConflictError, MappingError, PermanentError, TargetConfigError
 
 __all__ = ["Dynamics365HrConnector", "Dynamics365HrOptions", "parse_metadata", "read_odata_error"]
@@ -219,9 +220,7 @@ class Dynamics365HrConnector:
             "$select": f"{PERSONNEL_NUMBER},{PRIMARY_EMAIL}",
         }
         rows = self._api.items(_with_query(self._collection, query), max_pages=LOOKUP_PAGES)
-        return [
-            _worker(row) async for row in rows if str(row.get(field, "")).lower() == value.lower()
-        ]
+        return [_worker(row) for row in await matching(rows, field, value)]
 
     async def create(self, payload: Mapping[str, Any], context: DeliveryContext) -> RemoteAccount:
         """Find the worker by the payload's personnel number and write its custom fields.

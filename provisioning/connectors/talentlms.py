@@ -39,6 +39,7 @@ from provisioning.connectors.base import (
 from provisioning.connectors.messages import ErrorBody
 from provisioning.connectors.paging import Whole
 from provisioning.connectors.profile import ApiClient, ApiProfile
+from provisioning.connectors.resource import matching
 from provisioning.errors import (
     DeliveryError,
     MappingError,
@@ -46,7 +47,6 @@ from provisioning.errors import (
     RateLimited,
     TargetConfigError,
 )
-from provisioning.responses import read_json
 
 __all__ = ["DEFAULT_FIELD_MAP", "TalentLmsConnector", "TalentLmsOptions", "read_talentlms_error"]
 
@@ -217,14 +217,11 @@ class TalentLmsConnector:
         response = await self._get(USERS, {argument: value}, missing_ok=True)
         if response.status_code == 404:  # "The requested user does not exist"
             return []
-        body = _json(response)
-        users = body if isinstance(body, list) else [body]
-        wanted = value.casefold()
-        return [
-            _account(user)
-            for user in users
-            if isinstance(user, dict) and str(user.get(field, "")).casefold() == wanted
+        body = self._api.json(response)
+        users = [
+            user for user in (body if isinstance(body, list) else [body]) if isinstance(user, dict)
         ]
+        return [_account(user) for user in await matching(users, field, value)]
 
     async def create(self, payload: Mapping[str, Any], context: DeliveryContext) -> RemoteAccount:
         """Sign the user up with a generated password, in the configured branch.
@@ -242,7 +239,9 @@ class TalentLmsConnector:
         signup = {k: v for k, v in fields.items() if k in SIGNUP_FIELDS or _is_custom(k)}
         if self.options.branch_id is not None:
             signup["branch_id"] = str(self.options.branch_id)
-        account = _account(_json(await self._post(SIGNUP, {**signup, "password": _password()})))
+        account = _account(
+            self._api.json(await self._post(SIGNUP, {**signup, "password": _password()}))
+        )
         later = {k: v for k, v in fields.items() if k not in signup}
         if later:
             await self._post(EDIT, {"user_id": account.id, **later}, gone=account)
@@ -261,7 +260,9 @@ class TalentLmsConnector:
         edit = {k: v for k, v in fields.items() if k in EDIT_FIELDS or _is_custom(k)}
         result = account
         if edit:
-            user = _json(await self._post(EDIT, {"user_id": account.id, **edit}, gone=account))
+            user = self._api.json(
+                await self._post(EDIT, {"user_id": account.id, **edit}, gone=account)
+            )
             result = _account(user) if isinstance(user, dict) and user.get("id") else account
         await self._join_branch(account)
         return result
@@ -299,7 +300,7 @@ class TalentLmsConnector:
 
     async def _resolve_custom_fields(self) -> dict[str, str]:
         if self._custom_keys is None:
-            definitions = _json(await self._get(CUSTOM_FIELDS))
+            definitions = self._api.json(await self._get(CUSTOM_FIELDS))
             self._custom_keys = resolve_custom_fields(self.options.custom_fields, definitions)
         return self._custom_keys
 
@@ -408,10 +409,6 @@ def _password() -> str:
         candidate = "".join(secrets.choice(alphabet) for _ in range(PASSWORD_LENGTH))
         if all(any(c in chars for c in candidate) for chars in classes):
             return candidate
-
-
-def _json(response: httpx.Response) -> Any:
-    return read_json(response, "TalentLMS")
 
 
 def _account(user: Any) -> RemoteAccount:
