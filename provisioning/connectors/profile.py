@@ -11,6 +11,10 @@ default wait, headers, what a 404 on an account means). It now declares an
     ...
     self._api = ApiClient(setup.http, root, PROFILE)
     await self._api.call("POST", _path(account), body, gone=account)
+
+A profile also declares how the vendor pages its lists (:mod:`provisioning.connectors.paging`):
+``ApiClient.items(path)`` then yields every row of a list, one page held at a time, with
+the same rules on every page, and stops an API that loops or never ends.
 """
 
 import json
