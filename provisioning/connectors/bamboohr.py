@@ -1,14 +1,7 @@
 """BambooHR as a target: users become employees through the API-key ("gateway") API.
 
-Employees are created with ``POST /employees``, which answers 201 with an *empty* body
-and the new id in the ``Location`` header, and updated with ``POST /employees/{id}``.
-Deactivation sets the employee's ``status`` to ``Inactive``. Lookups for matching read a
-custom report, which, unlike the directory, includes inactive employees. Errors carry
-their message in the ``X-BambooHR-Error-Message`` header, not in the body.
-
-Sources (target-apis.md §3): [V] BambooHR's documentation and its SDK
-(``BambooHR/bhr-api-python``); [I] inferred; [A] assumptions, all in the "vendor facts"
-block below.
+Behaviour, sources ([V] documented, [I] inferred, [A] assumed) and limits:
+``docs/connectors/bamboohr.md``; every vendor fact is in the block below.
 """
 
 from collections.abc import AsyncIterator, Mapping
@@ -17,7 +10,7 @@ from types import MappingProxyType
 from typing import Any, ClassVar
 
 import httpx
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from provisioning.connectors.base import (
     ConnectorOptions,
@@ -154,7 +147,6 @@ class BambooHrConnector(ResourceTarget):
             the basic auth; ``options`` are validated by :class:`BambooHrOptions`.
     """
 
-    options_model: ClassVar[type[BaseModel]] = BambooHrOptions
     type: ClassVar[str] = "bamboohr"
     default_field_map: ClassVar[Mapping[str, Any]] = DEFAULT_FIELD_MAP
     lookup_keys: ClassVar[tuple[str, ...]] = tuple(LOOKUP_FIELDS)
@@ -186,9 +178,6 @@ class BambooHrConnector(ResourceTarget):
         """Every employee, active or not, with ``REPORT_FIELDS``: the report is one answer."""
         query = {"title": REPORT_TITLE, "fields": list(REPORT_FIELDS)}
         return self._api.items(REPORT_PATH, REPORT_PARAMS, query=query)
-
-    def _is_active(self, record: Mapping[str, Any]) -> bool:
-        return record.get(STATUS) == ACTIVE
 
     def _body(self, payload: Mapping[str, Any]) -> dict[str, str]:
         return {name: field_value(name, value) for name, value in payload.items()}

@@ -19,6 +19,7 @@ the same rules on every page, and stops an API that loops or never ends.
 
 import json
 from collections.abc import AsyncGenerator, Callable, Collection, Mapping
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -173,6 +174,12 @@ class ApiClient:
         async for rows in pages:
             for row in rows:
                 yield row
+
+    async def first_page(self, path: str, params: Mapping[str, str] | None = None) -> list[Any]:
+        """The first page of a list only: proves the credentials and that ``path`` is the
+        list (a wrong base URL answers something else). Errors as for :meth:`pages`."""
+        async with aclosing(self.pages(path, params)) as pages:
+            return await anext(pages, [])
 
     async def pages(
         self,

@@ -40,8 +40,9 @@ class Resource:
         write: the method that updates an account at ``item``.
         answer: what an update answers: ``none`` (the account is as it was), ``record``
             (the account's record), or ``maybe`` (the record, else the fields sent).
-        status: active -> the body that (de)activates an account, written with ``write``;
-            None when the connector (de)activates in its own way.
+        status: active -> the body that (de)activates an account, written with ``write``
+            (a record holding one is read as that status); None when the connector
+            (de)activates in its own way.
         delete: ``DELETE`` sends that at ``item``; ``deactivate`` deactivates instead (the
             API keeps accounts); None refuses, with ``no_delete`` as the reason.
         no_delete: why deletion is refused (what to configure instead).
@@ -118,6 +119,11 @@ class ResourceTarget:
         return self.resource.status[active]
 
     def _is_active(self, record: Mapping[str, Any]) -> bool | None:
+        """What the record says by the declared status bodies: the active one's values, the
+        inactive one's, or neither (unknown)."""
+        for active, body in (self.resource.status or {}).items():
+            if body and all(_equal(record.get(name), value) for name, value in body.items()):
+                return active
         return None
 
     # -- helpers -----------------------------------------------------------------------------
@@ -159,6 +165,11 @@ class ResourceTarget:
             return dict(sent)
         self._api.json(response, *self.resource.envelope)  # no JSON, or no envelope: says so
         return self._account(record).fields  # says which member is missing
+
+
+def _equal(found: Any, declared: Any) -> bool:
+    # Strict: a record's 1 or "true" is not the declared True (an unknown status).
+    return type(found) is type(declared) and found == declared
 
 
 def same(record: Mapping[str, Any], field_name: str, value: str) -> bool:

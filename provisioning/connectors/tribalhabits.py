@@ -1,16 +1,10 @@
 """Tribal Habits (LMS) as a provisioning target: the Public API's ``/papi/users``.
 
-[V] marks what the vendor's API reference
-(https://s3-ap-southeast-2.amazonaws.com/tribalhabits-api-docs/index.html) and support
-article 1630430 state, [A] what no public source confirms (``docs/connectors/tribalhabits.md``
-lists what to check in a sandbox). The engine's ``api_key`` auth sends the raw key as
-``Authorization: <key>`` [V]. A user's remote id is its ``user_name`` [V]; the username
-policy of S5.2 is the ``username_from`` option, which picks one of the default field map's
-``user_name.<source>`` candidates. Custom fields are field map entries named ``X-<name>`` [V].
+Behaviour, sources ([V] documented, [A] assumed, to check in a sandbox) and the username
+policy (``username_from``): ``docs/connectors/tribalhabits.md``.
 """
 
 from collections.abc import Mapping
-from contextlib import aclosing
 from types import MappingProxyType
 from typing import Any, ClassVar, Literal
 
@@ -58,13 +52,8 @@ BLOCK_SECONDS = 60.0
 #: ``{"total_records", "max_per_page", "current_page", "total_pages", "records"}``. The
 #: bound stops a server whose ``total_pages`` never ends (25 x 10,000 = 250,000 users).
 PAGING = PageNumber(items=("records",), total_pages=("total_pages",), max_pages=10_000)
-#: [A] A uniqueness clash (user_name or email already taken) is answered 409.
-CONFLICT_STATUSES = (409,)
 #: [A] A ``user_name`` cannot be changed, so updates never send it; a write
 #: may answer without the record (then the record sent stands in for it).
-#: [A] Topics, articles, pathways, enrolments and webhooks: the API reference lists these
-#: sections [V] but their paths and fields are not public; this connector uses none of
-#: them, and any future contract for them belongs in this block.
 JSON = "application/json"
 #: [V] 'yyyy-mm-dd' is one of the date forms the API takes.
 ISO_DAY = "%Y-%m-%d"
@@ -118,7 +107,7 @@ PROFILE = ApiProfile(
     headers={"Accept": JSON},
     body_type=JSON,
     encode_body=json_encoder(days_as(ISO_DAY)),
-    conflict_statuses=CONFLICT_STATUSES,
+    conflict_statuses=(409,),  # [A] a user_name or email already taken is answered 409
     default_wait=BLOCK_SECONDS,
     gone="the Tribal Habits user {id}",
     json_hint="(is base_url the API root, https://<org>.tribalhabits.com/papi?)",
@@ -146,8 +135,7 @@ class TribalHabitsConnector(ResourceTarget):
     async def check(self) -> None:
         """Read the first page of users; AuthError on 401/403, PermanentError if the answer
         is not the user list (a wrong base URL)."""
-        async with aclosing(self._api.pages(USERS_PATH)) as pages:
-            await anext(pages)
+        await self._api.first_page(USERS_PATH)
 
     async def find(self, key: str, value: str) -> list[RemoteAccount]:
         """The user whose ``user_name`` is ``value`` when ``key`` is the username policy
@@ -199,10 +187,6 @@ class TribalHabitsConnector(ResourceTarget):
                 )
             body[name] = _wire(value)
         return body
-
-    def _is_active(self, record: Mapping[str, Any]) -> bool | None:
-        active = record.get("active")
-        return active if isinstance(active, bool) else None
 
 
 def _wire(value: Any) -> Any:

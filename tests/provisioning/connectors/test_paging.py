@@ -173,6 +173,17 @@ async def test_items_asks_for_a_page_only_when_the_rows_before_it_are_consumed()
     assert server.params("page") == ["1", "2"]
 
 
+async def test_first_page_reads_one_page_only_and_checks_it_is_the_list() -> None:
+    server = Server(numbered(size=5))
+    api = server.client(PageNumber(items=("records",), total_pages=("total_pages",)))
+
+    assert [row["id"] for row in await api.first_page("/people")] == ["1", "2", "3", "4", "5"]
+    assert server.params("page") == ["1"]
+    not_the_list = Server(lambda request: httpx.Response(200, json={"error": "wrong path"}))
+    with pytest.raises(PermanentError, match="without a list at records"):
+        await not_the_list.client(PageNumber(items=("records",))).first_page("/people")
+
+
 async def test_a_next_link_that_loops_is_an_error_not_a_hang() -> None:
     def answer(request: httpx.Request) -> httpx.Response:
         # page 2 links back to page 1, whose link leads to page 2 again

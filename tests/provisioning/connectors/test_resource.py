@@ -5,7 +5,6 @@ answers 404 for an unknown id, as the vendors' contracts say, and records every 
 """
 
 import json
-from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import httpx
@@ -53,9 +52,6 @@ class Users:
 class Target(ResourceTarget):
     resource: ClassVar[Resource]
 
-    def _is_active(self, record: Mapping[str, Any]) -> bool | None:
-        return record.get("active")  # type: ignore[no-any-return]
-
 
 USERS = Resource(
     noun="user",
@@ -85,6 +81,15 @@ async def test_update_answers_the_record_inside_the_envelope() -> None:
     updated = await server.client(USERS).update(ACCOUNT, {"mail": "x@acme.com"}, CONTEXT)
     assert updated.id == "a/b" and updated.active is True
     assert updated.fields["mail"] == "x@acme.com"
+
+
+def test_a_record_is_active_as_its_status_body_says_and_unknown_otherwise() -> None:
+    target = Users().client(USERS)
+    assert target._account({"id": "1", "active": True}).active is True
+    assert target._account({"id": "1", "active": False}).active is False
+    for unknown in ({"id": "1"}, {"id": "1", "active": 1}, {"id": "1", "active": "true"}):
+        assert target._account(unknown).active is None
+    assert Users().client(Resource("user", "/users/{id}"))._account({"id": "1"}).active is None
 
 
 async def test_an_update_answering_nothing_keeps_the_account_or_the_fields_sent() -> None:
