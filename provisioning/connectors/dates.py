@@ -6,7 +6,10 @@ dates; they read and write days through these instead, and keep only their forma
 
 from collections.abc import Callable
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AfterValidator
 
 
 def as_date(value: Any) -> date | None:
@@ -39,3 +42,22 @@ def days_as(form: str) -> Callable[[Any], str]:
         return day.strftime(form)
 
     return write
+
+
+def known_zone(name: str) -> str:
+    """``name`` if it is an IANA time zone (``Europe/Paris``); ValueError otherwise."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r}") from None
+    return name
+
+
+#: An options field naming a time zone, refused at configuration load when unknown.
+TimeZoneName = Annotated[str, AfterValidator(known_zone)]
+
+
+def today_in(zone: str) -> Callable[[], date]:
+    """A clock of the current day in the time zone ``zone`` (a tenant's "today")."""
+    tz = ZoneInfo(zone)
+    return lambda: datetime.now(tz).date()

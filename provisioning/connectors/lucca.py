@@ -1,27 +1,16 @@
 """Lucca (Poplee Core HR) target through the legacy v3 users API, the only write path.
 
-A user is created together with its work contract (``POST /api/v3/users?contract=true``).
-Lucca requires a legal entity, a department and a primary role on every employee: when the
-mapped user lacks one, the connection's configured default applies (S4.3). When no
-manager is given, the manager is the head of the employee's department; a head who is no
-longer employed stops the creation with a message naming the department (S4.4).
-
-Lucca has no "active" flag: employment follows from the contract dates. An account is
-read as active while its contract has no end date or ends after today; deactivating
-records today as the last day of employment (``dtContractEnd``), reactivating clears it.
-Dates are local to the tenant, written without offset.
-
-Lucca connections should set ``create_only: true`` (S4.6): HR completes the record after
-creation, and the engine then never overwrites it. See ``docs/connectors/lucca.md``.
+Behaviour (creation with a contract, the S4.3 defaults, the department head as manager,
+activity read from contract dates), sources ([V]/[I]/[A]) and limits:
+``docs/connectors/lucca.md``; every vendor fact is in the block below.
 """
 
 from collections.abc import AsyncIterator, Callable, Mapping
-from datetime import date, datetime
+from datetime import date
 from types import MappingProxyType
 from typing import Any, ClassVar, Literal, NamedTuple
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import Field
 
 from provisioning.connectors.base import (
     ConnectorOptions,
@@ -29,7 +18,8 @@ from provisioning.connectors.base import (
     DeliveryContext,
     RemoteAccount,
 )
-from provisioning.connectors.dates import as_date
+from provisioning.connectors.dates import TimeZoneName, as_date, today_in
+from provisioning.connectors.fields import day_in, positive_id
 from provisioning.connectors.messages import ErrorBody, FieldClash
 from provisioning.connectors.paging import Offset
 from provisioning.connectors.profile import ApiClient, ApiProfile
@@ -89,20 +79,24 @@ WITH_FORMER = MappingProxyType({"formerEmployees": "true"})
 LOOKUP_FILTERS: Mapping[str, str] = MappingProxyType(
     {"email": "mail", "userName": "login", "employeeNumber": "employeeNumber"}
 )
+#: Dates are written ``2025-01-01T00:00:00`` in the tenant's local time, no offset [V].
+LUCCA_DATE = "%Y-%m-%dT00:00:00"
 #: [V] A user is read, updated (PUT: the fields sent only) and deleted at its path, in a
-#: ``data`` envelope; HR data: prefer ``deprovision: deactivate`` to deleting.
+#: ``data`` envelope; HR data: prefer ``deprovision: deactivate`` to deleting. [V
+#: update-a-user-by-id] Its organisation fields are Lucca ids (positive integers).
 USERS = Resource(
     noun="user",
     item=USERS_PATH + "/{id}",
     envelope=("data",),
     lookups=LOOKUP_FILTERS,
     answer="record",
+    forms={
+        **dict.fromkeys(
+            ("legalEntityId", "departmentId", "managerId", "rolePrincipalId"), positive_id("Lucca")
+        ),
+        **dict.fromkeys(("dtContractStart", "dtContractEnd", "birthDate"), day_in(LUCCA_DATE)),
+    },
 )
-#: Fields holding Lucca ids (positive integers) [V update-a-user-by-id].
-ID_FIELDS = ("legalEntityId", "departmentId", "managerId", "rolePrincipalId")
-#: Date fields, written ``2025-01-01T00:00:00`` in the tenant's local time, no offset [V].
-DATE_FIELDS = ("dtContractStart", "dtContractEnd", "birthDate")
-LUCCA_DATE = "%Y-%m-%dT00:00:00"
 #: Lucca accounts are mostly French; "today" is the tenant's today [A].
 DEFAULT_TIMEZONE = "Europe/Paris"
 #: Lucca's mandatory organisation fields -> the option giving their default (S4.3) [V].
@@ -152,16 +146,7 @@ class LuccaOptions(ConnectorOptions):
     #: API) or ``v3`` (the legacy directory's, for accounts that still have it).
     departments_api: Literal["organization", "v3"] = "organization"
     #: Time zone of the tenant's dates (contract start and end days).
-    timezone: str = DEFAULT_TIMEZONE
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}") from None
-        return value
+    timezone: TimeZoneName = DEFAULT_TIMEZONE
 
 
 #: A Problem Details body (RFC 7807) as ``title; field: message; ...`` [V].
@@ -189,7 +174,6 @@ class LuccaConnector(ResourceTarget):
         today: the tenant's current date; injected by tests.
     """
 
-    options_model: ClassVar[type[BaseModel]] = LuccaOptions
     type: ClassVar[str] = "lucca"
     default_field_map: ClassVar[Mapping[str, Any]] = DEFAULT_FIELD_MAP
     lookup_keys: ClassVar[tuple[str, ...]] = tuple(LOOKUP_FILTERS)
@@ -198,8 +182,7 @@ class LuccaConnector(ResourceTarget):
     def __init__(self, setup: ConnectorSetup, *, today: Callable[[], date] | None = None) -> None:
         self.options = LuccaOptions.model_validate(dict(setup.options))
         self._api = ApiClient(setup.http, setup.base_url, PROFILE)
-        zone = ZoneInfo(self.options.timezone)
-        self._today = today or (lambda: datetime.now(zone).date())
+        self._today = today or today_in(self.options.timezone)
 
     async def check(self) -> None:
         """Read one user (AuthError on 401/403), then the default department if set."""
@@ -272,36 +255,10 @@ class LuccaConnector(ResourceTarget):
         """Today as the last day of employment, or none (see ``CONTRACT_END``)."""
         return {CONTRACT_END: None if active else self._today().strftime(LUCCA_DATE)}
 
-    def _body(self, payload: Mapping[str, Any]) -> dict[str, Any]:
-        body = dict(payload)
-        for name in ID_FIELDS:
-            if body.get(name) is not None:
-                body[name] = _lucca_id(name, body[name])
-        for name in DATE_FIELDS:
-            if body.get(name) is not None:
-                body[name] = _lucca_date(name, body[name])
-        return body
-
     def _is_active(self, user: Mapping[str, Any]) -> bool:
         """Employed: no contract end, or one after today."""
         end = user.get(CONTRACT_END)
         return end is None or _day(end) > self._today()
-
-
-def _lucca_id(name: str, value: Any) -> int:
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
-        return value
-    if isinstance(value, str) and value.strip().isdigit() and int(value) >= 1:
-        return int(value)
-    # The value is not quoted: messages are kept in delivery rows.
-    raise MappingError(f"{name}: expected a Lucca id (a positive integer); map names with lookup")
-
-
-def _lucca_date(name: str, value: Any) -> str:
-    day = as_date(value)
-    if day is None:
-        raise MappingError(f"{name}: expected an ISO 8601 date")
-    return day.strftime(LUCCA_DATE)
 
 
 def _day(value: Any) -> date:

@@ -22,6 +22,7 @@ from urllib.parse import quote
 import httpx
 
 from provisioning.connectors.base import DeliveryContext, RemoteAccount
+from provisioning.connectors.fields import FieldForm, write_forms
 from provisioning.connectors.paging import Path, member
 from provisioning.connectors.profile import ApiClient
 from provisioning.errors import PermanentError
@@ -46,6 +47,8 @@ class Resource:
         delete: ``DELETE`` sends that at ``item``; ``deactivate`` deactivates instead (the
             API keeps accounts); None refuses, with ``no_delete`` as the reason.
         no_delete: why deletion is refused (what to configure instead).
+        forms: field -> how its value is written (:mod:`provisioning.connectors.fields`),
+            by the default body of creates and updates.
     """
 
     noun: str
@@ -58,6 +61,7 @@ class Resource:
     status: Mapping[bool, Mapping[str, Any]] | None = None
     delete: Literal["DELETE", "deactivate"] | None = "DELETE"
     no_delete: str = "use deprovision.action: deactivate"
+    forms: Mapping[str, FieldForm] = field(default_factory=dict)
 
 
 class ResourceTarget:
@@ -111,7 +115,7 @@ class ResourceTarget:
     # -- hooks -------------------------------------------------------------------------------
 
     def _body(self, payload: Mapping[str, Any]) -> Any:
-        return dict(payload)
+        return write_forms(payload, self.resource.forms)
 
     def _status(self, active: bool) -> Mapping[str, Any]:
         if self.resource.status is None:

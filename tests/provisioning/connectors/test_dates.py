@@ -35,3 +35,17 @@ def test_days_as_writes_dates_and_refuses_other_values() -> None:
     }
     with pytest.raises(TypeError, match="set is not JSON serialisable"):
         json.dumps({"x": {1}}, default=lucca)
+
+
+def test_a_time_zone_option_is_refused_when_unknown_and_gives_its_own_today() -> None:
+    from pydantic import TypeAdapter, ValidationError
+
+    from provisioning.connectors.dates import TimeZoneName, today_in
+
+    zone = TypeAdapter(TimeZoneName)
+    assert zone.validate_python("Pacific/Kiritimati") == "Pacific/Kiritimati"
+    with pytest.raises(ValidationError, match="unknown time zone 'Mars/Olympus'"):
+        zone.validate_python("Mars/Olympus")
+    kiritimati, niue = today_in("Pacific/Kiritimati")(), today_in("Pacific/Niue")()
+    # UTC+14 and UTC-11 are 25 hours apart: Kiritimati is always one or two days ahead.
+    assert timedelta(days=1) <= kiritimati - niue <= timedelta(days=2)
