@@ -8,7 +8,7 @@ activity read from contract dates), sources ([V]/[I]/[A]) and limits:
 from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import date
 from types import MappingProxyType
-from typing import Any, ClassVar, Literal, NamedTuple
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -36,29 +36,22 @@ USERS_PATH = "/api/v3/users"
 CREATE_PARAMS: Mapping[str, str] = MappingProxyType({"contract": "true"})
 
 
-class DepartmentApi(NamedTuple):
-    """Where one department is read, and how its head is spelt there."""
-
-    path: str
-    #: The member holding the head's user id.
-    head: str
-    #: The members wrapping the department, if any.
-    envelope: tuple[str, ...]
-    #: The ``fields`` to ask for, where the API answers only ``id,name,url`` without it.
-    fields: str | None = None
-
-
-#: Each departments API Lucca has, by the ``departments_api`` option that picks it. The
-#: Organization Structure API (same key; the default, as v3 departments stop in September
-#: 2026 [V]) answers ``headId`` at the top level [V]; reading one department by id there is
-#: [A] (the list is documented). v3 answers ``{"data": {..., "headID", "head": {...}}}`` [V].
-DEPARTMENT_APIS: Mapping[str, DepartmentApi] = MappingProxyType(
+#: Each departments API, by the ``departments_api`` option, and the member naming the head:
+#: Organization Structure's ``headId`` [V] (reading one by id: [A]); v3's ``headID`` [V].
+DEPARTMENT_APIS: Mapping[str, tuple[Resource, str]] = MappingProxyType(
     {
-        "organization": DepartmentApi(
-            "/organization/structure/api/departments/{id}", head="headId", envelope=()
+        "organization": (
+            Resource("department", "/organization/structure/api/departments/{id}"),
+            "headId",
         ),
-        "v3": DepartmentApi(
-            "/api/v3/departments/{id}", head="headID", envelope=("data",), fields="id,name,headID"
+        "v3": (
+            Resource(
+                "department",
+                "/api/v3/departments/{id}",
+                envelope=("data",),
+                params={"fields": "id,name,headID"},  # [V] else only id,name,url
+            ),
+            "headID",
         ),
     }
 )
@@ -218,7 +211,7 @@ class LuccaConnector(ResourceTarget):
 
     async def _department_head(self, department_id: int) -> int | None:
         department = await self._department(department_id)
-        head_id = department.get(DEPARTMENT_APIS[self.options.departments_api].head)
+        head_id = department.get(DEPARTMENT_APIS[self.options.departments_api][1])
         if head_id is None:
             return None
         found = self._users({"id": str(head_id)})
@@ -232,17 +225,11 @@ class LuccaConnector(ResourceTarget):
         return int(head_id)
 
     async def _department(self, department_id: int) -> dict[str, Any]:
-        missing = TargetConfigError(f"department {department_id} does not exist in Lucca")
-        api = DEPARTMENT_APIS[self.options.departments_api]
-        path = api.path.format(id=department_id)
-        params = {"fields": api.fields} if api.fields else None
-        response = await self._api.call("GET", path, params=params, missing_ok=True)
-        if response.status_code == 404:
-            raise missing
-        body = self._api.json(response, *api.envelope)
-        if not isinstance(body, dict):
-            raise PermanentError(f"Lucca answered department {department_id} without an object")
-        return body
+        departments, _ = DEPARTMENT_APIS[self.options.departments_api]
+        found = await self._read(str(department_id), departments)
+        if found is None:
+            raise TargetConfigError(f"department {department_id} does not exist in Lucca")
+        return found
 
     # -- reading and writing users --------------------------------------------------------
 

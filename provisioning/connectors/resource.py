@@ -49,6 +49,7 @@ class Resource:
         no_delete: why deletion is refused (what to configure instead).
         forms: field -> how its value is written (:mod:`provisioning.connectors.fields`),
             by the default body of creates and updates.
+        params: the query of a read at ``item`` (the ``fields`` to answer).
     """
 
     noun: str
@@ -62,6 +63,12 @@ class Resource:
     delete: Literal["DELETE", "deactivate"] | None = "DELETE"
     no_delete: str = "use deprovision.action: deactivate"
     forms: Mapping[str, FieldForm] = field(default_factory=dict)
+    params: Mapping[str, str] = field(default_factory=dict)
+
+    def path(self, ident: str) -> str:
+        """The path of the item ``ident``."""
+        # The id comes from the target: quoting keeps it one path segment.
+        return self.item.format(id=quote(str(ident), safe=""))
 
 
 class ResourceTarget:
@@ -133,8 +140,7 @@ class ResourceTarget:
     # -- helpers -----------------------------------------------------------------------------
 
     def _path(self, ident: str) -> str:
-        # The id comes from the target: quoting keeps it one path segment.
-        return self.resource.item.format(id=quote(str(ident), safe=""))
+        return self.resource.path(ident)
 
     def _lookup(self, key: str) -> str:
         """The field a matching key compares; PermanentError for a key the vendor lacks."""
@@ -151,24 +157,34 @@ class ResourceTarget:
             raise PermanentError(f"{vendor} answered without the {self.resource.noun}'s {id_field}")
         return RemoteAccount(str(record[id_field]), self._is_active(record), record)
 
-    async def _read(self, ident: str) -> dict[str, Any] | None:
-        """The record at an account's path, or None when the vendor has no such account."""
-        response = await self._api.call("GET", self._path(ident), missing_ok=True)
-        return None if response.status_code == 404 else self._record(response)
+    async def _read(self, ident: str, of: Resource | None = None) -> dict[str, Any] | None:
+        """The record at an account's path (or an item of the resource ``of``: a
+        department), or None when the vendor has no such item."""
+        of = of or self.resource
+        params = dict(of.params) or None
+        response = await self._api.call("GET", of.path(ident), params=params, missing_ok=True)
+        return None if response.status_code == 404 else self._record(response, of=of)
 
-    def _record(self, response: httpx.Response, sent: Mapping[str, Any] | None = None) -> Any:
-        """The record an answer carries (inside the resource's envelope); ``sent`` stands
-        in for it when a write answers without one."""
+    def _record(
+        self,
+        response: httpx.Response,
+        sent: Mapping[str, Any] | None = None,
+        of: Resource | None = None,
+    ) -> Any:
+        """The record an answer carries (inside the envelope of the resource, or of ``of``);
+        ``sent`` stands in for it when a write answers without one."""
+        of = of or self.resource
         try:
-            record = member(response.json(), self.resource.envelope)
+            record = member(response.json(), of.envelope)
         except ValueError:
             record = None
-        if isinstance(record, dict) and record.get(self.resource.id_field) not in (None, ""):
+        if isinstance(record, dict) and record.get(of.id_field) not in (None, ""):
             return record
         if sent is not None:
             return dict(sent)
-        self._api.json(response, *self.resource.envelope)  # no JSON, or no envelope: says so
-        return self._account(record).fields  # says which member is missing
+        self._api.json(response, *of.envelope)  # no JSON, or no envelope: says so
+        vendor = self._api.profile.vendor
+        raise PermanentError(f"{vendor} answered without the {of.noun}'s {of.id_field}")
 
 
 def _equal(found: Any, declared: Any) -> bool:

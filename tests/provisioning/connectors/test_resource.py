@@ -29,7 +29,7 @@ class Users:
     def client(self, resource: Resource) -> "Target":
         def handle(request: httpx.Request) -> httpx.Response:
             self.requests.append(request)
-            ident = request.url.raw_path.decode().removeprefix("/v1/users/")
+            ident = request.url.raw_path.decode().split("?")[0].removeprefix("/v1/users/")
             user = self.users.get(ident.replace("%2F", "/"))
             if user is None:
                 return httpx.Response(404, json={"message": "no such user"})
@@ -161,3 +161,15 @@ async def test_matching_compares_case_insensitively_from_a_list_or_a_stream() ->
     assert await matching(rows, "mail", "ada@acme.com") == rows[:1]
     assert await matching(stream(), "mail", " ADA@ACME.COM") == rows[:1]
     assert same(rows[2], "mail", "")  # a missing value reads as empty
+
+
+async def test_read_of_another_resource_uses_its_path_query_and_envelope() -> None:
+    server = Users(envelope=False)
+    target = server.client(USERS)
+    teams = Resource("team", "/users/{id}", params={"fields": "id,name"})
+
+    assert await target._read("a/b", teams) == {"id": "a/b", "active": True}
+    assert server.requests[-1].url.params["fields"] == "id,name"
+    assert await target._read("nobody", teams) is None
+    with pytest.raises(PermanentError, match="Acme answered without the team's name"):
+        await target._read("a/b", Resource("team", "/users/{id}", id_field="name"))
