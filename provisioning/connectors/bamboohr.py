@@ -21,7 +21,7 @@ from provisioning.connectors.base import (
 from provisioning.connectors.messages import ErrorBody
 from provisioning.connectors.paging import Whole
 from provisioning.connectors.profile import ApiClient, ApiProfile
-from provisioning.connectors.resource import Resource, ResourceTarget, matching
+from provisioning.connectors.resource import Resource, ResourceTarget
 from provisioning.errors import MappingError, PermanentError
 
 __all__ = [
@@ -165,8 +165,7 @@ class BambooHrConnector(ResourceTarget):
 
     async def find(self, key: str, value: str) -> list[RemoteAccount]:
         """Employees, active or not, whose ``key`` field equals ``value`` case-insensitively."""
-        rows = await matching(self._report(), self._lookup(key), value)
-        return [self._account(row) for row in rows]
+        return await self._matching(self._report(), key, value)
 
     async def create(self, payload: Mapping[str, Any], context: DeliveryContext) -> RemoteAccount:
         """Create the employee; the id comes from ``Location``. A taken email is a 409

@@ -23,7 +23,7 @@ from provisioning.connectors.fields import day_in, positive_id
 from provisioning.connectors.messages import ErrorBody, FieldClash
 from provisioning.connectors.paging import Offset
 from provisioning.connectors.profile import ApiClient, ApiProfile
-from provisioning.connectors.resource import Resource, ResourceTarget, matching
+from provisioning.connectors.resource import Resource, ResourceTarget
 from provisioning.errors import MappingError, PermanentError, TargetConfigError
 
 __all__ = ["DEFAULT_FIELD_MAP", "LuccaConnector", "LuccaOptions", "read_lucca_error"]
@@ -185,11 +185,7 @@ class LuccaConnector(ResourceTarget):
 
     async def find(self, key: str, value: str) -> list[RemoteAccount]:
         """Users, former ones included, whose ``key`` equals ``value`` case-insensitively."""
-        field = self._lookup(key)
-        return [
-            self._account(user)
-            for user in await matching(self._users({field: value}), field, value)
-        ]
+        return await self._matching(self._users({self._lookup(key): value}), key, value)
 
     async def create(self, payload: Mapping[str, Any], context: DeliveryContext) -> RemoteAccount:
         """Create the user with its contract; a login or mail clash is a ConflictError."""

@@ -149,6 +149,13 @@ class ResourceTarget:
             raise PermanentError(f"{vendor} cannot look {self.resource.noun}s up by {key!r}")
         return self.resource.lookups[key]
 
+    async def _matching(
+        self, records: AsyncIterable[dict[str, Any]], key: str, value: str
+    ) -> list[RemoteAccount]:
+        """The accounts among ``records`` whose ``key`` field (:meth:`_lookup`) is ``value``."""
+        field_name = self._lookup(key)
+        return [self._account(record) for record in await matching(records, field_name, value)]
+
     def _account(self, record: Any) -> RemoteAccount:
         """A record as a RemoteAccount; PermanentError when it has no id."""
         id_field = self.resource.id_field

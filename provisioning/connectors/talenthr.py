@@ -32,7 +32,7 @@ from provisioning.connectors.dates import as_date
 from provisioning.connectors.messages import ErrorBody, FieldClash
 from provisioning.connectors.paging import Offset
 from provisioning.connectors.profile import ApiClient, ApiProfile
-from provisioning.connectors.resource import Resource, ResourceTarget, matching
+from provisioning.connectors.resource import Resource, ResourceTarget
 from provisioning.errors import MappingError, PermanentError, TargetConfigError
 from provisioning.responses import account_gone
 
@@ -202,8 +202,7 @@ class TalentHrConnector(ResourceTarget):
 
     async def find(self, key: str, value: str) -> list[RemoteAccount]:
         """Employees whose email is ``value`` (case-insensitively), from the directory."""
-        rows = await matching(self._api.items(DIRECTORY_PATH), self._lookup(key), value)
-        return [self._account(row) for row in rows]
+        return await self._matching(self._api.items(DIRECTORY_PATH), key, value)
 
     async def create(self, payload: Mapping[str, Any], context: DeliveryContext) -> RemoteAccount:
         """Hire the employee; a taken email is a ConflictError."""

@@ -18,7 +18,7 @@ from provisioning.connectors.dates import days_as
 from provisioning.connectors.messages import ErrorBody
 from provisioning.connectors.paging import PageNumber
 from provisioning.connectors.profile import ApiClient, ApiProfile, json_encoder
-from provisioning.connectors.resource import Resource, ResourceTarget, matching
+from provisioning.connectors.resource import Resource, ResourceTarget
 from provisioning.errors import MappingError, PermanentError
 
 __all__ = ["DEFAULT_FIELD_MAP", "TribalHabitsConnector", "TribalHabitsOptions", "read_error"]
@@ -37,6 +37,7 @@ USERS = Resource(
     answer="maybe",
     status={True: {"active": True}, False: {"active": False}},
     delete="deactivate",
+    lookups={"email": "email"},
 )
 #: [V] The fields of a user record; [V] custom fields are ``X-<name>``.
 STANDARD_FIELDS = frozenset(
@@ -149,8 +150,7 @@ class TribalHabitsConnector(ResourceTarget):
             record = await self._read(_fold(key, value))
             return [] if record is None else [self._account(record)]
         if key == "email":
-            found = await matching(self._api.items(USERS_PATH), "email", value)
-            return [self._account(record) for record in found]
+            return await self._matching(self._api.items(USERS_PATH), key, value)
         raise PermanentError(
             f"Tribal Habits users can be found by email or by their user_name "
             f"({self.options.username_from}), not by {key}: set matching.key accordingly"

@@ -173,3 +173,16 @@ async def test_read_of_another_resource_uses_its_path_query_and_envelope() -> No
     assert await target._read("nobody", teams) is None
     with pytest.raises(PermanentError, match="Acme answered without the team's name"):
         await target._read("a/b", Resource("team", "/users/{id}", id_field="name"))
+
+
+async def test_matching_accounts_compare_the_declared_lookup_field() -> None:
+    target = Users().client(USERS)
+
+    async def rows() -> Any:
+        yield {"id": "1", "mail": "Ada@Acme.com", "active": True}
+        yield {"id": "2", "mail": "grace@acme.com"}
+
+    found = await target._matching(rows(), "email", "ada@acme.com")
+    assert [(account.id, account.active) for account in found] == [("1", True)]
+    with pytest.raises(PermanentError, match="cannot look users up by 'userName'"):
+        await target._matching(rows(), "userName", "ada")
