@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 from urllib.parse import quote
 
 import httpx
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from provisioning.connectors.base import (
     ConnectorOptions,
@@ -179,7 +179,6 @@ class Dynamics365HrConnector:
         clock: monotonic seconds, for the ``$metadata`` refresh interval.
     """
 
-    options_model: ClassVar[type[BaseModel]] = Dynamics365HrOptions
     type: ClassVar[str] = "dynamics365_hr"
     lookup_keys: ClassVar[tuple[str, ...]] = tuple(LOOKUP_FIELDS)
     #: Only the key: the custom fields are the tenant's own (docs/connectors/dynamics365-hr.md).

@@ -20,7 +20,7 @@ from datetime import date, timedelta
 from types import MappingProxyType
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from provisioning.connectors.base import (
     ConnectorOptions,
@@ -184,7 +184,6 @@ class TalentHrConnector(ResourceTarget):
         today: the current date, for termination and rehire dates.
     """
 
-    options_model: ClassVar[type[BaseModel]] = TalentHrOptions
     type: ClassVar[str] = "talenthr"
     default_field_map: ClassVar[Mapping[str, Any]] = DEFAULT_FIELD_MAP
     lookup_keys: ClassVar[tuple[str, ...]] = ("email",)

@@ -28,7 +28,7 @@ from typing import Any, ClassVar, Literal
 from urllib.parse import quote
 
 import httpx
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from provisioning.connectors.base import (
     ConnectorOptions,
@@ -184,7 +184,6 @@ class TalentLmsConnector:
     """
 
     # Before ``type``, which shadows the builtin in the class body.
-    options_model: ClassVar[type[BaseModel]] = TalentLmsOptions
     type: ClassVar[str] = "talentlms"
     default_field_map: ClassVar[Mapping[str, Any]] = DEFAULT_FIELD_MAP
     lookup_keys: ClassVar[tuple[str, ...]] = tuple(LOOKUPS)
