@@ -1,15 +1,8 @@
 """Dynamics 365 Human Resources as a write-back target: worker custom fields over OData.
 
-Values earned downstream (LMS points, course results, coins) are written into custom fields
-of the worker in the finance and operations (unified HR) OData API, and nothing else (S1.4):
-scimgw never creates, renames or terminates workers in HR. ``create`` finds the worker by
-personnel number and patches it; deactivate, reactivate and delete do nothing.
-
-Custom field names are read from ``$metadata`` (at ``check()`` and before the first write)
-rather than trusted: a field created minutes ago may not be published yet, which is a
-retryable :class:`~provisioning.errors.TargetConfigError` naming the field (S1.5).
-
-Vendor facts and assumptions are the constants below; see docs/connectors/dynamics365-hr.md.
+Behaviour (write-back only: workers are never created, renamed or terminated; custom fields
+read from ``$metadata``), sources and limits: ``docs/connectors/dynamics365-hr.md``;
+every vendor fact is in the constants below.
 """
 
 import asyncio

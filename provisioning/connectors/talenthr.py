@@ -1,18 +1,8 @@
 """TalentHR as a target: people from the LMS become employees (seed S2.5, LMS -> HR).
 
-Employees are hired with ``POST /employees/hire``, terminated with
-``POST /employees/{id}/terminate`` and rehired, under the same id, with
-``POST /employees/{id}/rehire``. The hire date is the mapped
-``hire_date`` when it is a valid date, else the user's creation date (``meta.created``,
-mapped as ``hire_date_fallback``). The field map gives job title, department, location,
-division and employment status by *name*; they are resolved to TalentHR's ids through its
-list endpoints, cached per connector instance. TalentHR connections run with
-``create_only: true`` (S2.2), so the engine never updates an existing employee.
-
-Sources: [V] apidocs.talenthr.io and its Postman collection (target-apis.md §9: auth, rate
-limit, Accept, error key, update, terminate, rehire); [I] Pipedream's ``components/talenthr``
-(base URL, hire body, lists, directory envelope); [A] assumptions, all in the "vendor facts"
-block below and listed in docs/connectors/talenthr.md.
+Behaviour (hire, terminate, rehire under the same id; names resolved to ids; the hire date
+fallback), sources ([V]/[I]/[A]) and limits: ``docs/connectors/talenthr.md``; every
+vendor fact is in the block below.
 """
 
 from collections.abc import Callable, Mapping

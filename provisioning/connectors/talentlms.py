@@ -1,22 +1,8 @@
 """TalentLMS (API v1) target: users signed up, edited and (de)activated by the v1 API.
 
-``base_url`` is the portal's API root, ``https://{domain}.talentlms.com/api/v1``. The API key
-travels as HTTP basic username with an empty password (``auth: {type: basic}``, applied by
-the engine). GET arguments are path segments (``/users/email:ada@acme.com``), POST bodies are
-form-encoded. Email *and* login are unique in a portal; both can be looked up.
-
-``usersignup`` requires a password: the connector generates a strong random one per user
-(:mod:`secrets`), sends it once and forgets it. People sign in through SSO or reset it; it
-is never logged, stored or returned. Custom user fields are named in ``options`` and matched
-to the portal's ``custom_field_N`` keys by exact, case-sensitive name and type (S2.3).
-
-Throttling: 200 calls per 5 seconds plus the plan's API quota [V]. v1 sends no rate-limit
-headers [I], so on a 429 the connector asks ``/ratelimit`` which of the two it met, and
-the engine waits until the quota resets or for the 5-second window.
-
-Vendor facts come from target-apis.md §2a and §9 ([V] verified, [I] inferred from client
-libraries, [A] assumed, all in the "vendor facts" block below); docs/connectors/talentlms.md
-lists them.
+Behaviour (path-segment arguments, form bodies, the generated password, custom fields by
+exact name, the ``/ratelimit`` wait), sources ([V]/[I]/[A]) and limits:
+``docs/connectors/talentlms.md``; every vendor fact is in the block below.
 """
 
 import secrets
