@@ -44,6 +44,17 @@ def days_as(form: str) -> Callable[[Any], str]:
     return write
 
 
+def has_ended(value: Any, today: date) -> bool | None:
+    """Whether an end date (a contract's last day, a termination) has come by ``today``.
+
+    False when there is none (None) or it is later; None when the value is not a date.
+    """
+    if value is None:
+        return False
+    day = as_date(value)
+    return None if day is None else day <= today
+
+
 def known_zone(name: str) -> str:
     """``name`` if it is an IANA time zone (``Europe/Paris``); ValueError otherwise."""
     try:

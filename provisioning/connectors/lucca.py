@@ -18,7 +18,7 @@ from provisioning.connectors.base import (
     DeliveryContext,
     RemoteAccount,
 )
-from provisioning.connectors.dates import TimeZoneName, as_date, today_in
+from provisioning.connectors.dates import TimeZoneName, has_ended, today_in
 from provisioning.connectors.fields import day_in, positive_id
 from provisioning.connectors.messages import ErrorBody, FieldClash
 from provisioning.connectors.paging import Offset
@@ -240,12 +240,7 @@ class LuccaConnector(ResourceTarget):
 
     def _is_active(self, user: Mapping[str, Any]) -> bool:
         """Employed: no contract end, or one after today."""
-        end = user.get(CONTRACT_END)
-        return end is None or _day(end) > self._today()
-
-
-def _day(value: Any) -> date:
-    day = as_date(value)
-    if day is None:
-        raise PermanentError("Lucca answered a contract date that is not ISO 8601")
-    return day
+        ended = has_ended(user.get(CONTRACT_END), self._today())
+        if ended is None:
+            raise PermanentError("Lucca answered a contract date that is not ISO 8601")
+        return not ended

@@ -18,7 +18,7 @@ from provisioning.connectors.base import (
     DeliveryContext,
     RemoteAccount,
 )
-from provisioning.connectors.dates import as_date
+from provisioning.connectors.dates import as_date, has_ended
 from provisioning.connectors.messages import ErrorBody, FieldClash
 from provisioning.connectors.paging import Offset
 from provisioning.connectors.profile import ApiClient, ApiProfile
@@ -252,8 +252,7 @@ class TalentHrConnector(ResourceTarget):
 
     def _terminated(self, employee: Mapping[str, Any]) -> bool:
         """Terminated as of today: a later effective date leaves the employee active [V]."""
-        ended = as_date(employee.get("termination_date"))
-        return ended is not None and ended <= self._today()
+        return has_ended(employee.get("termination_date"), self._today()) is True
 
     def _rehire_date(self, employee: Mapping[str, Any]) -> date:
         """Today, unless that is not strictly after the termination [V] (terminated today)."""

@@ -49,3 +49,15 @@ def test_a_time_zone_option_is_refused_when_unknown_and_gives_its_own_today() ->
     kiritimati, niue = today_in("Pacific/Kiritimati")(), today_in("Pacific/Niue")()
     # UTC+14 and UTC-11 are 25 hours apart: Kiritimati is always one or two days ahead.
     assert timedelta(days=1) <= kiritimati - niue <= timedelta(days=2)
+
+
+def test_has_ended_says_whether_an_end_date_has_come() -> None:
+    from provisioning.connectors.dates import has_ended
+
+    today = date(2026, 3, 1)
+    assert has_ended("2026-03-01T00:00:00", today) is True  # the last day is today
+    assert has_ended(date(2026, 2, 1), today) is True
+    assert has_ended("2026-03-02", today) is False
+    assert has_ended(None, today) is False  # no end: still employed
+    assert has_ended("soon", today) is None
+    assert has_ended("", today) is None
