@@ -149,7 +149,6 @@ class BambooHrConnector(ResourceTarget):
 
     type: ClassVar[str] = "bamboohr"
     default_field_map: ClassVar[Mapping[str, Any]] = DEFAULT_FIELD_MAP
-    lookup_keys: ClassVar[tuple[str, ...]] = tuple(LOOKUP_FIELDS)
     resource: ClassVar[Resource] = EMPLOYEES
 
     def __init__(self, setup: ConnectorSetup) -> None:

@@ -34,26 +34,19 @@ __all__ = ["DEFAULT_FIELD_MAP", "LuccaConnector", "LuccaOptions", "read_lucca_er
 USERS_PATH = "/api/v3/users"
 #: Creates the user *and* its work contract [V post-work-contract].
 CREATE_PARAMS: Mapping[str, str] = MappingProxyType({"contract": "true"})
-
-
-#: Each departments API, by the ``departments_api`` option, and the member naming the head:
-#: Organization Structure's ``headId`` [V] (reading one by id: [A]); v3's ``headID`` [V].
+#: [V] Organization Structure's departments (the default: v3's stop in September 2026) name
+#: their head ``headId``; [A] one is read by id (only the list is documented).
+ORGANIZATION_DEPARTMENTS = Resource("department", "/organization/structure/api/departments/{id}")
+#: [V] v3 answers ``{"data": {..., "headID"}}``, with only ``id,name,url`` unless asked.
+V3_DEPARTMENTS = Resource(
+    "department",
+    "/api/v3/departments/{id}",
+    envelope=("data",),
+    params={"fields": "id,name,headID"},
+)
+#: The ``departments_api`` option -> where a department is read, the member naming its head.
 DEPARTMENT_APIS: Mapping[str, tuple[Resource, str]] = MappingProxyType(
-    {
-        "organization": (
-            Resource("department", "/organization/structure/api/departments/{id}"),
-            "headId",
-        ),
-        "v3": (
-            Resource(
-                "department",
-                "/api/v3/departments/{id}",
-                envelope=("data",),
-                params={"fields": "id,name,headID"},  # [V] else only id,name,url
-            ),
-            "headID",
-        ),
-    }
+    {"organization": (ORGANIZATION_DEPARTMENTS, "headId"), "v3": (V3_DEPARTMENTS, "headID")}
 )
 #: Only ``id,name,url`` are returned unless ``fields`` asks for more [V].
 READ_FIELDS = (
@@ -169,7 +162,6 @@ class LuccaConnector(ResourceTarget):
 
     type: ClassVar[str] = "lucca"
     default_field_map: ClassVar[Mapping[str, Any]] = DEFAULT_FIELD_MAP
-    lookup_keys: ClassVar[tuple[str, ...]] = tuple(LOOKUP_FILTERS)
     resource: ClassVar[Resource] = USERS
 
     def __init__(self, setup: ConnectorSetup, *, today: Callable[[], date] | None = None) -> None:

@@ -75,12 +75,21 @@ class ResourceTarget:
     """The :class:`~provisioning.connectors.base.TargetConnector` methods a :class:`Resource`
     declares; a subclass sets ``resource`` and ``_api`` and overrides what differs.
 
+    ``lookup_keys`` defaults to the keys of ``resource.lookups``.
+
     Hooks: :meth:`_body` (a payload as the vendor's body), :meth:`_status` (the body that
     (de)activates), :meth:`_is_active` (what a record says).
     """
 
     resource: ClassVar[Resource]
+    lookup_keys: ClassVar[tuple[str, ...]]
     _api: ApiClient
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # A connector looks up the keys its resource compares, unless it says otherwise.
+        if "lookup_keys" not in cls.__dict__ and "resource" in cls.__dict__:
+            cls.lookup_keys = tuple(cls.resource.lookups)
 
     async def update(
         self, account: RemoteAccount, payload: Mapping[str, Any], context: DeliveryContext

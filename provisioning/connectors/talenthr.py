@@ -176,7 +176,6 @@ class TalentHrConnector(ResourceTarget):
 
     type: ClassVar[str] = "talenthr"
     default_field_map: ClassVar[Mapping[str, Any]] = DEFAULT_FIELD_MAP
-    lookup_keys: ClassVar[tuple[str, ...]] = ("email",)
     resource: ClassVar[Resource] = EMPLOYEES
 
     def __init__(self, setup: ConnectorSetup, *, today: Callable[[], date] = date.today) -> None:

@@ -186,3 +186,15 @@ async def test_matching_accounts_compare_the_declared_lookup_field() -> None:
     assert [(account.id, account.active) for account in found] == [("1", True)]
     with pytest.raises(PermanentError, match="cannot look users up by 'userName'"):
         await target._matching(rows(), "userName", "ada")
+
+
+def test_lookup_keys_default_to_the_resource_lookups_unless_declared() -> None:
+    from provisioning.connectors.bamboohr import BambooHrConnector
+    from provisioning.connectors.lucca import LuccaConnector
+    from provisioning.connectors.talenthr import TalentHrConnector
+    from provisioning.connectors.tribalhabits import TribalHabitsConnector
+
+    assert BambooHrConnector.lookup_keys == ("email", "employeeNumber")
+    assert LuccaConnector.lookup_keys == ("email", "userName", "employeeNumber")
+    assert TalentHrConnector.lookup_keys == ("email",)
+    assert "externalId" in TribalHabitsConnector.lookup_keys  # its own: the username keys
