@@ -54,8 +54,7 @@ READ_FIELDS = (
     "legalEntityId,departmentId,managerId"
 )
 ACCEPT_JSON: Mapping[str, str] = MappingProxyType({"Accept": "application/json"})
-#: ``paging={offset},{limit}``; the documented maximum limit is 1000 [V]: a shorter page
-#: is the last.
+#: [V] ``paging={offset},{limit}``, at most 1000 a page: a shorter page is the last.
 USER_PAGES = Offset(
     items=("data", "items"), params={"paging": "{offset},{limit}"}, size=100, short_page_ends=True
 )
@@ -68,8 +67,7 @@ LOOKUP_FILTERS: Mapping[str, str] = MappingProxyType(
 #: Dates are written ``2025-01-01T00:00:00`` in the tenant's local time, no offset [V].
 LUCCA_DATE = "%Y-%m-%dT00:00:00"
 #: [V] A user is read, updated (PUT: the fields sent only) and deleted at its path, in a
-#: ``data`` envelope; HR data: prefer ``deprovision: deactivate`` to deleting. [V
-#: update-a-user-by-id] Its organisation fields are Lucca ids (positive integers).
+#: ``data`` envelope; its organisation fields are Lucca ids [V update-a-user-by-id].
 USERS = Resource(
     noun="user",
     item=USERS_PATH + "/{id}",
@@ -93,8 +91,7 @@ DEFAULTED_FIELDS: Mapping[str, str] = MappingProxyType(
         "rolePrincipalId": "default_role_id",
     }
 )
-#: [A] A leaver is deactivated by setting this on the user (their last day) and rehired by
-#: clearing it; Lucca may prefer a new work contract (``/directory/api/4.0/work-contracts``).
+#: [A] Deactivating sets the user's last day of employment here; reactivating clears it.
 CONTRACT_END = "dtContractEnd"
 #: A uniqueness clash is a 400 Problem Details naming the field in ``errors`` [A: wording].
 UNIQUE_FIELDS = frozenset({"login", "mail", "employeenumber"})

@@ -26,9 +26,9 @@ __all__ = ["DEFAULT_FIELD_MAP", "TribalHabitsConnector", "TribalHabitsOptions", 
 # -- vendor facts ([V] documented, [A] assumed) ----------------------------------------------
 
 #: [V] Users live under the API root ``https://{org}.tribalhabits.com/papi`` (the base_url);
-#: [A] one user is shown, created and updated (PUT, only the fields given) by ``user_name``
-#: in the path; [V] ``active: false`` deactivates (S5.1); [V] the API cannot delete users,
-#: so deleting deactivates, which keeps their learning records.
+#: [A] one is shown, created and updated (PUT, the fields given, maybe answering without the
+#: record) by its ``user_name``, which cannot change [A]; [V] ``active`` (de)activates (S5.1);
+#: [V] the API cannot delete users, so deleting deactivates (learning records are kept).
 USERS_PATH = "/users"
 USERS = Resource(
     noun="user",
@@ -49,12 +49,9 @@ LIST_SEPARATOR = ";"
 #: [V] Above 300 requests/min the organisation is blocked (429) for one minute; [A] the
 #: 429 carries no Retry-After, so that minute is the wait.
 BLOCK_SECONDS = 60.0
-#: [A] The list is paged by ``?page=<n>`` (1-based); [V] 25 records a page, in
-#: ``{"total_records", "max_per_page", "current_page", "total_pages", "records"}``. The
-#: bound stops a server whose ``total_pages`` never ends (25 x 10,000 = 250,000 users).
+#: [A] ``?page=<n>`` (1-based); [V] 25 ``records`` a page, with ``total_pages``; bounded at
+#: 10,000 pages (250,000 users) against a server whose ``total_pages`` never ends.
 PAGING = PageNumber(items=("records",), total_pages=("total_pages",), max_pages=10_000)
-#: [A] A ``user_name`` cannot be changed, so updates never send it; a write
-#: may answer without the record (then the record sent stands in for it).
 JSON = "application/json"
 #: [V] 'yyyy-mm-dd' is one of the date forms the API takes.
 ISO_DAY = "%Y-%m-%d"
@@ -175,7 +172,7 @@ class TribalHabitsConnector(ResourceTarget):
         return str(value).strip()
 
     def _body(self, payload: Mapping[str, Any]) -> dict[str, Any]:
-        """The fields sent to the API: standard and ``X-`` fields; candidates are dropped."""
+        """The fields sent: standard and ``X-`` ones; user_name (fixed) and candidates dropped."""
         body: dict[str, Any] = {}
         for name, value in payload.items():
             if name == "user_name" or name.startswith(CANDIDATE):
