@@ -1,29 +1,28 @@
 """BambooHR as a target: users become employees through the API-key ("gateway") API.
 
-Employees are created with ``POST /employees``, which answers 201 with an *empty* body
-and the new id in the ``Location`` header, and updated with ``POST /employees/{id}``.
-Deactivation sets the employee's ``status`` to ``Inactive``. Lookups for matching read a
-custom report, which, unlike the directory, includes inactive employees. Errors carry
-their message in the ``X-BambooHR-Error-Message`` header, not in the body.
-
-Sources (target-apis.md §3): [V] BambooHR's documentation and its SDK
-(``BambooHR/bhr-api-python``); [I] inferred; [A] assumptions, all in the "vendor facts"
-block below.
+Behaviour, sources ([V] documented, [I] inferred, [A] assumed) and limits:
+``docs/connectors/bamboohr.md``; every vendor fact is in the block below.
 """
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from datetime import date
 from types import MappingProxyType
 from typing import Any, ClassVar
-from urllib.parse import quote
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from provisioning.connectors.base import ConnectorSetup, DeliveryContext, RemoteAccount
+from provisioning.connectors.base import (
+    ConnectorOptions,
+    ConnectorSetup,
+    DeliveryContext,
+    RemoteAccount,
+)
+from provisioning.connectors.messages import ErrorBody
+from provisioning.connectors.paging import Whole
 from provisioning.connectors.profile import ApiClient, ApiProfile
+from provisioning.connectors.resource import Resource, ResourceTarget
 from provisioning.errors import MappingError, PermanentError
-from provisioning.responses import default_message
 
 __all__ = [
     "DEFAULT_FIELD_MAP",
@@ -45,7 +44,6 @@ ERROR_HEADER = "X-BambooHR-Error-Message"
 #: [V] 503 is BambooHR's historical throttle; from 2026-09-16 it is 429 + Retry-After.
 THROTTLE_STATUSES = (429, 503)
 EMPLOYEES_PATH = "/employees"  # [V] POST: 201, empty body, Location: .../employees/{id}
-EMPLOYEE_PATH = "/employees/{id}"  # [V] POST: update, 200 with an empty body
 FIELDS_PATH = "/meta/fields"  # [V] the field catalogue, read-only: proves the key
 #: [V] Active *and* inactive employees; Content-Type must be exactly application/json.
 REPORT_PATH = "/reports/custom"
@@ -56,7 +54,6 @@ STATUS, ACTIVE, INACTIVE = "status", "Active", "Inactive"
 #: [V] An update answers 409 for a duplicate email or an invalid value; [A] a creation
 #: refuses a duplicate ``workEmail`` with 409 too. Both are conflicts (the message tells).
 CONFLICT_STATUSES = (409,)
-#: [I] Deleting an employee takes OAuth (the SDK's spec): not possible with an API key.
 #: [V] Writing ``yes`` checks a checkbox; anything else (we send ``no``) unchecks it.
 CHECKED, UNCHECKED = "yes", "no"
 #: Matching key -> the BambooHR field compared (case-insensitively).
@@ -64,6 +61,17 @@ LOOKUP_FIELDS: Mapping[str, str] = MappingProxyType(
     {"email": "workEmail", "employeeNumber": "employeeNumber"}
 )
 REPORT_FIELDS = ("firstName", "lastName", "workEmail", "employeeNumber", STATUS)
+#: [V] ``POST /employees/{id}`` updates, answering 200 with an empty body; ``status``
+#: (de)activates. [I] Deleting an employee takes OAuth (the SDK's spec): not an API key.
+EMPLOYEES = Resource(
+    noun="employee",
+    item="/employees/{id}",
+    lookups=LOOKUP_FIELDS,
+    write="POST",
+    status={True: {STATUS: ACTIVE}, False: {STATUS: INACTIVE}},
+    delete=None,
+    no_delete="it deletes them only for OAuth clients; set deprovision.action: deactivate",
+)
 
 #: BambooHR field <- SCIM path. All values are sent as strings [V]: dates ``yyyy-mm-dd``,
 #: list fields (department, division, location) must name an existing option [V].
@@ -92,28 +100,17 @@ DEFAULT_FIELD_MAP: Mapping[str, Any] = MappingProxyType(
 )
 
 
-class BambooHrOptions(BaseModel):
+class BambooHrOptions(ConnectorOptions):
     """The ``options:`` of a ``type: bamboohr`` connection."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     #: The company's BambooHR subdomain (``acme`` for acme.bamboohr.com) [V].
     company_domain: str = Field(pattern=r"^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$")
 
 
-def read_bamboohr_error(response: httpx.Response) -> str | None:
-    """The ``X-BambooHR-Error-Message`` header [V], else the newer JSON ``error`` body [V]."""
-    header = response.headers.get(ERROR_HEADER, "").strip()
-    if header:
-        return header
-    try:
-        error = response.json().get("error")
-    except (ValueError, AttributeError):
-        error = None
-    if isinstance(error, dict) and error.get("message"):
-        return ": ".join(str(part) for part in (error.get("code"), error["message"]) if part)
-    return default_message(response)
-
+#: The ``X-BambooHR-Error-Message`` header [V], else the newer JSON ``error`` body [V].
+read_bamboohr_error = ErrorBody(
+    header=ERROR_HEADER, message=(("error", "message"),), code=("error", "code")
+)
 
 #: How BambooHR's API answers; httpx's json= sends exactly "application/json", which
 #: BambooHR requires [V].
@@ -125,6 +122,7 @@ PROFILE = ApiProfile(
     conflict_statuses=CONFLICT_STATUSES,
     gone="the BambooHR employee behind {path}",
     json_hint="(XML?)",
+    paging=Whole(items=("employees",)),
 )
 
 
@@ -141,7 +139,7 @@ def field_value(name: str, value: Any) -> str:
     raise MappingError(f"{name}: BambooHR fields take one value, not a {type(value).__name__}")
 
 
-class BambooHrConnector:
+class BambooHrConnector(ResourceTarget):
     """BambooHR's API as a provisioning target.
 
     Args:
@@ -149,10 +147,9 @@ class BambooHrConnector:
             the basic auth; ``options`` are validated by :class:`BambooHrOptions`.
     """
 
-    options_model: ClassVar[type[BaseModel]] = BambooHrOptions
     type: ClassVar[str] = "bamboohr"
     default_field_map: ClassVar[Mapping[str, Any]] = DEFAULT_FIELD_MAP
-    lookup_keys: ClassVar[tuple[str, ...]] = tuple(LOOKUP_FIELDS)
+    resource: ClassVar[Resource] = EMPLOYEES
 
     def __init__(self, setup: ConnectorSetup) -> None:
         self.options = BambooHrOptions.model_validate(dict(setup.options))
@@ -167,56 +164,21 @@ class BambooHrConnector:
 
     async def find(self, key: str, value: str) -> list[RemoteAccount]:
         """Employees, active or not, whose ``key`` field equals ``value`` case-insensitively."""
-        if key not in LOOKUP_FIELDS:
-            raise PermanentError(f"BambooHR employees cannot be looked up by {key!r}")
-        field, wanted = LOOKUP_FIELDS[key], value.casefold()
-        rows = await self._report()
-        return [_account(row) for row in rows if str(row.get(field) or "").casefold() == wanted]
+        return await self._matching(self._report(), key, value)
 
     async def create(self, payload: Mapping[str, Any], context: DeliveryContext) -> RemoteAccount:
         """Create the employee; the id comes from ``Location``. A taken email is a 409
         (ConflictError), as is any invalid value: the message tells them apart."""
-        response = await self._api.call("POST", EMPLOYEES_PATH, _body(payload))
+        response = await self._api.call("POST", EMPLOYEES_PATH, self._body(payload))
         return RemoteAccount(id=_created_id(response), active=payload.get(STATUS) != INACTIVE)
 
-    async def update(
-        self, account: RemoteAccount, payload: Mapping[str, Any], context: DeliveryContext
-    ) -> RemoteAccount:
-        """Post the mapped fields; a 404 says the employee is gone."""
-        await self._api.call("POST", _path(account), _body(payload), gone=account)
-        return RemoteAccount(id=account.id, active=account.active)
+    def _report(self) -> AsyncIterator[dict[str, Any]]:
+        """Every employee, active or not, with ``REPORT_FIELDS``: the report is one answer."""
+        query = {"title": REPORT_TITLE, "fields": list(REPORT_FIELDS)}
+        return self._api.items(REPORT_PATH, REPORT_PARAMS, query=query)
 
-    async def deactivate(self, account: RemoteAccount, context: DeliveryContext) -> None:
-        """Set ``status: Inactive``; an employee already gone (404) has no access left."""
-        await self._api.call("POST", _path(account), {STATUS: INACTIVE}, missing_ok=True)
-
-    async def reactivate(self, account: RemoteAccount, context: DeliveryContext) -> None:
-        """Set ``status: Active``."""
-        await self._api.call("POST", _path(account), {STATUS: ACTIVE}, gone=account)
-
-    async def delete(self, account: RemoteAccount, context: DeliveryContext) -> None:
-        """BambooHR deletes employees only for OAuth clients: not with an API key."""
-        raise PermanentError(
-            "BambooHR deletes employees only through OAuth, not with an API key; "
-            "set deprovision.action: deactivate"
-        )
-
-    async def _report(self) -> list[dict[str, Any]]:
-        body = {"title": REPORT_TITLE, "fields": list(REPORT_FIELDS)}
-        response = await self._api.call("POST", REPORT_PATH, body, params=REPORT_PARAMS)
-        report = self._api.json(response)
-        employees = report.get("employees") if isinstance(report, dict) else None
-        if not isinstance(employees, list):
-            raise PermanentError("BambooHR's custom report has no employees list")
-        return [row for row in employees if isinstance(row, dict)]
-
-
-def _body(payload: Mapping[str, Any]) -> dict[str, str]:
-    return {name: field_value(name, value) for name, value in payload.items()}
-
-
-def _path(account: RemoteAccount) -> str:
-    return EMPLOYEE_PATH.format(id=quote(account.id, safe=""))
+    def _body(self, payload: Mapping[str, Any]) -> dict[str, str]:
+        return {name: field_value(name, value) for name, value in payload.items()}
 
 
 def _created_id(response: httpx.Response) -> str:
@@ -231,9 +193,3 @@ def _created_id(response: httpx.Response) -> str:
             status=response.status_code,
         )
     return found
-
-
-def _account(row: Mapping[str, Any]) -> RemoteAccount:
-    if row.get("id") in (None, ""):
-        raise PermanentError("a BambooHR report row has no id")
-    return RemoteAccount(id=str(row["id"]), active=row.get(STATUS) == ACTIVE, fields=row)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import httpx
+from pydantic import BaseModel, ConfigDict
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,13 @@ class DeliveryContext:
     resource_id: str
     event_id: int
     action: str
+
+
+class ConnectorOptions(BaseModel):
+    """The base of a connector's ``options:`` model: unknown keys are refused (a typo
+    must not pass silently), and a refused value is never echoed (it may be a secret)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
 
 @dataclass(frozen=True)

@@ -1,15 +1,8 @@
 """Dynamics 365 Human Resources as a write-back target: worker custom fields over OData.
 
-Values earned downstream (LMS points, course results, coins) are written into custom fields
-of the worker in the finance and operations (unified HR) OData API, and nothing else (S1.4):
-scimgw never creates, renames or terminates workers in HR. ``create`` finds the worker by
-personnel number and patches it; deactivate, reactivate and delete do nothing.
-
-Custom field names are read from ``$metadata`` (at ``check()`` and before the first write)
-rather than trusted: a field created minutes ago may not be published yet, which is a
-retryable :class:`~provisioning.errors.TargetConfigError` naming the field (S1.5).
-
-Vendor facts and assumptions are the constants below; see docs/connectors/dynamics365-hr.md.
+Behaviour (write-back only: workers are never created, renamed or terminated; custom fields
+read from ``$metadata``), sources and limits: ``docs/connectors/dynamics365-hr.md``;
+every vendor fact is in the constants below.
 """
 
 import asyncio
@@ -24,12 +17,19 @@ from typing import Any, ClassVar
 from urllib.parse import quote
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from provisioning.connectors.base import ConnectorSetup, DeliveryContext, RemoteAccount
+from provisioning.connectors.base import (
+    ConnectorOptions,
+    ConnectorSetup,
+    DeliveryContext,
+    RemoteAccount,
+)
+from provisioning.connectors.messages import ErrorBody
+from provisioning.connectors.paging import NextLink
 from provisioning.connectors.profile import ApiClient, ApiProfile
+from provisioning.connectors.resource import matching
 from provisioning.errors import ConflictError, MappingError, PermanentError, TargetConfigError
-from provisioning.responses import default_message, read_json
 
 __all__ = ["Dynamics365HrConnector", "Dynamics365HrOptions", "parse_metadata", "read_odata_error"]
 
@@ -53,9 +53,10 @@ ODATA_HEADERS = MappingProxyType(
 #: [A] Standard OData: ``PATCH`` with ``If-Match: *`` writes whatever version HR holds (204).
 IF_MATCH_ANY = MappingProxyType({"If-Match": "*"})
 EDM = "{http://docs.oasis-open.org/odata/ns/edm}"
-#: [V] odata.md: pages of at most 10,000 rows linked by ``@odata.nextLink``. A lookup by
-#: key or email fits one; more pages than this is a server ignoring the filter.
-MAX_PAGES = 5
+#: [V] odata.md: pages of at most 10,000 rows linked by ``@odata.nextLink``.
+PAGES = NextLink(items=("value",), link=("@odata.nextLink",))
+#: A lookup by key or email fits one page; more than this is a server ignoring the filter.
+LOOKUP_PAGES = 5
 #: A missing field re-reads ``$metadata`` (tens of MB in F&O) at most this often.
 METADATA_REFRESH_SECONDS = 60.0
 #: Characters left readable in query values (quotes of literals, commas of $select).
@@ -71,10 +72,8 @@ LOOKUP_FIELDS: Mapping[str, str] = MappingProxyType(
 )
 
 
-class Dynamics365HrOptions(BaseModel):
+class Dynamics365HrOptions(ConnectorOptions):
     """The ``options:`` of a ``dynamics365_hr`` connection (``base_url`` is ``.../data``)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     #: The workers' entity set, if the environment publishes them under another name.
     entity_set: str = Field(WORKERS, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -128,26 +127,21 @@ def parse_metadata(content: bytes, entity_set: str, suffix: str = CUSTOM_SUFFIX)
     return WorkerSchema(str(entity_type), keys, MappingProxyType(custom))
 
 
-def read_odata_error(response: httpx.Response) -> str | None:
-    """``code: message`` of an OData error body, with ``innererror.message`` if it adds to it."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    error = body.get("error") if isinstance(body, dict) else None
-    if not isinstance(error, dict):
-        text = default_message(response)
-        return text or (UNREGISTERED_HINT if response.status_code == 401 else None)
-    inner = error.get("innererror")
-    parts = [error.get("code"), error.get("message")]
-    parts.append(inner.get("message") if isinstance(inner, dict) else None)
-    kept = [str(part) for part in parts if part]
-    return ": ".join(dict.fromkeys(kept)) or None
-
+#: ``code: message`` of an OData error body, with ``innererror.message`` if it adds to it.
+read_odata_error = ErrorBody(
+    message=(("error", "message"),),
+    code=("error", "code"),
+    inner=("error", "innererror", "message"),
+    silent={401: UNREGISTERED_HINT},
+)
 
 #: How an OData v4 service (F&O's HR data entities) answers: its ``error.message``.
 PROFILE = ApiProfile(
-    vendor="HR", read_message=read_odata_error, headers=ODATA_HEADERS, gone="worker {id}"
+    vendor="HR",
+    read_message=read_odata_error,
+    headers=ODATA_HEADERS,
+    gone="worker {id}",
+    paging=PAGES,
 )
 
 
@@ -178,7 +172,6 @@ class Dynamics365HrConnector:
         clock: monotonic seconds, for the ``$metadata`` refresh interval.
     """
 
-    options_model: ClassVar[type[BaseModel]] = Dynamics365HrOptions
     type: ClassVar[str] = "dynamics365_hr"
     lookup_keys: ClassVar[tuple[str, ...]] = tuple(LOOKUP_FIELDS)
     #: Only the key: the custom fields are the tenant's own (docs/connectors/dynamics365-hr.md).
@@ -218,8 +211,8 @@ class Dynamics365HrConnector:
             "$filter": f"{field} eq {odata_string(value)}",
             "$select": f"{PERSONNEL_NUMBER},{PRIMARY_EMAIL}",
         }
-        rows = await self._rows(query)
-        return [_worker(row) for row in rows if str(row.get(field, "")).lower() == value.lower()]
+        rows = self._api.items(_with_query(self._collection, query), max_pages=LOOKUP_PAGES)
+        return [_worker(row) for row in await matching(rows, field, value)]
 
     async def create(self, payload: Mapping[str, Any], context: DeliveryContext) -> RemoteAccount:
         """Find the worker by the payload's personnel number and write its custom fields.
@@ -326,35 +319,17 @@ class Dynamics365HrConnector:
 
     # -- HTTP ------------------------------------------------------------------------------
 
-    async def _rows(self, query: Mapping[str, str]) -> list[dict[str, Any]]:
-        """Every row of a query, following ``@odata.nextLink`` on the same service only."""
-        rows: list[dict[str, Any]] = []
-        response = await self._get(self._collection, query)
-        for _ in range(MAX_PAGES):
-            page = _json(response)
-            rows += [row for row in page.get("value", []) if isinstance(row, dict)]
-            link = page.get("@odata.nextLink")
-            if not link:
-                return rows
-            if not str(link).startswith(self._api.base + "/"):
-                # The bearer token goes with every request: never follow a link elsewhere.
-                raise PermanentError("HR's @odata.nextLink leaves the configured service")
-            response = await self._get(str(link), {})
-        raise PermanentError(f"more than {MAX_PAGES} pages for one lookup: is the filter ignored?")
-
     async def _get(
         self, url: str, query: Mapping[str, str], accept: str = "application/json"
     ) -> httpx.Response:
-        if query:  # spaces as %20 (OData URL conventions), quotes kept readable
-            url += "?" + "&".join(f"{k}={quote(v, safe=QUERY_SAFE)}" for k, v in query.items())
-        return await self._api.call("GET", url, headers={"Accept": accept})
+        return await self._api.call("GET", _with_query(url, query), headers={"Accept": accept})
 
 
-def _json(response: httpx.Response) -> dict[str, Any]:
-    body = read_json(response, "HR")
-    if not isinstance(body, dict):
-        raise PermanentError(f"HR answered {response.status_code} without an OData JSON object")
-    return body
+def _with_query(url: str, query: Mapping[str, str]) -> str:
+    """Spaces as %20 (OData URL conventions), quotes and commas kept readable."""
+    if not query:
+        return url
+    return url + "?" + "&".join(f"{k}={quote(v, safe=QUERY_SAFE)}" for k, v in query.items())
 
 
 def _unknown_property(response: httpx.Response) -> bool:

@@ -1,34 +1,30 @@
 """Lucca (Poplee Core HR) target through the legacy v3 users API, the only write path.
 
-A user is created together with its work contract (``POST /api/v3/users?contract=true``).
-Lucca requires a legal entity, a department and a primary role on every employee: when the
-mapped user lacks one, the connection's configured default applies (S4.3). When no
-manager is given, the manager is the head of the employee's department; a head who is no
-longer employed stops the creation with a message naming the department (S4.4).
-
-Lucca has no "active" flag: employment follows from the contract dates. An account is
-read as active while its contract has no end date or ends after today; deactivating
-records today as the last day of employment (``dtContractEnd``), reactivating clears it.
-Dates are local to the tenant, written without offset.
-
-Lucca connections should set ``create_only: true`` (S4.6): HR completes the record after
-creation, and the engine then never overwrites it. See ``docs/connectors/lucca.md``.
+Behaviour (creation with a contract, the S4.3 defaults, the department head as manager,
+activity read from contract dates), sources ([V]/[I]/[A]) and limits:
+``docs/connectors/lucca.md``; every vendor fact is in the block below.
 """
 
-from collections.abc import Callable, Mapping
-from datetime import date, datetime
+from collections.abc import AsyncIterator, Callable, Mapping
+from datetime import date
 from types import MappingProxyType
-from typing import Any, ClassVar, Literal, NamedTuple
-from urllib.parse import quote
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Any, ClassVar, Literal
 
-import httpx
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field
 
-from provisioning.connectors.base import ConnectorSetup, DeliveryContext, RemoteAccount
+from provisioning.connectors.base import (
+    ConnectorOptions,
+    ConnectorSetup,
+    DeliveryContext,
+    RemoteAccount,
+)
+from provisioning.connectors.dates import TimeZoneName, has_ended, today_in
+from provisioning.connectors.fields import day_in, positive_id
+from provisioning.connectors.messages import ErrorBody, FieldClash
+from provisioning.connectors.paging import Offset
 from provisioning.connectors.profile import ApiClient, ApiProfile
+from provisioning.connectors.resource import Resource, ResourceTarget
 from provisioning.errors import MappingError, PermanentError, TargetConfigError
-from provisioning.responses import default_message, read_json
 
 __all__ = ["DEFAULT_FIELD_MAP", "LuccaConnector", "LuccaOptions", "read_lucca_error"]
 
@@ -38,33 +34,19 @@ __all__ = ["DEFAULT_FIELD_MAP", "LuccaConnector", "LuccaOptions", "read_lucca_er
 USERS_PATH = "/api/v3/users"
 #: Creates the user *and* its work contract [V post-work-contract].
 CREATE_PARAMS: Mapping[str, str] = MappingProxyType({"contract": "true"})
-
-
-class DepartmentApi(NamedTuple):
-    """Where one department is read, and how its head is spelt there."""
-
-    path: str
-    #: The member holding the head's user id.
-    head: str
-    #: The member wrapping the department, if any.
-    envelope: str | None
-    #: The ``fields`` to ask for, where the API answers only ``id,name,url`` without it.
-    fields: str | None = None
-
-
-#: Each departments API Lucca has, by the ``departments_api`` option that picks it. The
-#: Organization Structure API (same key; the default, as v3 departments stop in September
-#: 2026 [V]) answers ``headId`` at the top level [V]; reading one department by id there is
-#: [A] (the list is documented). v3 answers ``{"data": {..., "headID", "head": {...}}}`` [V].
-DEPARTMENT_APIS: Mapping[str, DepartmentApi] = MappingProxyType(
-    {
-        "organization": DepartmentApi(
-            "/organization/structure/api/departments/{id}", head="headId", envelope=None
-        ),
-        "v3": DepartmentApi(
-            "/api/v3/departments/{id}", head="headID", envelope="data", fields="id,name,headID"
-        ),
-    }
+#: [V] Organization Structure's departments (the default: v3's stop in September 2026) name
+#: their head ``headId``; [A] one is read by id (only the list is documented).
+ORGANIZATION_DEPARTMENTS = Resource("department", "/organization/structure/api/departments/{id}")
+#: [V] v3 answers ``{"data": {..., "headID"}}``, with only ``id,name,url`` unless asked.
+V3_DEPARTMENTS = Resource(
+    "department",
+    "/api/v3/departments/{id}",
+    envelope=("data",),
+    params={"fields": "id,name,headID"},
+)
+#: The ``departments_api`` option -> where a department is read, the member naming its head.
+DEPARTMENT_APIS: Mapping[str, tuple[Resource, str]] = MappingProxyType(
+    {"organization": (ORGANIZATION_DEPARTMENTS, "headId"), "v3": (V3_DEPARTMENTS, "headID")}
 )
 #: Only ``id,name,url`` are returned unless ``fields`` asks for more [V].
 READ_FIELDS = (
@@ -72,19 +54,33 @@ READ_FIELDS = (
     "legalEntityId,departmentId,managerId"
 )
 ACCEPT_JSON: Mapping[str, str] = MappingProxyType({"Accept": "application/json"})
-#: ``paging={offset},{limit}``; the documented maximum limit is 1000 [V].
-PAGE_SIZE = 100
+#: [V] ``paging={offset},{limit}``, at most 1000 a page: a shorter page is the last.
+USER_PAGES = Offset(
+    items=("data", "items"), params={"paging": "{offset},{limit}"}, size=100, short_page_ends=True
+)
 #: Former employees are left out of lists unless asked for [V list-users].
 WITH_FORMER = MappingProxyType({"formerEmployees": "true"})
 #: Matching key -> the strict-equality filter of ``GET /api/v3/users`` [V].
 LOOKUP_FILTERS: Mapping[str, str] = MappingProxyType(
     {"email": "mail", "userName": "login", "employeeNumber": "employeeNumber"}
 )
-#: Fields holding Lucca ids (positive integers) [V update-a-user-by-id].
-ID_FIELDS = ("legalEntityId", "departmentId", "managerId", "rolePrincipalId")
-#: Date fields, written ``2025-01-01T00:00:00`` in the tenant's local time, no offset [V].
-DATE_FIELDS = ("dtContractStart", "dtContractEnd", "birthDate")
+#: Dates are written ``2025-01-01T00:00:00`` in the tenant's local time, no offset [V].
 LUCCA_DATE = "%Y-%m-%dT00:00:00"
+#: [V] A user is read, updated (PUT: the fields sent only) and deleted at its path, in a
+#: ``data`` envelope; its organisation fields are Lucca ids [V update-a-user-by-id].
+USERS = Resource(
+    noun="user",
+    item=USERS_PATH + "/{id}",
+    envelope=("data",),
+    lookups=LOOKUP_FILTERS,
+    answer="record",
+    forms={
+        **dict.fromkeys(
+            ("legalEntityId", "departmentId", "managerId", "rolePrincipalId"), positive_id("Lucca")
+        ),
+        **dict.fromkeys(("dtContractStart", "dtContractEnd", "birthDate"), day_in(LUCCA_DATE)),
+    },
+)
 #: Lucca accounts are mostly French; "today" is the tenant's today [A].
 DEFAULT_TIMEZONE = "Europe/Paris"
 #: Lucca's mandatory organisation fields -> the option giving their default (S4.3) [V].
@@ -95,8 +91,7 @@ DEFAULTED_FIELDS: Mapping[str, str] = MappingProxyType(
         "rolePrincipalId": "default_role_id",
     }
 )
-#: [A] A leaver is deactivated by setting this on the user (their last day) and rehired by
-#: clearing it; Lucca may prefer a new work contract (``/directory/api/4.0/work-contracts``).
+#: [A] Deactivating sets the user's last day of employment here; reactivating clears it.
 CONTRACT_END = "dtContractEnd"
 #: A uniqueness clash is a 400 Problem Details naming the field in ``errors`` [A: wording].
 UNIQUE_FIELDS = frozenset({"login", "mail", "employeenumber"})
@@ -119,10 +114,8 @@ DEFAULT_FIELD_MAP: Mapping[str, Any] = MappingProxyType(
 )
 
 
-class LuccaOptions(BaseModel):
+class LuccaOptions(ConnectorOptions):
     """The ``options:`` of a ``type: lucca`` connection (no secrets: the key is ``auth:``)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     #: ``legalEntityId`` when the mapped user has none (S4.3).
     default_legal_entity_id: int | None = Field(None, ge=1)
@@ -136,60 +129,26 @@ class LuccaOptions(BaseModel):
     #: API) or ``v3`` (the legacy directory's, for accounts that still have it).
     departments_api: Literal["organization", "v3"] = "organization"
     #: Time zone of the tenant's dates (contract start and end days).
-    timezone: str = DEFAULT_TIMEZONE
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}") from None
-        return value
+    timezone: TimeZoneName = DEFAULT_TIMEZONE
 
 
-def read_lucca_error(response: httpx.Response) -> str | None:
-    """A Problem Details body (RFC 7807) as ``title; field: message; ...``, else generic."""
-    errors = _field_errors(response)
-    if not errors:
-        return default_message(response)
-    body = response.json()
-    details = [
-        f"{name}: {' '.join(map(str, texts if isinstance(texts, list) else [texts]))}"
-        for name, texts in errors.items()
-    ]
-    return "; ".join([str(body.get("detail") or body.get("title") or "invalid"), *details])
-
-
-def _field_errors(response: httpx.Response) -> dict[str, Any]:
-    """The ``errors`` object of a Problem Details body, or empty."""
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    errors = body.get("errors") if isinstance(body, dict) else None
-    return errors if isinstance(errors, dict) else {}
-
-
-def _is_clash(response: httpx.Response) -> bool:
-    return response.status_code == 400 and any(
-        str(name).casefold() in UNIQUE_FIELDS
-        and any(word in str(texts).casefold() for word in CLASH_WORDS)
-        for name, texts in _field_errors(response).items()
-    )
-
+#: A Problem Details body (RFC 7807) as ``title; field: message; ...`` [V].
+read_lucca_error = ErrorBody(
+    message=(("detail",), ("title",)), fields=("errors",), with_fields="{message}; {fields}"
+)
 
 #: How Lucca's API answers: its error body, and a 400 on a unique field as a conflict.
 PROFILE = ApiProfile(
     vendor="Lucca",
     read_message=read_lucca_error,
     headers=ACCEPT_JSON,
-    is_conflict=_is_clash,
+    is_conflict=FieldClash(400, ("errors",), UNIQUE_FIELDS, CLASH_WORDS),
     gone="the Lucca user {id}",
+    paging=USER_PAGES,
 )
 
 
-class LuccaConnector:
+class LuccaConnector(ResourceTarget):
     """Lucca's legacy v3 directory as a provisioning target.
 
     Args:
@@ -198,16 +157,14 @@ class LuccaConnector:
         today: the tenant's current date; injected by tests.
     """
 
-    options_model: ClassVar[type[BaseModel]] = LuccaOptions
     type: ClassVar[str] = "lucca"
     default_field_map: ClassVar[Mapping[str, Any]] = DEFAULT_FIELD_MAP
-    lookup_keys: ClassVar[tuple[str, ...]] = tuple(LOOKUP_FILTERS)
+    resource: ClassVar[Resource] = USERS
 
     def __init__(self, setup: ConnectorSetup, *, today: Callable[[], date] | None = None) -> None:
         self.options = LuccaOptions.model_validate(dict(setup.options))
         self._api = ApiClient(setup.http, setup.base_url, PROFILE)
-        zone = ZoneInfo(self.options.timezone)
-        self._today = today or (lambda: datetime.now(zone).date())
+        self._today = today or today_in(self.options.timezone)
 
     async def check(self) -> None:
         """Read one user (AuthError on 401/403), then the default department if set."""
@@ -217,12 +174,7 @@ class LuccaConnector:
 
     async def find(self, key: str, value: str) -> list[RemoteAccount]:
         """Users, former ones included, whose ``key`` equals ``value`` case-insensitively."""
-        if key not in LOOKUP_FILTERS:
-            raise PermanentError(f"Lucca cannot look users up by {key!r}")
-        field = LOOKUP_FILTERS[key]
-        found = await self._users({field: value})
-        wanted = value.casefold()
-        return [self._account(u) for u in found if str(u.get(field, "")).casefold() == wanted]
+        return await self._matching(self._users({self._lookup(key): value}), key, value)
 
     async def create(self, payload: Mapping[str, Any], context: DeliveryContext) -> RemoteAccount:
         """Create the user with its contract; a login or mail clash is a ConflictError."""
@@ -238,38 +190,18 @@ class LuccaConnector:
             if head is not None:
                 body["managerId"] = head
         response = await self._api.call("POST", USERS_PATH, body, params=CREATE_PARAMS)
-        return self._account(_data(response, "created user"))
-
-    async def update(
-        self, account: RemoteAccount, payload: Mapping[str, Any], context: DeliveryContext
-    ) -> RemoteAccount:
-        """PUT the mapped fields only; fields the map leaves out keep HR's values."""
-        response = await self._put(account, self._body(payload))
-        return self._account(_data(response, "updated user"))
-
-    async def deactivate(self, account: RemoteAccount, context: DeliveryContext) -> None:
-        """Record today as the last day of employment; a user already gone is fine."""
-        end = self._today().strftime(LUCCA_DATE)
-        await self._api.call("PUT", _user_path(account.id), {CONTRACT_END: end}, missing_ok=True)
-
-    async def reactivate(self, account: RemoteAccount, context: DeliveryContext) -> None:
-        """Clear the contract's end date (see ``CONTRACT_END``)."""
-        await self._put(account, {CONTRACT_END: None})
-
-    async def delete(self, account: RemoteAccount, context: DeliveryContext) -> None:
-        """DELETE the user (HR data: prefer ``deprovision: deactivate``); 404 counts as done."""
-        await self._api.call("DELETE", _user_path(account.id), missing_ok=True)
+        return self._account(self._record(response))
 
     # -- S4.4: the department's head as the default manager -------------------------------
 
     async def _department_head(self, department_id: int) -> int | None:
         department = await self._department(department_id)
-        head_id = department.get(DEPARTMENT_APIS[self.options.departments_api].head)
+        head_id = department.get(DEPARTMENT_APIS[self.options.departments_api][1])
         if head_id is None:
             return None
-        found = await self._users({"id": str(head_id)})
-        heads = [user for user in found if str(user.get("id")) == str(head_id)]
-        if not heads or not self._employed(heads[0]):
+        found = self._users({"id": str(head_id)})
+        heads = [user async for user in found if str(user.get("id")) == str(head_id)]
+        if not heads or not self._is_active(heads[0]):
             name = department.get("name") or f"#{department_id}"
             raise TargetConfigError(
                 f"department {name} (id {department_id}): its head (id {head_id}) is no longer "
@@ -278,97 +210,26 @@ class LuccaConnector:
         return int(head_id)
 
     async def _department(self, department_id: int) -> dict[str, Any]:
-        missing = TargetConfigError(f"department {department_id} does not exist in Lucca")
-        api = DEPARTMENT_APIS[self.options.departments_api]
-        path = api.path.format(id=department_id)
-        params = {"fields": api.fields} if api.fields else None
-        response = await self._api.call("GET", path, params=params, missing_ok=True)
-        if response.status_code == 404:
-            raise missing
-        body = read_json(response, "Lucca")
-        if api.envelope is not None and isinstance(body, dict):
-            body = body.get(api.envelope)
-        if not isinstance(body, dict):
-            raise PermanentError(f"Lucca answered department {department_id} without an object")
-        return body
+        departments, _ = DEPARTMENT_APIS[self.options.departments_api]
+        found = await self._read(str(department_id), departments)
+        if found is None:
+            raise TargetConfigError(f"department {department_id} does not exist in Lucca")
+        return found
 
     # -- reading and writing users --------------------------------------------------------
 
-    async def _users(self, filters: Mapping[str, str]) -> list[dict[str, Any]]:
+    def _users(self, filters: Mapping[str, str]) -> AsyncIterator[dict[str, Any]]:
         """Every user matching ``filters``, page by page (former employees included)."""
-        found: list[dict[str, Any]] = []
-        while True:
-            params = {**filters, **WITH_FORMER, "fields": READ_FIELDS}
-            params["paging"] = f"{len(found)},{PAGE_SIZE}"
-            page = _items(await self._api.call("GET", USERS_PATH, params=params))
-            found.extend(page)
-            if len(page) < PAGE_SIZE:
-                return found
+        params = {**filters, **WITH_FORMER, "fields": READ_FIELDS}
+        return self._api.items(USERS_PATH, params, paging=USER_PAGES)
 
-    async def _put(self, account: RemoteAccount, body: dict[str, Any]) -> httpx.Response:
-        return await self._api.call("PUT", _user_path(account.id), body, gone=account)
+    def _status(self, active: bool) -> Mapping[str, Any]:
+        """Today as the last day of employment, or none (see ``CONTRACT_END``)."""
+        return {CONTRACT_END: None if active else self._today().strftime(LUCCA_DATE)}
 
-    def _body(self, payload: Mapping[str, Any]) -> dict[str, Any]:
-        body = dict(payload)
-        for name in ID_FIELDS:
-            if body.get(name) is not None:
-                body[name] = _lucca_id(name, body[name])
-        for name in DATE_FIELDS:
-            if body.get(name) is not None:
-                body[name] = _lucca_date(name, body[name])
-        return body
-
-    def _employed(self, user: Mapping[str, Any]) -> bool:
-        end = user.get("dtContractEnd")
-        return end is None or _day(end) > self._today()
-
-    def _account(self, user: Any) -> RemoteAccount:
-        if not isinstance(user, dict) or user.get("id") is None:
-            raise PermanentError("Lucca answered a user without an id")
-        return RemoteAccount(id=str(user["id"]), active=self._employed(user), fields=user)
-
-
-def _user_path(remote_id: str) -> str:
-    # The id comes from the target; quoting keeps it one path segment.
-    return f"{USERS_PATH}/{quote(remote_id, safe='')}"
-
-
-def _lucca_id(name: str, value: Any) -> int:
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
-        return value
-    if isinstance(value, str) and value.strip().isdigit() and int(value) >= 1:
-        return int(value)
-    # The value is not quoted: messages are kept in delivery rows.
-    raise MappingError(f"{name}: expected a Lucca id (a positive integer); map names with lookup")
-
-
-def _lucca_date(name: str, value: Any) -> str:
-    if isinstance(value, date):
-        return value.strftime(LUCCA_DATE)
-    try:
-        parsed = datetime.fromisoformat(str(value))
-    except ValueError:
-        raise MappingError(f"{name}: expected an ISO 8601 date") from None
-    return parsed.strftime(LUCCA_DATE)
-
-
-def _day(value: Any) -> date:
-    try:
-        return datetime.fromisoformat(str(value)).date()
-    except ValueError:
-        raise PermanentError("Lucca answered a contract date that is not ISO 8601") from None
-
-
-def _data(response: httpx.Response, what: str) -> Any:
-    body = read_json(response, "Lucca")
-    if not isinstance(body, dict) or "data" not in body:
-        raise PermanentError(f"Lucca's {what} has no data envelope")
-    return body["data"]
-
-
-def _items(response: httpx.Response) -> list[dict[str, Any]]:
-    data = _data(response, "user list")
-    items = data.get("items") if isinstance(data, dict) else None
-    if not isinstance(items, list):
-        raise PermanentError("Lucca's user list has no items")
-    return [item for item in items if isinstance(item, dict)]
+    def _is_active(self, user: Mapping[str, Any]) -> bool:
+        """Employed: no contract end, or one after today."""
+        ended = has_ended(user.get(CONTRACT_END), self._today())
+        if ended is None:
+            raise PermanentError("Lucca answered a contract date that is not ISO 8601")
+        return not ended

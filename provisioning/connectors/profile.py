@@ -11,16 +11,23 @@ default wait, headers, what a 404 on an account means). It now declares an
     ...
     self._api = ApiClient(setup.http, root, PROFILE)
     await self._api.call("POST", _path(account), body, gone=account)
+
+A profile also declares how the vendor pages its lists (:mod:`provisioning.connectors.paging`):
+``ApiClient.items(path)`` then yields every row of a list, one page held at a time, with
+the same rules on every page, and stops an API that loops or never ends.
 """
 
 import json
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import AsyncGenerator, Callable, Collection, Mapping
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
 from provisioning.connectors.base import RemoteAccount
+from provisioning.connectors.paging import Paging, Path, Step, member
+from provisioning.errors import PermanentError
 from provisioning.responses import (
     MessageReader,
     ResponseTest,
@@ -52,6 +59,8 @@ class ApiProfile:
         default_wait: the wait of a throttled answer without ``Retry-After``.
         gone: what a 404 on an account's path is about, with ``{id}`` and ``{path}``.
         json_hint: ends the "answered without a JSON body" message (where to look).
+        paging: how the vendor pages its lists (:mod:`provisioning.connectors.paging`),
+            read by :meth:`ApiClient.pages` and :meth:`ApiClient.items`.
     """
 
     vendor: str
@@ -65,6 +74,7 @@ class ApiProfile:
     default_wait: float | None = None
     gone: str = "the remote account {id}"
     json_hint: str = ""
+    paging: Paging | None = None
 
 
 class ApiClient:
@@ -127,9 +137,106 @@ class ApiClient:
             default_wait=rules.default_wait,
         )
 
-    def json(self, response: httpx.Response) -> Any:
-        """The response's JSON body, or a PermanentError naming the vendor and the hint."""
-        return read_json(response, self.profile.vendor, self.profile.json_hint)
+    def json(self, response: httpx.Response, *path: str) -> Any:
+        """The response's JSON body, or the member at ``path`` in it (``"data"``).
+
+        Raises:
+            PermanentError: no JSON body (naming the vendor and the profile's hint), or
+                no member at ``path``.
+        """
+        body = read_json(response, self.profile.vendor, self.profile.json_hint)
+        if not path:
+            return body
+        found = member(body, path)
+        if found is None:
+            raise PermanentError(
+                f"{self.profile.vendor} answered {response.status_code} without a JSON "
+                f"{'.'.join(path)} member",
+                status=response.status_code,
+            )
+        return found
+
+    async def items(
+        self,
+        path: str,
+        params: Mapping[str, str] | None = None,
+        *,
+        paging: Paging | None = None,
+        max_pages: int | None = None,
+        query: Any = None,
+    ) -> AsyncGenerator[dict[str, Any], None]:
+        """Every row of a list, page after page, as the vendor's paging says.
+
+        A page is asked for only when the rows before it are consumed, so a full read of
+        100,000 people holds one page at a time. Arguments as for :meth:`pages`.
+        """
+        pages = self.pages(path, params, paging=paging, max_pages=max_pages, query=query)
+        async for rows in pages:
+            for row in rows:
+                yield row
+
+    async def first_page(self, path: str, params: Mapping[str, str] | None = None) -> list[Any]:
+        """The first page of a list only: proves the credentials and that ``path`` is the
+        list (a wrong base URL answers something else). Errors as for :meth:`pages`."""
+        async with aclosing(self.pages(path, params)) as pages:
+            return await anext(pages, [])
+
+    async def pages(
+        self,
+        path: str,
+        params: Mapping[str, str] | None = None,
+        *,
+        paging: Paging | None = None,
+        max_pages: int | None = None,
+        query: Any = None,
+    ) -> AsyncGenerator[list[dict[str, Any]], None]:
+        """The pages of a list (their object rows), following ``paging`` or the profile's.
+
+        Each page is a ``GET``, or a ``POST`` of ``query`` when the vendor reads its list
+        from a body (BambooHR's custom reports).
+
+        Raises:
+            PermanentError: a page without its list, a next link outside the API root
+                (the credentials would follow it), a page asked for twice (the API
+                loops), or more than ``max_pages`` pages (default: the style's bound).
+        """
+        style = paging or self.profile.paging
+        if style is None:
+            raise TypeError(f"{self.profile.vendor}'s profile declares no paging")
+        bound = max_pages or style.max_pages
+        step: Step | None = style.start(path, params or {})
+        asked: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
+        while step is not None:
+            self._check_page(step, asked, bound, path)
+            asked.add(step.key())
+            method = "GET" if query is None else "POST"
+            response = await self.call(method, step.path, query, params=dict(step.params) or None)
+            body = self.json(response)
+            rows = self._rows(body, style.items, path)
+            yield rows
+            step = style.after(step, body, len(rows))
+
+    def _check_page(self, step: Step, asked: Collection[object], bound: int, path: str) -> None:
+        vendor = self.profile.vendor
+        if len(asked) >= bound:
+            raise PermanentError(
+                f"{vendor} answered more than {bound} pages for {path}: "
+                "is it ignoring the paging or the filter?"
+            )
+        if step.key() in asked:
+            raise PermanentError(f"{vendor} sent the same page of {path} twice: its paging loops")
+        whole = step.path.startswith(("https://", "http://"))
+        if whole and not step.path.startswith(self.base + "/"):
+            # The credentials go with every request: never follow a link elsewhere.
+            raise PermanentError(f"{vendor}'s next page link leaves the configured service")
+
+    def _rows(self, body: Any, items: Path, path: str) -> list[dict[str, Any]]:
+        rows = member(body, items)
+        if not isinstance(rows, list):
+            raise PermanentError(
+                f"{self.profile.vendor} answered {path} without a list at {'.'.join(items)}"
+            )
+        return [row for row in rows if isinstance(row, dict)]
 
 
 def json_encoder(default: Callable[[Any], Any]) -> BodyEncoder:

@@ -1,32 +1,30 @@
 """TalentHR as a target: people from the LMS become employees (seed S2.5, LMS -> HR).
 
-Employees are hired with ``POST /employees/hire``, terminated with
-``POST /employees/{id}/terminate`` and rehired, under the same id, with
-``POST /employees/{id}/rehire``. The hire date is the mapped
-``hire_date`` when it is a valid date, else the user's creation date (``meta.created``,
-mapped as ``hire_date_fallback``). The field map gives job title, department, location,
-division and employment status by *name*; they are resolved to TalentHR's ids through its
-list endpoints, cached per connector instance. TalentHR connections run with
-``create_only: true`` (S2.2), so the engine never updates an existing employee.
-
-Sources: [V] apidocs.talenthr.io and its Postman collection (target-apis.md §9: auth, rate
-limit, Accept, error key, update, terminate, rehire); [I] Pipedream's ``components/talenthr``
-(base URL, hire body, lists, directory envelope); [A] assumptions, all in the "vendor facts"
-block below and listed in docs/connectors/talenthr.md.
+Behaviour (hire, terminate, rehire under the same id; names resolved to ids; the hire date
+fallback), sources ([V]/[I]/[A]) and limits: ``docs/connectors/talenthr.md``; every
+vendor fact is in the block below.
 """
 
-from collections.abc import AsyncIterator, Callable, Mapping
-from datetime import date, datetime, timedelta
+from collections.abc import Callable, Mapping
+from datetime import date, timedelta
 from types import MappingProxyType
 from typing import Any, ClassVar, Literal
 
-import httpx
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from provisioning.connectors.base import ConnectorSetup, DeliveryContext, RemoteAccount
+from provisioning.connectors.base import (
+    ConnectorOptions,
+    ConnectorSetup,
+    DeliveryContext,
+    RemoteAccount,
+)
+from provisioning.connectors.dates import as_date, has_ended
+from provisioning.connectors.messages import ErrorBody, FieldClash
+from provisioning.connectors.paging import Offset
 from provisioning.connectors.profile import ApiClient, ApiProfile
+from provisioning.connectors.resource import Resource, ResourceTarget
 from provisioning.errors import MappingError, PermanentError, TargetConfigError
-from provisioning.responses import account_gone, default_message, read_json
+from provisioning.responses import account_gone
 
 __all__ = [
     "DEFAULT_FIELD_MAP",
@@ -42,12 +40,21 @@ DEFAULT_BASE_URL = "https://pubapi.talenthr.io/v1"
 #: [V] "All calls must have an Accept: application/json header value".
 ACCEPT = "application/json"
 HIRE_PATH = "/employees/hire"  # [I] POST, JSON -> {"data": {"id": ...}}
-#: [V] GET -> {"data": {...}}; PUT requires first_name, last_name and email whatever it
-#: changes (UPDATE_REQUIRED), so the connector always sends them.
-EMPLOYEE_PATH = "/employees/{id}"
+#: [V] ``/employees/{id}``: GET -> {"data": {...}}; PUT requires first_name, last_name and
+#: email whatever it changes (UPDATE_REQUIRED), so the connector always sends them. The
+#: public API deletes no employees. Lookups compare the directory's ``email``.
+EMPLOYEES = Resource(
+    noun="employee",
+    item="/employees/{id}",
+    envelope=("data",),
+    lookups={"email": "email"},
+    delete=None,
+)
 UPDATE_REQUIRED = ("first_name", "last_name", "email")
 DIRECTORY_PATH = "/directory"  # [I] GET ?limit=&offset= -> {"data": {"rows": [...]}}
-DIRECTORY_PAGE = 100  # [V] limit defaults to 10, at most 100
+#: [V] limit defaults to 10, at most 100; read until an empty page, since a server capping
+#: ``limit`` sends short ones.
+DIRECTORY_PAGES = Offset(items=("data", "rows"), size=100)
 EMPLOYMENT_STATUSES = "/employment-statuses"  # [I] -> {"data": [{"id", "name"}]}
 #: Payload key -> (list endpoint, id field inside ``job_record``). [I]
 JOB_RECORD_LOOKUPS: Mapping[str, tuple[str, str]] = MappingProxyType(
@@ -68,6 +75,7 @@ EFFECTIVE_DATE = "effective_date"
 REHIRE_PATH = "/employees/{id}/rehire"
 #: [A] Laravel-style validation failures: 422 with field errors; a taken email says so.
 VALIDATION_STATUS = 422
+FIELD_ERRORS = ("error", "errors")
 TAKEN = "has already been taken"
 #: [A] The employment status name seen in Pipedream's sample employee.
 DEFAULT_EMPLOYMENT_STATUS = "Full-Time"
@@ -107,10 +115,8 @@ DEFAULT_FIELD_MAP: Mapping[str, Any] = MappingProxyType(
 )
 
 
-class TalentHrOptions(BaseModel):
+class TalentHrOptions(ConnectorOptions):
     """The ``options:`` of a ``type: talenthr`` connection."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     #: Name of the employment status given to every hire (a payload
     #: ``employment_status`` overrides it per user).
@@ -129,44 +135,18 @@ class TalentHrOptions(BaseModel):
     termination_type: Literal["termination", "resignation"] | None = None
 
 
-def read_talenthr_error(response: httpx.Response) -> str | None:
-    """The message under the ``error`` key [V], with the field errors of a validation
-    failure (``VALIDATION_STATUS``) when there are any."""
-    error = _error_member(response)
-    if isinstance(error, str) and error:
-        return error
-    if isinstance(error, dict) and error.get("message"):
-        errors = error.get("errors")
-        fields = errors if isinstance(errors, dict) else {}
-        details = "; ".join(f"{k}: {' '.join(map(str, v))}" for k, v in fields.items())
-        return f"{error['message']} ({details})" if details else str(error["message"])
-    return default_message(response)
-
-
-def _error_member(response: httpx.Response) -> Any:
-    try:
-        body = response.json()
-    except ValueError:
-        return None
-    return body.get("error") if isinstance(body, dict) else None
-
-
-def _email_taken(response: httpx.Response) -> bool:
-    if response.status_code != VALIDATION_STATUS:
-        return False
-    error = _error_member(response)
-    fields = error.get("errors") if isinstance(error, dict) else None
-    messages = fields.get("email") if isinstance(fields, dict) else None
-    return any(TAKEN in str(message) for message in messages or [])
-
+#: [V] The message is under ``error``: a string, or ``{message, errors}`` for a validation
+#: failure, whose field errors are added.
+read_talenthr_error = ErrorBody(message=(("error",), ("error", "message")), fields=FIELD_ERRORS)
 
 #: How TalentHR's API answers: its ``error`` member, and a 422 naming a taken email.
 PROFILE = ApiProfile(
     vendor="TalentHR",
     read_message=read_talenthr_error,
     headers={"Accept": ACCEPT},
-    is_conflict=_email_taken,
+    is_conflict=FieldClash(VALIDATION_STATUS, FIELD_ERRORS, {"email"}, (TAKEN,)),
     gone="the TalentHR employee behind {path}",
+    paging=DIRECTORY_PAGES,
 )
 
 
@@ -177,7 +157,7 @@ def hire_date(payload: Mapping[str, Any]) -> str:
         MappingError: neither is a valid date (the message names no value).
     """
     for key in (HIRE_DATE, HIRE_DATE_FALLBACK):
-        day = _as_date(payload.get(key))
+        day = as_date(payload.get(key))
         if day is not None:
             return day.isoformat()
     raise MappingError(
@@ -185,7 +165,7 @@ def hire_date(payload: Mapping[str, Any]) -> str:
     )
 
 
-class TalentHrConnector:
+class TalentHrConnector(ResourceTarget):
     """TalentHR's public API as a provisioning target.
 
     Args:
@@ -194,10 +174,9 @@ class TalentHrConnector:
         today: the current date, for termination and rehire dates.
     """
 
-    options_model: ClassVar[type[BaseModel]] = TalentHrOptions
     type: ClassVar[str] = "talenthr"
     default_field_map: ClassVar[Mapping[str, Any]] = DEFAULT_FIELD_MAP
-    lookup_keys: ClassVar[tuple[str, ...]] = ("email",)
+    resource: ClassVar[Resource] = EMPLOYEES
 
     def __init__(self, setup: ConnectorSetup, *, today: Callable[[], date] = date.today) -> None:
         self.options = TalentHrOptions.model_validate(dict(setup.options))
@@ -211,19 +190,12 @@ class TalentHrConnector:
 
     async def find(self, key: str, value: str) -> list[RemoteAccount]:
         """Employees whose email is ``value`` (case-insensitively), from the directory."""
-        if key != "email":
-            raise PermanentError(f"TalentHR employees cannot be looked up by {key!r}")
-        wanted = value.casefold()
-        return [
-            _account(row, active=not self._terminated(row))
-            async for row in self._directory()
-            if str(row.get("email") or "").casefold() == wanted
-        ]
+        return await self._matching(self._api.items(DIRECTORY_PATH), key, value)
 
     async def create(self, payload: Mapping[str, Any], context: DeliveryContext) -> RemoteAccount:
         """Hire the employee; a taken email is a ConflictError."""
         response = await self._api.call("POST", HIRE_PATH, await self._hire_body(payload))
-        return _account(_data(response), active=True, what="hired employee")
+        return self._account(self._record(response))
 
     async def update(
         self, account: RemoteAccount, payload: Mapping[str, Any], context: DeliveryContext
@@ -238,12 +210,12 @@ class TalentHrConnector:
         if missing:
             current = await self._employee(account.id)
             body |= {key: current.get(key) for key in missing}
-        await self._api.call("PUT", EMPLOYEE_PATH.format(id=account.id), body, gone=account)
+        await self._api.call("PUT", self._path(account.id), body, gone=account)
         return RemoteAccount(id=account.id, active=account.active)
 
     async def deactivate(self, account: RemoteAccount, context: DeliveryContext) -> None:
         """Terminate as of today; an employee already terminated, or gone, is left alone."""
-        employee = await self._find_employee(account.id)
+        employee = await self._read(account.id)
         if employee is None or self._terminated(employee):
             return
         body: dict[str, Any] = {EFFECTIVE_DATE: self._today().isoformat()}
@@ -272,22 +244,18 @@ class TalentHrConnector:
         }
         await self._api.call("POST", REHIRE_PATH.format(id=account.id), body, gone=account)
 
-    async def delete(self, account: RemoteAccount, context: DeliveryContext) -> None:
-        """TalentHR's API deletes no employees: use ``deprovision.action: deactivate``."""
-        raise PermanentError(
-            "TalentHR's public API has no employee deletion; set deprovision.action: deactivate"
-        )
-
     # -- termination and rehire ------------------------------------------------------------
+
+    def _is_active(self, employee: Mapping[str, Any]) -> bool:
+        return not self._terminated(employee)
 
     def _terminated(self, employee: Mapping[str, Any]) -> bool:
         """Terminated as of today: a later effective date leaves the employee active [V]."""
-        ended = _as_date(employee.get("termination_date"))
-        return ended is not None and ended <= self._today()
+        return has_ended(employee.get("termination_date"), self._today()) is True
 
     def _rehire_date(self, employee: Mapping[str, Any]) -> date:
         """Today, unless that is not strictly after the termination [V] (terminated today)."""
-        ended = _as_date(employee.get("termination_date"))
+        ended = as_date(employee.get("termination_date"))
         today = self._today()
         return today if ended is None or today > ended else ended + timedelta(days=1)
 
@@ -295,7 +263,7 @@ class TalentHrConnector:
         """The manager on record if still an active employee, else the configured one."""
         former = employee.get(MANAGER)
         if isinstance(former, int | str) and str(former).isdigit():
-            manager = await self._find_employee(str(former))
+            manager = await self._read(str(former))
             if manager is not None and not self._terminated(manager):
                 return int(former)
         if self.options.rehire_manager_id is not None:
@@ -308,20 +276,9 @@ class TalentHrConnector:
 
     async def _employee(self, ident: str) -> dict[str, Any]:
         """``GET /employees/{id}``'s data; a missing employee is the "account gone" error."""
-        employee = await self._find_employee(ident)
+        employee = await self._read(ident)
         if employee is None:
             raise account_gone(f"the TalentHR employee {ident}", "GET")
-        return employee
-
-    async def _find_employee(self, ident: str) -> dict[str, Any] | None:
-        """``GET /employees/{id}``'s data, or None when TalentHR has no such employee."""
-        path = EMPLOYEE_PATH.format(id=ident)
-        response = await self._api.call("GET", path, missing_ok=True)
-        if response.status_code == 404:
-            return None
-        employee = _data(response)
-        if not isinstance(employee, dict):
-            raise PermanentError(f"TalentHR's GET {path} did not answer an employee")
         return employee
 
     # -- hiring ---------------------------------------------------------------------------
@@ -363,25 +320,10 @@ class TalentHrConnector:
         return found
 
     async def _names(self, path: str) -> dict[str, int]:
-        entries = _data(await self._api.call("GET", path))
+        entries = self._api.json(await self._api.call("GET", path), "data")
         if not isinstance(entries, list):
             raise PermanentError(f"TalentHR's GET {path} did not answer a list")
         return {str(e["name"]): int(e["id"]) for e in entries if isinstance(e, dict)}
-
-    async def _directory(self) -> AsyncIterator[dict[str, Any]]:
-        """Every row, until an empty page: a server capping ``limit`` sends short pages."""
-        offset = 0
-        while True:
-            params = {"limit": str(DIRECTORY_PAGE), "offset": str(offset)}
-            data = _data(await self._api.call("GET", DIRECTORY_PATH, params=params))
-            rows = data.get("rows") if isinstance(data, dict) else None
-            if not isinstance(rows, list):
-                raise PermanentError("TalentHR's directory answer has no data.rows list")
-            if not rows:
-                return
-            for row in rows:
-                yield row
-            offset += len(rows)
 
 
 def _common_fields(payload: Mapping[str, Any]) -> dict[str, Any]:
@@ -391,38 +333,9 @@ def _common_fields(payload: Mapping[str, Any]) -> dict[str, Any]:
     return body
 
 
-def _as_date(value: Any) -> date | None:
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    if not isinstance(value, str):
-        return None
-    try:  # a date or a dateTime (its own offset's day), as the ``date`` transform reads
-        return datetime.fromisoformat(value.strip()).date()
-    except ValueError:
-        return None
-
-
 def _by_name(ids: Mapping[str, int], name: str) -> int | None:
     """Exact name first, else the one entry equal to it case-insensitively."""
     if name in ids:
         return ids[name]
     folded = [ident for known, ident in ids.items() if known.casefold() == name.casefold()]
     return folded[0] if len(folded) == 1 else None
-
-
-def _data(response: httpx.Response) -> Any:
-    body = read_json(response, "TalentHR")
-    if not isinstance(body, dict) or "data" not in body:
-        raise PermanentError(
-            f"TalentHR answered {response.status_code} without a JSON data member",
-            status=response.status_code,
-        )
-    return body["data"]
-
-
-def _account(row: Any, *, active: bool, what: str = "employee") -> RemoteAccount:
-    if not isinstance(row, dict) or row.get("id") in (None, ""):
-        raise PermanentError(f"TalentHR's {what} has no id")
-    return RemoteAccount(id=str(row["id"]), active=active, fields=row)

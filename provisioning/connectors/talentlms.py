@@ -1,22 +1,8 @@
 """TalentLMS (API v1) target: users signed up, edited and (de)activated by the v1 API.
 
-``base_url`` is the portal's API root, ``https://{domain}.talentlms.com/api/v1``. The API key
-travels as HTTP basic username with an empty password (``auth: {type: basic}``, applied by
-the engine). GET arguments are path segments (``/users/email:ada@acme.com``), POST bodies are
-form-encoded. Email *and* login are unique in a portal; both can be looked up.
-
-``usersignup`` requires a password: the connector generates a strong random one per user
-(:mod:`secrets`), sends it once and forgets it. People sign in through SSO or reset it; it
-is never logged, stored or returned. Custom user fields are named in ``options`` and matched
-to the portal's ``custom_field_N`` keys by exact, case-sensitive name and type (S2.3).
-
-Throttling: 200 calls per 5 seconds plus the plan's API quota [V]. v1 sends no rate-limit
-headers [I], so on a 429 the connector asks ``/ratelimit`` which of the two it met, and
-the engine waits until the quota resets or for the 5-second window.
-
-Vendor facts come from target-apis.md §2a and §9 ([V] verified, [I] inferred from client
-libraries, [A] assumed, all in the "vendor facts" block below); docs/connectors/talentlms.md
-lists them.
+Behaviour (path-segment arguments, form bodies, the generated password, custom fields by
+exact name, the ``/ratelimit`` wait), sources ([V]/[I]/[A]) and limits:
+``docs/connectors/talentlms.md``; every vendor fact is in the block below.
 """
 
 import secrets
@@ -28,10 +14,18 @@ from typing import Any, ClassVar, Literal
 from urllib.parse import quote
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from provisioning.connectors.base import ConnectorSetup, DeliveryContext, RemoteAccount
+from provisioning.connectors.base import (
+    ConnectorOptions,
+    ConnectorSetup,
+    DeliveryContext,
+    RemoteAccount,
+)
+from provisioning.connectors.messages import ErrorBody
+from provisioning.connectors.paging import Whole
 from provisioning.connectors.profile import ApiClient, ApiProfile
+from provisioning.connectors.resource import matching
 from provisioning.errors import (
     DeliveryError,
     MappingError,
@@ -39,12 +33,13 @@ from provisioning.errors import (
     RateLimited,
     TargetConfigError,
 )
-from provisioning.responses import default_message, read_json
 
 __all__ = ["DEFAULT_FIELD_MAP", "TalentLmsConnector", "TalentLmsOptions", "read_talentlms_error"]
 
 # -- vendor facts (target-apis.md §2a) ------------------------------------------------------
-USERS = "users"  # GET /users/email:{e} | /users/username:{login} | /users/id:{id}
+#: GET /users/email:{e} | /users/username:{login} | /users/id:{id}; GET /users lists every
+#: user in one answer (abridged: no custom fields) [V]: v1 has no paging.
+USERS = "users"
 SIGNUP = "usersignup"  # POST, form-encoded
 EDIT = "edituser"  # POST, form-encoded, with user_id
 SET_STATUS = "usersetstatus"  # GET /usersetstatus/user_id:{id},status:active|inactive
@@ -111,10 +106,8 @@ DEFAULT_FIELD_MAP: Mapping[str, Any] = MappingProxyType(
 )
 
 
-class TalentLmsOptions(BaseModel):
+class TalentLmsOptions(ConnectorOptions):
     """The ``options:`` of a ``type: talentlms`` connection."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     #: Branch new users join (S2.1); None leaves branch membership alone.
     branch_id: int | None = Field(None, ge=1)
@@ -125,16 +118,8 @@ class TalentLmsOptions(BaseModel):
     delete_permanently: bool = False
 
 
-def read_talentlms_error(response: httpx.Response) -> str | None:
-    """``error.message`` of a v1 error body ``{"error": {"type", "message"}}``, else generic."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    error = body.get("error") if isinstance(body, dict) else None
-    if isinstance(error, dict) and error.get("message"):
-        return str(error["message"])
-    return default_message(response)
+#: ``error.message`` of a v1 error body ``{"error": {"type", "message"}}`` [V].
+read_talentlms_error = ErrorBody(message=(("error", "message"),))
 
 
 def _is_duplicate(response: httpx.Response) -> bool:
@@ -147,6 +132,7 @@ PROFILE = ApiProfile(
     read_message=read_talentlms_error,
     is_conflict=_is_duplicate,
     gone="the TalentLMS user {id}",
+    paging=Whole(),
 )
 
 
@@ -184,7 +170,6 @@ class TalentLmsConnector:
     """
 
     # Before ``type``, which shadows the builtin in the class body.
-    options_model: ClassVar[type[BaseModel]] = TalentLmsOptions
     type: ClassVar[str] = "talentlms"
     default_field_map: ClassVar[Mapping[str, Any]] = DEFAULT_FIELD_MAP
     lookup_keys: ClassVar[tuple[str, ...]] = tuple(LOOKUPS)
@@ -217,14 +202,11 @@ class TalentLmsConnector:
         response = await self._get(USERS, {argument: value}, missing_ok=True)
         if response.status_code == 404:  # "The requested user does not exist"
             return []
-        body = _json(response)
-        users = body if isinstance(body, list) else [body]
-        wanted = value.casefold()
-        return [
-            _account(user)
-            for user in users
-            if isinstance(user, dict) and str(user.get(field, "")).casefold() == wanted
+        body = self._api.json(response)
+        users = [
+            user for user in (body if isinstance(body, list) else [body]) if isinstance(user, dict)
         ]
+        return [_account(user) for user in await matching(users, field, value)]
 
     async def create(self, payload: Mapping[str, Any], context: DeliveryContext) -> RemoteAccount:
         """Sign the user up with a generated password, in the configured branch.
@@ -242,7 +224,9 @@ class TalentLmsConnector:
         signup = {k: v for k, v in fields.items() if k in SIGNUP_FIELDS or _is_custom(k)}
         if self.options.branch_id is not None:
             signup["branch_id"] = str(self.options.branch_id)
-        account = _account(_json(await self._post(SIGNUP, {**signup, "password": _password()})))
+        account = _account(
+            self._api.json(await self._post(SIGNUP, {**signup, "password": _password()}))
+        )
         later = {k: v for k, v in fields.items() if k not in signup}
         if later:
             await self._post(EDIT, {"user_id": account.id, **later}, gone=account)
@@ -261,7 +245,9 @@ class TalentLmsConnector:
         edit = {k: v for k, v in fields.items() if k in EDIT_FIELDS or _is_custom(k)}
         result = account
         if edit:
-            user = _json(await self._post(EDIT, {"user_id": account.id, **edit}, gone=account))
+            user = self._api.json(
+                await self._post(EDIT, {"user_id": account.id, **edit}, gone=account)
+            )
             result = _account(user) if isinstance(user, dict) and user.get("id") else account
         await self._join_branch(account)
         return result
@@ -299,7 +285,7 @@ class TalentLmsConnector:
 
     async def _resolve_custom_fields(self) -> dict[str, str]:
         if self._custom_keys is None:
-            definitions = _json(await self._get(CUSTOM_FIELDS))
+            definitions = self._api.json(await self._get(CUSTOM_FIELDS))
             self._custom_keys = resolve_custom_fields(self.options.custom_fields, definitions)
         return self._custom_keys
 
@@ -408,10 +394,6 @@ def _password() -> str:
         candidate = "".join(secrets.choice(alphabet) for _ in range(PASSWORD_LENGTH))
         if all(any(c in chars for c in candidate) for chars in classes):
             return candidate
-
-
-def _json(response: httpx.Response) -> Any:
-    return read_json(response, "TalentLMS")
 
 
 def _account(user: Any) -> RemoteAccount:

@@ -1,36 +1,44 @@
 """Tribal Habits (LMS) as a provisioning target: the Public API's ``/papi/users``.
 
-[V] marks what the vendor's API reference
-(https://s3-ap-southeast-2.amazonaws.com/tribalhabits-api-docs/index.html) and support
-article 1630430 state, [A] what no public source confirms (``docs/connectors/tribalhabits.md``
-lists what to check in a sandbox). The engine's ``api_key`` auth sends the raw key as
-``Authorization: <key>`` [V]. A user's remote id is its ``user_name`` [V]; the username
-policy of S5.2 is the ``username_from`` option, which picks one of the default field map's
-``user_name.<source>`` candidates. Custom fields are field map entries named ``X-<name>`` [V].
+Behaviour, sources ([V] documented, [A] assumed, to check in a sandbox) and the username
+policy (``username_from``): ``docs/connectors/tribalhabits.md``.
 """
 
-from collections.abc import AsyncIterator, Mapping
-from datetime import date, datetime
+from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, ClassVar, Literal
-from urllib.parse import quote
 
-import httpx
-from pydantic import BaseModel, ConfigDict
-
-from provisioning.connectors.base import ConnectorSetup, DeliveryContext, RemoteAccount
+from provisioning.connectors.base import (
+    ConnectorOptions,
+    ConnectorSetup,
+    DeliveryContext,
+    RemoteAccount,
+)
+from provisioning.connectors.dates import days_as
+from provisioning.connectors.messages import ErrorBody
+from provisioning.connectors.paging import PageNumber
 from provisioning.connectors.profile import ApiClient, ApiProfile, json_encoder
+from provisioning.connectors.resource import Resource, ResourceTarget
 from provisioning.errors import MappingError, PermanentError
-from provisioning.responses import default_message, read_json
 
 __all__ = ["DEFAULT_FIELD_MAP", "TribalHabitsConnector", "TribalHabitsOptions", "read_error"]
 
 # -- vendor facts ([V] documented, [A] assumed) ----------------------------------------------
 
 #: [V] Users live under the API root ``https://{org}.tribalhabits.com/papi`` (the base_url);
-#: [A] one user is shown, created and updated (PUT, only the fields given) by ``user_name``
-#: in the path; [V] ``active: false`` deactivates (S5.1); [V] the API cannot delete users.
+#: [A] one is shown, created and updated (PUT, the fields given, maybe answering without the
+#: record) by its ``user_name``, which cannot change [A]; [V] ``active`` (de)activates (S5.1);
+#: [V] the API cannot delete users, so deleting deactivates (learning records are kept).
 USERS_PATH = "/users"
+USERS = Resource(
+    noun="user",
+    item=USERS_PATH + "/{id}",
+    id_field="user_name",
+    answer="maybe",
+    status={True: {"active": True}, False: {"active": False}},
+    delete="deactivate",
+    lookups={"email": "email"},
+)
 #: [V] The fields of a user record; [V] custom fields are ``X-<name>``.
 STANDARD_FIELDS = frozenset(
     {"user_name", "first_name", "last_name", "email", "manager_email", "active"}
@@ -41,19 +49,12 @@ LIST_SEPARATOR = ";"
 #: [V] Above 300 requests/min the organisation is blocked (429) for one minute; [A] the
 #: 429 carries no Retry-After, so that minute is the wait.
 BLOCK_SECONDS = 60.0
-#: [A] The list is paged by ``?page=<n>`` (1-based; [V] 25 records a page, ``total_pages``).
-PAGE_PARAM = "page"
-#: A stop for a server whose ``total_pages`` never ends (25 x 4,000 = 100,000 users).
-MAX_PAGES = 4000
-#: [A] A uniqueness clash (user_name or email already taken) is answered 409.
-CONFLICT_STATUSES = (409,)
-#: [A] Errors read ``{"error": "<message>"}`` (``errors`` lists and Rails-style field maps
-#: are read too); a ``user_name`` cannot be changed, so updates never send it; a write
-#: may answer without the record (then the record sent stands in for it).
-#: [A] Topics, articles, pathways, enrolments and webhooks: the API reference lists these
-#: sections [V] but their paths and fields are not public; this connector uses none of
-#: them, and any future contract for them belongs in this block.
+#: [A] ``?page=<n>`` (1-based); [V] 25 ``records`` a page, with ``total_pages``; bounded at
+#: 10,000 pages (250,000 users) against a server whose ``total_pages`` never ends.
+PAGING = PageNumber(items=("records",), total_pages=("total_pages",), max_pages=10_000)
 JSON = "application/json"
+#: [V] 'yyyy-mm-dd' is one of the date forms the API takes.
+ISO_DAY = "%Y-%m-%d"
 
 # -- field map ---------------------------------------------------------------------------
 
@@ -83,10 +84,8 @@ DEFAULT_FIELD_MAP: Mapping[str, Any] = MappingProxyType(
 )
 
 
-class TribalHabitsOptions(BaseModel):
+class TribalHabitsOptions(ConnectorOptions):
     """The ``options:`` of a ``type: tribalhabits`` connection."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     #: What becomes ``user_name`` (S5.2): the work email when SSO uses it, or an HR id
     #: (``employeeNumber``, ``externalId``) when people have personal emails. Give the
@@ -94,30 +93,9 @@ class TribalHabitsOptions(BaseModel):
     username_from: UsernameSource = "email"
 
 
-def read_error(response: httpx.Response) -> str | None:
-    """The message of an error body: ``{"error": "..."}``; ``errors`` lists and
-    Rails-style ``{"errors": {"email": ["has already been taken"]}}`` are read too."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if isinstance(body, dict) and isinstance(body.get("error"), str):
-        return str(body["error"])
-    errors = body.get("errors") if isinstance(body, dict) else None
-    if isinstance(errors, list):
-        return "; ".join(str(item) for item in errors)
-    if isinstance(errors, dict):
-        why = {k: v if isinstance(v, list) else [v] for k, v in errors.items()}
-        return "; ".join(f"{k} {' '.join(map(str, v))}" for k, v in why.items())
-    return default_message(response)
-
-
-def _json_value(value: Any) -> Any:
-    # [V] 'yyyy-mm-dd' is one of the date forms the API takes.
-    if isinstance(value, date):
-        return (value.date() if isinstance(value, datetime) else value).isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
+#: [A] Errors read ``{"error": "<message>"}``; ``errors`` lists and Rails-style
+#: ``{"errors": {"email": ["has already been taken"]}}`` are read too.
+read_error = ErrorBody(message=(("error",),), fields=("errors",), field_form="{name} {texts}")
 
 #: How the Tribal Habits API answers; [V] the block lasts a minute, so retrying earlier
 #: than ``BLOCK_SECONDS`` only meets another 429.
@@ -126,14 +104,16 @@ PROFILE = ApiProfile(
     read_message=read_error,
     headers={"Accept": JSON},
     body_type=JSON,
-    encode_body=json_encoder(_json_value),
-    conflict_statuses=CONFLICT_STATUSES,
+    encode_body=json_encoder(days_as(ISO_DAY)),
+    conflict_statuses=(409,),  # [A] a user_name or email already taken is answered 409
     default_wait=BLOCK_SECONDS,
     gone="the Tribal Habits user {id}",
+    json_hint="(is base_url the API root, https://<org>.tribalhabits.com/papi?)",
+    paging=PAGING,
 )
 
 
-class TribalHabitsConnector:
+class TribalHabitsConnector(ResourceTarget):
     """A :class:`~provisioning.connectors.base.TargetConnector` for Tribal Habits users.
 
     Args:
@@ -144,6 +124,7 @@ class TribalHabitsConnector:
     type: ClassVar[str] = "tribalhabits"
     default_field_map: ClassVar[Mapping[str, Any]] = DEFAULT_FIELD_MAP
     lookup_keys: ClassVar[tuple[str, ...]] = ("email", "userName", "employeeNumber", "externalId")
+    resource: ClassVar[Resource] = USERS
 
     def __init__(self, setup: ConnectorSetup) -> None:
         self.options = TribalHabitsOptions.model_validate(dict(setup.options))
@@ -152,7 +133,7 @@ class TribalHabitsConnector:
     async def check(self) -> None:
         """Read the first page of users; AuthError on 401/403, PermanentError if the answer
         is not the user list (a wrong base URL)."""
-        _page(await self._api.call("GET", USERS_PATH, params={PAGE_PARAM: "1"}))
+        await self._api.first_page(USERS_PATH)
 
     async def find(self, key: str, value: str) -> list[RemoteAccount]:
         """The user whose ``user_name`` is ``value`` when ``key`` is the username policy
@@ -163,15 +144,10 @@ class TribalHabitsConnector:
             PermanentError: ``key`` is neither ``email`` nor ``username_from``.
         """
         if key == self.options.username_from:
-            response = await self._api.call("GET", _user_path(_fold(key, value)), missing_ok=True)
-            return [] if response.status_code == 404 else [_account(_record(response))]
+            record = await self._read(_fold(key, value))
+            return [] if record is None else [self._account(record)]
         if key == "email":
-            wanted = value.strip().lower()
-            return [
-                _account(record)
-                async for record in self._records()
-                if str(record.get("email") or "").strip().lower() == wanted
-            ]
+            return await self._matching(self._api.items(USERS_PATH), key, value)
         raise PermanentError(
             f"Tribal Habits users can be found by email or by their user_name "
             f"({self.options.username_from}), not by {key}: set matching.key accordingly"
@@ -179,33 +155,9 @@ class TribalHabitsConnector:
 
     async def create(self, payload: Mapping[str, Any], context: DeliveryContext) -> RemoteAccount:
         """POST the user; a user_name or email already taken is a ConflictError (409)."""
-        body = {"user_name": self._user_name(payload), **_body(payload)}
+        body = {"user_name": self._user_name(payload), **self._body(payload)}
         response = await self._api.call("POST", USERS_PATH, body)
-        return _account(_record(response, fallback=body))
-
-    async def update(
-        self, account: RemoteAccount, payload: Mapping[str, Any], context: DeliveryContext
-    ) -> RemoteAccount:
-        """PUT the mapped fields to the user; ``user_name`` is its id and is not changed.
-
-        A 404 is a PermanentError saying the account is gone, so the engine re-links it.
-        """
-        body = _body(payload)
-        response = await self._api.call("PUT", _user_path(account.id), body, gone=account)
-        return _account(_record(response, fallback={"user_name": account.id, **body}))
-
-    async def deactivate(self, account: RemoteAccount, context: DeliveryContext) -> None:
-        """Set ``active: false`` (S5.1); a user already gone has no access left either."""
-        await self._api.call("PUT", _user_path(account.id), {"active": False}, missing_ok=True)
-
-    async def reactivate(self, account: RemoteAccount, context: DeliveryContext) -> None:
-        """Set ``active: true``; a user gone (404) is a PermanentError."""
-        await self._api.call("PUT", _user_path(account.id), {"active": True}, gone=account)
-
-    async def delete(self, account: RemoteAccount, context: DeliveryContext) -> None:
-        """Deactivate: the API cannot delete users [V], and deactivation keeps their
-        learning records. A user already gone counts as deleted."""
-        await self.deactivate(account, context)
+        return self._account(self._record(response, sent=body))
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -219,31 +171,19 @@ class TribalHabitsConnector:
             )
         return str(value).strip()
 
-    async def _records(self) -> AsyncIterator[Mapping[str, Any]]:
-        page, pages = 1, 1
-        while page <= min(pages, MAX_PAGES):
-            response = await self._api.call("GET", USERS_PATH, params={PAGE_PARAM: str(page)})
-            records, pages = _page(response)
-            if not records:
-                return
-            for record in records:
-                yield record
-            page += 1
-
-
-def _body(payload: Mapping[str, Any]) -> dict[str, Any]:
-    """The fields sent to the API: standard and ``X-`` fields; candidates are dropped."""
-    body: dict[str, Any] = {}
-    for name, value in payload.items():
-        if name == "user_name" or name.startswith(CANDIDATE):
-            continue
-        if name not in STANDARD_FIELDS and not name.startswith(CUSTOM_PREFIX):
-            raise MappingError(
-                f"{name}: not a Tribal Habits user field (first_name, last_name, email, "
-                f"manager_email, active, or a custom field named {CUSTOM_PREFIX}<name>)"
-            )
-        body[name] = _wire(value)
-    return body
+    def _body(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        """The fields sent: standard and ``X-`` ones; user_name (fixed) and candidates dropped."""
+        body: dict[str, Any] = {}
+        for name, value in payload.items():
+            if name == "user_name" or name.startswith(CANDIDATE):
+                continue
+            if name not in STANDARD_FIELDS and not name.startswith(CUSTOM_PREFIX):
+                raise MappingError(
+                    f"{name}: not a Tribal Habits user field (first_name, last_name, email, "
+                    f"manager_email, active, or a custom field named {CUSTOM_PREFIX}<name>)"
+                )
+            body[name] = _wire(value)
+        return body
 
 
 def _wire(value: Any) -> Any:
@@ -254,49 +194,3 @@ def _wire(value: Any) -> Any:
 
 def _fold(source: str, value: str) -> str:
     return value.strip().lower() if source in CASE_FOLDED else value.strip()
-
-
-def _user_path(user_name: str) -> str:
-    # The user_name holds '@' (and maybe '/'): quoting keeps it one path segment.
-    return f"{USERS_PATH}/{quote(user_name, safe='')}"
-
-
-API_ROOT_HINT = "(is base_url the API root, https://<org>.tribalhabits.com/papi?)"
-
-
-def _json(response: httpx.Response) -> Any:
-    return read_json(response, "Tribal Habits", API_ROOT_HINT)
-
-
-def _page(response: httpx.Response) -> tuple[list[Mapping[str, Any]], int]:
-    """[V] ``{"total_records", "max_per_page", "current_page", "total_pages", "records"}``."""
-    data = _json(response)
-    records = data.get("records") if isinstance(data, dict) else None
-    if not isinstance(records, list):
-        raise PermanentError("Tribal Habits answered without a user list (no 'records')")
-    total = data.get("total_pages")
-    pages = total if isinstance(total, int) and not isinstance(total, bool) else 1
-    return [record for record in records if isinstance(record, dict)], pages
-
-
-def _record(response: httpx.Response, fallback: Mapping[str, Any] | None = None) -> Any:
-    """The user record of an answer; ``fallback`` for a write answered without one."""
-    try:
-        record = response.json()
-    except ValueError:
-        record = None
-    if isinstance(record, dict) and record.get("user_name") is not None:
-        return record
-    if fallback is not None:
-        return fallback
-    _json(response)  # says "no JSON body" if that is the trouble
-    raise PermanentError("Tribal Habits answered a user without a user_name")
-
-
-def _account(record: Mapping[str, Any]) -> RemoteAccount:
-    active = record.get("active")
-    return RemoteAccount(
-        id=str(record["user_name"]),
-        active=active if isinstance(active, bool) else None,
-        fields=record,
-    )

@@ -7,6 +7,7 @@ department head as manager, contract dates for deactivation, create-only).
 """
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
@@ -236,7 +237,7 @@ async def test_find_reads_every_page(
     http: httpx.AsyncClient, fake: LuccaFake, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Employee numbers are unique per legal entity only, so a lookup can span pages."""
-    monkeypatch.setattr(lucca, "PAGE_SIZE", 2)
+    monkeypatch.setattr(lucca, "USER_PAGES", replace(lucca.USER_PAGES, size=2))
     fake.legal_entities |= {3, 4, 5}
     for entity in (1, 2, 3, 4, 5):
         mail = f"n{entity}@acme.com"

@@ -381,6 +381,17 @@ async def test_find_by_email_or_login_is_case_insensitive(make: Make, fake: Tale
         await connector.find("employeeNumber", "42")
 
 
+async def test_the_profile_reads_every_user_from_the_unpaged_list(
+    make: Make, fake: TalentLmsFake
+) -> None:
+    """v1's ``GET /users`` answers every user at once: the profile declares no paging."""
+    for n in range(3):
+        fake.add_user(**{**ADA, "email": f"p{n}@acme.com", "login": f"p{n}"})
+    users = [user async for user in make()._api.items("/users")]
+    assert sorted(user["email"] for user in users) == ["p0@acme.com", "p1@acme.com", "p2@acme.com"]
+    assert fake.count("users") == 1
+
+
 async def test_update_edits_the_user_and_leaves_signup_only_fields_out(
     make: Make, fake: TalentLmsFake
 ) -> None:

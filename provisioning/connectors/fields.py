@@ -1,0 +1,55 @@
+"""How a vendor writes one mapped field, declared per field in its Resource.
+
+Vendor modules used to walk their payload converting ids and dates by hand. A
+:class:`~provisioning.connectors.resource.Resource` declares instead
+``forms={"departmentId": positive_id("Lucca"), "birthDate": day_in("%Y-%m-%d")}``, and
+:func:`write_forms` (the default body of a ResourceTarget) applies each form to its field
+when the payload holds a value for it.
+"""
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from provisioning.connectors.dates import as_date
+from provisioning.errors import MappingError
+
+#: Writes one field's value (its name first, for the message) as the vendor takes it;
+#: raises MappingError, naming the field but never quoting the value, when it cannot.
+FieldForm = Callable[[str, Any], Any]
+
+
+def positive_id(vendor: str) -> FieldForm:
+    """A vendor's id field: a positive integer, or a string of digits read as one."""
+
+    def write(name: str, value: Any) -> int:
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+            return value
+        if isinstance(value, str) and value.strip().isdigit() and int(value) >= 1:
+            return int(value)
+        # The value is not quoted: messages are kept in delivery rows.
+        raise MappingError(
+            f"{name}: expected a {vendor} id (a positive integer); map names with lookup"
+        )
+
+    return write
+
+
+def day_in(form: str) -> FieldForm:
+    """A date field written with ``form`` (strftime) from a date, datetime or ISO string."""
+
+    def write(name: str, value: Any) -> str:
+        day = as_date(value)
+        if day is None:
+            raise MappingError(f"{name}: expected an ISO 8601 date")
+        return day.strftime(form)
+
+    return write
+
+
+def write_forms(payload: Mapping[str, Any], forms: Mapping[str, FieldForm]) -> dict[str, Any]:
+    """The payload with each declared field written in its form (None stays None)."""
+    body = dict(payload)
+    for name, form in forms.items():
+        if body.get(name) is not None:
+            body[name] = form(name, body[name])
+    return body

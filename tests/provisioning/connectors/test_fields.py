@@ -1,0 +1,35 @@
+"""Field forms: a vendor's id and date fields written as it takes them, declared per field."""
+
+from datetime import date
+
+import pytest
+
+from provisioning.connectors.fields import day_in, positive_id, write_forms
+from provisioning.errors import MappingError
+
+FORMS = {"departmentId": positive_id("Lucca"), "birthDate": day_in("%Y-%m-%dT00:00:00")}
+
+
+def test_declared_fields_are_written_in_their_form_and_others_pass_as_they_are() -> None:
+    payload = {"departmentId": " 14", "birthDate": date(1990, 5, 2), "mail": "a@acme.com"}
+    assert write_forms(payload, FORMS) == {
+        "departmentId": 14,
+        "birthDate": "1990-05-02T00:00:00",
+        "mail": "a@acme.com",
+    }
+    assert write_forms({"departmentId": None}, FORMS) == {"departmentId": None}
+    assert write_forms({"departmentId": 7}, {}) == {"departmentId": 7}
+
+
+@pytest.mark.parametrize("value", ["Sales", 0, -3, True, 1.5, "0"])
+def test_an_id_field_refuses_what_is_not_a_positive_integer_without_quoting_it(
+    value: object,
+) -> None:
+    with pytest.raises(MappingError, match="departmentId: expected a Lucca id") as caught:
+        write_forms({"departmentId": value}, FORMS)
+    assert str(value) not in str(caught.value)
+
+
+def test_a_date_field_refuses_what_is_not_a_date() -> None:
+    with pytest.raises(MappingError, match="birthDate: expected an ISO 8601 date"):
+        write_forms({"birthDate": "02/05/1990"}, FORMS)
