@@ -3,22 +3,31 @@
 1. throughput: N users are seeded through the store (one outbox row each for a webhook
    connection), then ONE worker delivers them to a sink that answers every request after
    50 ms (benchmarks/slow_target.py, its own process, real sockets). Reported: events/s
-   from the first claim to the last settlement.
-2. rate: the same with ``rate_limit`` set; reported: the rate the sink saw arrive.
+   from the first claim to the last settlement. With ``--workers N`` (PostgreSQL), N
+   worker processes share the outbox, each with the connection's concurrency.
+2. yardstick: a bare aiohttp client sends the same number of the very same request (the
+   first one the sink received: body and headers) to the same sink at the same
+   concurrency. Reported: its events/s, and the worker's as a share of it: what the
+   worker's own work costs, whatever the machine (issue 11, goal 3).
+3. rate: the same with ``rate_limit`` set; reported: the rate the sink saw arrive.
 
 SQLite by default (the embedded worker's store); ``--postgres`` uses 127.0.0.1:5432.
 """
 
 import argparse
 import asyncio
+import multiprocessing
 import os
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+from multiprocessing.synchronize import Event as ProcessEvent
 from pathlib import Path
+from typing import Any
 
+import aiohttp
 import httpx
 import sqlalchemy as sa
 
@@ -82,29 +91,114 @@ def _seed(database_url: str, raw: dict, users: int) -> None:  # type: ignore[typ
     engine.dispose()
 
 
+def _done(engine: sa.Engine) -> int:
+    outbox = OutboxEvent.__table__  # type: ignore[attr-defined]
+    with engine.connect() as connection:
+        query = sa.select(sa.func.count()).where(outbox.c.status == "done")
+        return int(connection.execute(query).scalar_one())
+
+
 async def _deliver(database_url: str, raw: dict, events: int) -> float:  # type: ignore[type-arg]
     engine = create_engine(database_url)
     targets = build_targets(parse_config(raw), engine.dialect.name)
     worker = Worker(engine, targets, poll_interval=0.05)
     stop = asyncio.Event()
-    outbox = OutboxEvent.__table__  # type: ignore[attr-defined]
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     task = asyncio.create_task(worker.run(stop))
     while True:
         await asyncio.sleep(0.1)
-        with engine.connect() as connection:
-            done = connection.execute(
-                sa.select(sa.func.count()).where(outbox.c.status == "done")
-            ).scalar_one()
-        if done >= events:
+        if _done(engine) >= events:
             break
     elapsed = time.perf_counter() - started
+    # CPU of this process (the worker and its store threads) per event: steadier than
+    # events/s on a shared machine.
+    print(f"worker CPU: {(time.process_time() - cpu) / events * 1000:.2f} ms per event")
     stop.set()
     await task
     for target in targets:
         await target.aclose()
     engine.dispose()
     return elapsed
+
+
+def _deliver_in_processes(database_url: str, raw: dict, events: int, workers: int) -> float:  # type: ignore[type-arg]
+    """``workers`` worker processes, started together once each is ready."""
+    context = multiprocessing.get_context("fork")  # before any event loop or connection
+    ready = [context.Event() for _ in range(workers)]
+    go, stop = context.Event(), context.Event()
+    processes = [
+        context.Process(target=_worker_process, args=(database_url, raw, up, go, stop))
+        for up in ready
+    ]
+    for process in processes:
+        process.start()
+    for up in ready:
+        up.wait(60)
+    engine = create_engine(database_url)
+    started = time.perf_counter()
+    go.set()
+    while _done(engine) < events:
+        time.sleep(0.1)
+    elapsed = time.perf_counter() - started
+    stop.set()
+    for process in processes:
+        process.join(60)
+    engine.dispose()
+    return elapsed
+
+
+def _worker_process(
+    database_url: str,
+    raw: dict,  # type: ignore[type-arg]
+    ready: ProcessEvent,
+    go: ProcessEvent,
+    stop: ProcessEvent,
+) -> None:
+    asyncio.run(_serve(database_url, raw, ready, go, stop))
+
+
+async def _serve(
+    database_url: str,
+    raw: dict,  # type: ignore[type-arg]
+    ready: ProcessEvent,
+    go: ProcessEvent,
+    stop: ProcessEvent,
+) -> None:
+    engine = create_engine(database_url)
+    targets = build_targets(parse_config(raw), engine.dialect.name)
+    worker = Worker(engine, targets, poll_interval=0.05)
+    ready.set()
+    while not go.is_set():
+        await asyncio.sleep(0.005)
+    stopping = asyncio.Event()
+    task = asyncio.create_task(worker.run(stopping))
+    while not stop.is_set():
+        await asyncio.sleep(0.05)
+    stopping.set()
+    await task
+    for target in targets:
+        await target.aclose()
+    engine.dispose()
+
+
+async def _yardstick(url: str, sample: dict[str, Any], events: int, concurrency: int) -> float:
+    """Seconds a bare aiohttp client takes to send ``events`` copies of the worker's
+    request to the sink, ``concurrency`` at a time."""
+    body = str(sample["body"]).encode()
+    skipped = {"host", "content-length", "connection", "transfer-encoding"}
+    headers = {k: v for k, v in sample["headers"].items() if k.lower() not in skipped}
+    limit = asyncio.Semaphore(concurrency)
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def send() -> None:
+            async with limit, session.post(f"{url}/hooks", data=body, headers=headers) as r:
+                await r.read()
+                assert r.status == 200, r.status
+
+        started = time.perf_counter()
+        await asyncio.gather(*(send() for _ in range(events)))
+        return time.perf_counter() - started
 
 
 def _database(postgres: bool, directory: Path, name: str) -> str:
@@ -127,7 +221,11 @@ def main() -> None:
     parser.add_argument("--rate", default="20/s", help="rate limit for the second phase")
     parser.add_argument("--rate-events", type=int, default=300)
     parser.add_argument("--postgres", action="store_true")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (PostgreSQL)")
+    parser.add_argument("--no-rate", action="store_true", help="skip the rate-limit phase")
     args = parser.parse_args()
+    if args.workers > 1 and not args.postgres:
+        parser.error("several workers share a PostgreSQL outbox only (--postgres)")
     os.environ.setdefault("BENCH_HOOK_SECRET", "bench-secret")
     logs.configure("info")  # as `scimgw worker` does
     directory = Path(tempfile.mkdtemp(prefix="scimgw-delivery-"))
@@ -137,12 +235,24 @@ def main() -> None:
         upgrade(database)
         raw = _config(url, args.concurrency, None)
         _seed(database, raw, args.events)
-        elapsed = asyncio.run(_deliver(database, raw, args.events))
+        if args.workers > 1:
+            elapsed = _deliver_in_processes(database, raw, args.events, args.workers)
+        else:
+            elapsed = asyncio.run(_deliver(database, raw, args.events))
+        rate = args.events / elapsed
         print(
-            f"throughput: {args.events} events in {elapsed:.2f} s = "
-            f"{args.events / elapsed:,.0f} events/s "
-            f"(target answers in {args.delay_ms:.0f} ms, concurrency {args.concurrency})"
+            f"throughput: {args.events} events in {elapsed:.2f} s = {rate:,.0f} events/s "
+            f"({args.workers} worker(s), target answers in {args.delay_ms:.0f} ms, "
+            f"concurrency {args.concurrency})"
         )
+        sample = httpx.get(f"{url}/sample").json()
+        bare = args.events / asyncio.run(_yardstick(url, sample, args.events, args.concurrency))
+        print(
+            f"yardstick: bare aiohttp client {bare:,.0f} events/s at concurrency "
+            f"{args.concurrency}; worker {rate / bare:.0%} of it"
+        )
+        if args.no_rate:
+            return
 
         arrivals_before = len(httpx.get(f"{url}/arrivals").json())
         database = _database(args.postgres, directory, "rate")

@@ -110,26 +110,38 @@ class Deliverer:
                 group_works = await self._db(load_group_work, self.engine, target, groups)
                 group_steps = [(work, decide_group(work, target)) for work in group_works]
                 await self._run(target, "Group", group_steps)
-            works = await self._db(load_work, self.engine, target, batch)
-            steps = [(work, decide(work, target)) for work in works]
-            steps = await self._guard(target, steps)
-            await self._run(target, "User", steps)
+            steps, marked = await self._db(self._prepare, target, batch)
+            if not marked:
+                steps = await self._guard(target, steps)
+                await self._run(target, "User", steps)
+            else:
+                await self._carry_out(target, steps)
         except Exception as exc:  # a bug or the store failing: retry the batch later
             log.exception("worker.batch_failed", connection=target.name)
             for claim in batch:
                 if claim.id in self._held:
                     self._fail(target, claim, claim.id, "batch", exc)
 
+    def _prepare(self, target: Target, batch: list[Claim]) -> tuple[list[tuple[Work, Step]], bool]:
+        """Load and decide a batch of users, and, when the guard has nothing to weigh (no
+        deprovision planned), mark their creations too: one store call instead of two (on
+        PostgreSQL each is a thread hop, a pooled connection and a transaction). True
+        when marked; otherwise the guard is asked first, as before."""
+        works = load_work(self.engine, target, batch)
+        steps = [(work, decide(work, target)) for work in works]
+        if any(step.operation in (DEACTIVATE, DELETE) for _, step in steps):
+            return steps, False
+        self._mark_creating(target, "User", _new(steps))
+        return steps, True
+
     async def _run(
         self, target: Target, resource_type: str, steps: Sequence[tuple[AnyWork, Step]]
     ) -> None:
         """Mark the resources about to be created, then carry out every step at once."""
-        new = [
-            work.claim.resource_id
-            for work, step in steps
-            if step.operation == CREATE and work.link is None
-        ]
-        await self._db(self._mark_creating, target, resource_type, new)
+        await self._db(self._mark_creating, target, resource_type, _new(steps))
+        await self._carry_out(target, steps)
+
+    async def _carry_out(self, target: Target, steps: Sequence[tuple[AnyWork, Step]]) -> None:
         await asyncio.gather(*(self._deliver_one(target, work, step) for work, step in steps))
 
     async def _deliver_one(self, target: Target, work: AnyWork, step: Step) -> None:
@@ -259,3 +271,12 @@ class Deliverer:
         answer then links what it finds instead of creating it twice (execution._adopt)."""
         fresh = [links.Link(resource_id, None, links.CREATING, None) for resource_id in ids]
         mark_creating(self.engine, target.tenant, target.name, fresh, self.clock(), resource_type)
+
+
+def _new(steps: Sequence[tuple[AnyWork, Step]]) -> list[str]:
+    """The resources a batch is about to create in the target (no link yet)."""
+    return [
+        work.claim.resource_id
+        for work, step in steps
+        if step.operation == CREATE and work.link is None
+    ]

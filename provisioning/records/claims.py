@@ -118,19 +118,7 @@ def _pick(status: str, skip_locked: bool) -> sa.CTE:
     # LOADS): it is delivered first, and the load, which reads the state as it is when
     # delivered, waits instead until no live event of its resource is pending or in flight.
     # Either way, one event of a resource is in flight at a time.
-    waits_behind = sa.exists().where(
-        earlier.c.tenant_id == row.c.tenant_id,
-        earlier.c.connection == row.c.connection,
-        earlier.c.resource_id == row.c.resource_id,
-        earlier.c.id < row.c.id,
-        sa.or_(
-            earlier.c.status == INFLIGHT,
-            sa.and_(
-                earlier.c.status == PENDING,
-                sa.or_(earlier.c.priority < LOADS, row.c.priority == LOADS),
-            ),
-        ),
-    )
+    waits_behind = _waits_behind(row, earlier) if skip_locked else _earlier_blocks(row, earlier)
     later = outbox.alias("later")
     load_waits_for_live = sa.and_(
         row.c.priority == LOADS,
@@ -161,6 +149,51 @@ def _pick(status: str, skip_locked: bool) -> sa.CTE:
         # Materialised: the pick runs once, so its LIMIT and locks hold for the update.
         return query.cte("picked").prefix_with("MATERIALIZED")
     return query.cte("picked")
+
+
+def _holds_back(row: Any, earlier: Any) -> sa.ColumnElement[bool]:
+    """Whether ``earlier``, an event of the row's resource, holds the row back: it is in
+    flight, or pending and live (a pending load holds back only another load)."""
+    return sa.and_(
+        earlier.c.tenant_id == row.c.tenant_id,
+        earlier.c.connection == row.c.connection,
+        earlier.c.resource_id == row.c.resource_id,
+        sa.or_(
+            earlier.c.status == INFLIGHT,
+            sa.and_(
+                earlier.c.status == PENDING,
+                sa.or_(earlier.c.priority < LOADS, row.c.priority == LOADS),
+            ),
+        ),
+    )
+
+
+def _earlier_blocks(row: Any, earlier: Any) -> sa.ColumnElement[bool]:
+    """Whether an earlier event of the row's resource holds it back (SQLite)."""
+    return sa.exists().where(earlier.c.id < row.c.id, _holds_back(row, earlier))
+
+
+def _waits_behind(row: Any, earlier: Any) -> sa.ColumnElement[bool]:
+    """The same on PostgreSQL: the row is not the first event of its resource that holds it
+    back, read as the first such row of that resource in ix_outbox_resource's order.
+
+    Asked as NOT EXISTS, the planner, misled by statistics taken before a burst of new
+    events (a near-empty table), picked ix_outbox_claim for the test, whose range is
+    every event of the connection, for each candidate: 50-650 ms per claim at 3,000
+    events, a worker bounded to 150 events/s (docs/benchmarks.md, "Delivery yardstick").
+    Ordered as ix_outbox_resource is, with LIMIT 1, no other index can answer as cheaply
+    whatever the statistics say.
+    """
+    # The row holds itself back by that test (it is pending or in flight, and live or a
+    # load), so the first such event is the row itself unless an earlier one holds it.
+    first = (
+        sa.select(earlier.c.id)
+        .where(_holds_back(row, earlier))
+        .order_by(earlier.c.tenant_id, earlier.c.connection, earlier.c.resource_id, earlier.c.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    return first != row.c.id
 
 
 def latest_events(
