@@ -31,6 +31,7 @@ import httpx
 import sqlalchemy as sa
 
 from benchmarks.delivery import _database, _free_port, _sink
+from gateway import logs
 from gateway.auth.tokens import ensure_tenant
 from gateway.config.file import GatewayConfig, parse_config
 from gateway.scim.kinds import USER, kinds_for
@@ -220,6 +221,7 @@ def changed(database_url: str, people: int, delay_ms: float) -> dict[str, Any]:
 
 
 def main() -> None:
+    logs.configure("info")  # as `scimgw worker` and `scimgw sync` log: not each request
     if len(sys.argv) == 4 and sys.argv[1] == "--child":
         os.environ.setdefault("BENCH_HR_TOKEN", "hr-token")
         run_child(sys.argv[2], sys.argv[3])

@@ -1,4 +1,10 @@
-"""``scimgw sync <connection>``: run a source connection now, or preview it (S2.7, S5.9)."""
+"""``scimgw sync <connection>``: run a connection now, or preview it (S2.7, S5.9).
+
+A source connection is read into the store (provisioning.sources); a target connection
+is backfilled from it: what ``scimgw plan`` shows is enqueued in the ``loads`` lane
+(provisioning.accounts.TargetRunner). One command, one runner per direction
+(scimgw/syncing.py).
+"""
 
 import asyncio
 from dataclasses import asdict
@@ -17,7 +23,7 @@ from gateway.store.database import create_engine, writer
 from provisioning import sources
 from provisioning.records import runs
 from scimgw.cli_common import ConfigOption, DatabaseOption, err, required_config, settings_from
-from scimgw.syncing import build_runner
+from scimgw.syncing import SOURCE_DIRECTIONS, build_runner
 
 #: Exit codes a script or a scheduler reads.
 EXIT_OK, EXIT_FAILED, EXIT_HELD, EXIT_RUNNING = 0, 1, 2, 3
@@ -31,7 +37,9 @@ def register(app: typer.Typer) -> None:
 
 
 def sync(
-    connection: Annotated[str, typer.Argument(help="a source connection's name")],
+    connection: Annotated[
+        str, typer.Argument(help="a connection's name: a source to read, or a target to backfill")
+    ],
     tenant: Annotated[str | None, typer.Option(help="default: the default tenant")] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="print what would change, write nothing")
@@ -43,16 +51,20 @@ def sync(
     database_url: DatabaseOption = None,
     config: ConfigOption = None,
 ) -> None:
-    """Read a source connection into the store now: create, update, deactivate.
+    """Run a connection now: read a source into the store (create, update, deactivate),
+    or backfill a target (enqueue what `scimgw plan` shows, behind live changes).
 
     Exit status: 0 succeeded, 1 failed (some people or the whole run), 2 held by the
-    guard (run again with --confirm), 3 the connection is already running.
+    guard (run again with --confirm) or not runnable, 3 the connection is already running.
     """
     settings = settings_from(database_url, config)
     logs.configure(settings.log_level)
     gateway_config = required_config(settings)
     tenant_id = tenant or gateway_config.default_tenant
-    _check(gateway_config, tenant_id, connection)
+    is_source = _check(gateway_config, tenant_id, connection)
+    if confirm and not is_source:
+        err.print(f"[red]{connection} is a target: --confirm is for a source[/red]")
+        raise typer.Exit(EXIT_HELD)
     engine = create_engine(settings.database_url)
     if confirm and not dry_run:
         with writer(engine).begin() as conn:
@@ -73,18 +85,20 @@ def sync(
     raise typer.Exit(EXIT_CODES.get(outcome.status, EXIT_FAILED))
 
 
-def _check(config: GatewayConfig, tenant: str, name: str) -> None:
-    """Exit 2 on a connection that is not a source of the tenant, or not a valid one."""
+def _check(config: GatewayConfig, tenant: str, name: str) -> bool:
+    """Whether the connection is a source; exit 2 on no such connection, or an invalid source."""
     found = config.tenant(tenant).connections.get(name)
-    if found is None or found.direction == "target":
-        what = "no connection" if found is None else "a target, not a source:"
-        err.print(f"[red]tenant {tenant} has {what} {name}[/red]")
+    if found is None:
+        err.print(f"[red]tenant {tenant} has no connection {name}[/red]")
         raise typer.Exit(EXIT_HELD)
+    if found.direction not in SOURCE_DIRECTIONS:
+        return False
     problems = [p for p in sources.source_problems(config) if f".connections.{name}." in p]
     for problem in problems:
         err.print(f"[red]configuration error:[/red] {problem}", soft_wrap=True)
     if problems:
         raise typer.Exit(EXIT_HELD)
+    return True
 
 
 async def _run(
@@ -93,10 +107,10 @@ async def _run(
     runner = build_runner(engine, config)  # type: ignore[arg-type]
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn())
     with Progress(*columns, console=err, transient=True, disable=quiet) as bar:
-        task = bar.add_task(f"reading {request.connection}", total=None)
+        task = bar.add_task(f"running {request.connection}", total=None)
 
         def progress(done: int, total: int | None) -> None:
-            bar.update(task, completed=done, total=total, description=f"read {done} people")
+            bar.update(task, completed=done, total=total, description=f"{done} people")
 
         return await runner(request, progress)
 

@@ -192,7 +192,7 @@ class TargetRunner:
         return runs.RunOutcome(
             None,
             "failed" if tally.failures else "succeeded",
-            tally.counts,
+            dict(tally.counts),
             tuple(tally.failures),
             tuple(tally.changes),
             "dry run: nothing written",
@@ -213,12 +213,14 @@ class TargetRunner:
             message = f"stopped after {tally.enqueued} events: {type(exc).__name__}: {exc}"
             await asyncio.to_thread(self._finish, run_id, "failed", tally, message)
             return runs.RunOutcome(
-                run_id, "failed", tally.counts, tuple(tally.failures), (), message
+                run_id, "failed", dict(tally.counts), tuple(tally.failures), (), message
             )
         status = "failed" if tally.failures else "succeeded"
         message = tally.summary()
         await asyncio.to_thread(self._finish, run_id, status, tally, message)
-        return runs.RunOutcome(run_id, status, tally.counts, tuple(tally.failures), (), message)
+        # A plain dict: dataclasses.asdict rebuilds a Counter from its items as keys.
+        counts = dict(tally.counts)
+        return runs.RunOutcome(run_id, status, counts, tuple(tally.failures), (), message)
 
     async def _enqueue_all(
         self, target: Target, tally: _Tally, progress: runs.Progress | None

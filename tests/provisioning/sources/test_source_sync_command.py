@@ -11,6 +11,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+import sqlalchemy as sa
 import uvicorn
 import yaml
 from typer.testing import CliRunner
@@ -107,3 +108,53 @@ def test_sync_of_an_unknown_connection_says_so(
     )
     assert result.exit_code == 2
     assert "has no connection nope" in result.output
+
+
+def test_sync_of_a_target_backfills_it_behind_live_changes_and_runs_lists_both(
+    setup: Setup,
+    served: str,
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One command for both directions (issue 12): people read from the HR source, then a
+    target added afterwards receives them through ``scimgw sync <target>``, which enqueues
+    what ``scimgw plan`` shows in the loads lane; ``scimgw runs`` lists both runs."""
+    for number in (1, 2, 3):
+        setup.fake.add(**person(number))
+    monkeypatch.setenv("HOOK_SECRET", "whsec-cli-backfill")
+    config = _config(tmp_path, served)
+    assert _sync(database_url, config)[0] == 0
+    data = yaml.safe_load(config.read_text())
+    data["tenants"]["acme"]["connections"]["app"] = {
+        "type": "webhook",
+        "base_url": "http://127.0.0.1:9/hook",
+        "options": {"secret": "${HOOK_SECRET}"},
+    }
+    config.write_text(yaml.safe_dump(data))
+
+    arguments = ["--database-url", database_url, "--config", str(config)]
+    preview = runner.invoke(cli, ["sync", "app", "--dry-run", *arguments], env={"COLUMNS": "200"})
+    assert preview.exit_code == 0, preview.output
+    assert _loads(setup) == 0
+
+    result = runner.invoke(cli, ["sync", "app", "--json", *arguments])
+    assert result.exit_code == 0, result.output
+    outcome = orjson.loads(result.output.strip().splitlines()[-1])
+    assert outcome["status"] == "succeeded", outcome
+    assert _loads(setup) == 3
+
+    listed = runner.invoke(cli, ["runs", "--json", "--database-url", database_url])
+    assert listed.exit_code == 0, listed.output
+    runs = [orjson.loads(line) for line in listed.output.strip().splitlines()]
+    assert sorted(run["connection"] for run in runs) == ["app", "hr"]
+
+
+def _loads(setup: Setup) -> int:
+    """Events waiting in the loads lane (priority 3) for the target ``app``."""
+    with setup.engine.connect() as connection:
+        return int(
+            connection.execute(
+                sa.text("SELECT count(*) FROM outbox WHERE connection = 'app' AND priority = 3")
+            ).scalar_one()
+        )
