@@ -65,6 +65,19 @@ class Listing:
     related: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Creation:
+    """A resource validated as a creation request, ready to store (any number of times:
+    a Bulk batch rolled back runs its creations again)."""
+
+    kind: Kind
+    resource: Any
+    #: The unknown attributes validation set aside, for the audit row.
+    ignored: list[str]
+    #: A group's members, as the membership table takes them.
+    members: list[dict[str, Any]] | None
+
+
 @dataclass
 class Transaction:
     """The connection and helpers of one unit of work."""
@@ -165,8 +178,30 @@ class ResourceService:
     ) -> Listing:
         """Validate a creation request, store it, and enqueue it; 409 on a taken userName."""
         resource = self._validate(tenant, kind, payload, Context.RESOURCE_CREATION_REQUEST)
+        return self.create_validated(tenant, self.creation(kind, resource), tx=tx)
+
+    def creation(self, kind: Kind, resource: Any) -> Creation:
+        """What a resource validated as a creation request stores: it loses its unknown
+        ``schemas`` here, so a :class:`Creation` is made once per resource."""
         ignored = ignored_attributes(resource)
         members = _members_of(resource) if kind.name == GROUP.name else None
+        return Creation(kind, resource, ignored, members)
+
+    def create_validated(
+        self, tenant: str, creation: Creation, *, tx: Transaction | None = None
+    ) -> Listing:
+        """As :meth:`create`, for a resource already validated the way :meth:`create`
+        validates it (context, model and the tenant's :meth:`policy_of`).
+
+        A Bulk POST's data is validated so while its request is parsed; validating it
+        again was a third of a Bulk's CPU.
+        """
+        kind, resource, ignored, members = (
+            creation.kind,
+            creation.resource,
+            creation.ignored,
+            creation.members,
+        )
         at = self.clock()
         resource_id = self.new_id()
         stored = StoredResource(

@@ -58,7 +58,7 @@ from gateway.scim.kinds import Kind
 from gateway.scim.models import GroupResource
 from gateway.scim.offload import off_loop
 from gateway.scim.visibility import check_patch_filters
-from gateway.service import Listing, ResourceService, Transaction
+from gateway.service import Creation, Listing, ResourceService, Transaction
 from gateway.store.calls import StoreCaller
 
 BULK_REQUEST = str(BulkRequest.__schema__)
@@ -87,6 +87,9 @@ class Step:
     kinds: dict[str, Kind]
     #: Why the operation is refused before validation (a request bound), if it is.
     refused: SCIMException | None = None
+    #: No text of its data holds ``bulkId:``: scim2-models validated the data as it
+    #: validates a lone request's (its bulk leniency for references did not apply).
+    plain: bool = False
 
     @property
     def kind(self) -> Kind:
@@ -108,6 +111,15 @@ def references(value: Any) -> set[str]:
         return set().union(*(references(item) for item in items))
     found = _reference_in(value) if isinstance(value, str) else None
     return {found} if found else set()
+
+
+def _mentions_bulk_id(value: Any) -> bool:
+    """Whether any text of a JSON value holds ``bulkId:``, a reference or not."""
+    if isinstance(value, dict):
+        return any(_mentions_bulk_id(item) for item in value.values())
+    if isinstance(value, list):
+        return any(_mentions_bulk_id(item) for item in value)
+    return isinstance(value, str) and REFERENCE in value
 
 
 def resolve(value: Any, ids: dict[str, str]) -> Any:
@@ -212,7 +224,8 @@ def _step(
     found = references(data) | references(parsed.resource_id or "")
     # An operation refused by scim2-models or a bound fails at once, waiting on nothing.
     waits = parsed.status is None and refused is None
-    return Step(index, parsed, data, frozenset(found if waits else ()), kinds, refused)
+    plain = data is not None and not found and not _mentions_bulk_id(data)
+    return Step(index, parsed, data, frozenset(found if waits else ()), kinds, refused, plain)
 
 
 def _target(step: Step) -> str | None:
@@ -251,6 +264,8 @@ class BulkJob:
         self.failed: set[str] = set()
         self.results: dict[int, Any] = {}
         self.errors = 0
+        #: The POST operations' resources as parsed, once each: a replayed batch reuses them.
+        self.creations: dict[int, Creation] = {}
 
     @property
     def stopped(self) -> bool:
@@ -413,6 +428,9 @@ class BulkJob:
     def _call(self, tx: Transaction, step: Step, target: str | None, data: Any) -> Listing | None:
         service, method, version = self.service, step.parsed.method, step.parsed.version
         if method is Method.post:
+            creation = self._creation(step)
+            if creation is not None:
+                return service.create_validated(self.tenant, creation, tx=tx)
             return service.create(self.tenant, step.kind, data, tx=tx)
         assert target is not None
         if method is Method.delete:
@@ -420,6 +438,25 @@ class BulkJob:
             return None
         write = service.replace if method is Method.put else service.patch
         return write(self.tenant, step.kind, target, data, if_match=version, tx=tx)
+
+    def _creation(self, step: Step) -> Creation | None:
+        """A POST's resource as :func:`parse_request` validated it, when that validation
+        is the one :meth:`ResourceService.create` would make: same model, context and
+        policy (a strict tenant's is not the parse's), and data with no bulkId to resolve.
+        """
+        if step.index in self.creations:
+            return self.creations[step.index]
+        resource = step.parsed.data
+        same = (
+            step.plain
+            and type(resource) is step.kind.model
+            and self.service.policy_of(self.tenant) is self.service.policy
+        )
+        if not same:
+            return None
+        creation = self.service.creation(step.kind, resource)
+        self.creations[step.index] = creation
+        return creation
 
     def _fail(self, step: Step, exc: SCIMException) -> None:
         parsed = step.parsed
