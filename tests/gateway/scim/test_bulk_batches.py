@@ -8,10 +8,12 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from gateway.config.file import GatewayConfig, parse_config
 from gateway.scim import bulk
+from gateway.store.tables import AuditEntry
 
 BULK_REQUEST = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
 CORE = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -72,6 +74,26 @@ async def test_failed_create_in_the_middle_of_a_batch_is_absent_and_the_others_s
     created = {created_id(r) for r in listed if r["status"] == "201"}
     # One outbox row per stored user, none for the one refused: its row went with it.
     assert created < outbox_ids(engine) and len(outbox_ids(engine)) == len(created) + 1
+
+
+async def test_create_in_a_replayed_batch_drops_and_audits_its_unknown_attributes_once(
+    client: httpx.AsyncClient, engine: Engine
+) -> None:
+    """A create stored again after its batch rolled back (a later one failed) is the
+    same as a lone POST's: unknown extension out of its document, named in one audit row."""
+    await client.post("/Users", json={"schemas": [CORE], "userName": "taken"})
+    unknown = "urn:example:params:scim:schemas:extension:Shoes:2.0:User"
+    odd = create_user("odd", "odd", shoeSize="44")
+    odd["data"]["schemas"] = [CORE, unknown]  # listed, with no attributes of its own
+    listed = await results(client, odd, create_user("dup", "TAKEN"))
+    assert [r["status"] for r in listed] == ["201", "409"]
+    stored = (await client.get(f"/Users/{created_id(listed[0])}")).json()
+    assert stored["schemas"] == [CORE] and unknown not in stored and "shoeSize" not in stored
+    table = AuditEntry.__table__  # type: ignore[attr-defined]
+    with engine.connect() as connection:
+        rows = list(connection.execute(sa.select(table)))
+    [entry] = [row for row in rows if row.resource_id == created_id(listed[0])]
+    assert "shoeSize" in entry.detail and unknown in entry.detail
 
 
 async def test_operation_failing_after_it_wrote_leaves_nothing_behind(

@@ -208,6 +208,21 @@ async def test_strict_tenant_refuses_unknown_attributes(
     assert listed.json()["totalResults"] == 0 and audit_rows(engine) == []
 
 
+async def test_strict_tenant_refuses_in_a_bulk_create_what_a_lone_post_refuses(
+    client: httpx.AsyncClient, strict: dict[str, str], engine: Engine
+) -> None:
+    """The Bulk parse is lenient; the strict tenant's create is not, and decides."""
+    lone = await client.post("/Users", json=entra_user(shoeSize="44"), headers=strict)
+    operation = {"method": "POST", "path": "/Users", "bulkId": "u1"}
+    body = {"schemas": [BULK], "Operations": [{**operation, "data": entra_user(shoeSize="44")}]}
+    response = await client.post("/Bulk", json=body, headers=strict)
+    [result] = response.json()["Operations"]
+    assert lone.status_code == 400 and result["status"] == "400"
+    assert result["response"] == lone.json()
+    listed = await client.get("/Users", headers=strict)
+    assert listed.json()["totalResults"] == 0 and audit_rows(engine) == []
+
+
 async def test_strict_tenant_refuses_an_unknown_schema_extension_urn(
     client: httpx.AsyncClient, strict: dict[str, str]
 ) -> None:
