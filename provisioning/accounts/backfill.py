@@ -14,8 +14,6 @@ run row.
 """
 
 import asyncio
-import os
-import socket
 from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
@@ -142,7 +140,6 @@ class TargetRunner:
         self.config = config
         self.transport = getattr(http, "_transport", None) if http is not None else None
         self.clock = clock
-        self.name = f"{socket.gethostname()}:{os.getpid()}"
 
     async def __call__(
         self, request: runs.RunRequest, progress: runs.Progress | None = None
@@ -266,49 +263,26 @@ class TargetRunner:
         return await asyncio.to_thread(count)
 
     def _start(self, target: Target, request: runs.RunRequest) -> str:
-        try:
-            return self._insert_run(target, request)
-        except runs.RunInProgress as busy:
-            if not self._abandon_if_dead(target, busy.run_id):
-                raise
-            return self._insert_run(target, request)
-
-    def _insert_run(self, target: Target, request: runs.RunRequest) -> str:
-        with writer(self.engine).begin() as connection:
-            return runs.start(
-                connection,
-                tenant=target.tenant,
-                name=target.name,
-                direction="target",
-                trigger=request.trigger,
-                runner=self.name,
-                now=self.clock(),
-                slot=request.slot,
-            )
-
-    def _abandon_if_dead(self, target: Target, run_id: str | None) -> bool:
-        """Close a run left ``running`` by a process of this host that is gone (killed
-        mid-run): else the connection could never run again. A run of another host is
-        left alone: whether its process lives cannot be told from here."""
-        with writer(self.engine).begin() as connection:
-            run = runs.get(connection, run_id) if run_id else None
-            if run is None or run.status != "running" or not _dead_here(run.runner):
-                return False
-            reason = f"abandoned: its process {run.runner} is gone"
-            runs.abandon(connection, target.tenant, target.name, self.clock(), reason)
-        return True
+        return runs.open_run(
+            self.engine,
+            tenant=target.tenant,
+            name=target.name,
+            direction="target",
+            trigger=request.trigger,
+            now=self.clock(),
+            slot=request.slot,
+        )
 
     def _finish(self, run_id: str, status: str, tally: _Tally, message: str) -> None:
-        with writer(self.engine).begin() as connection:
-            runs.finish(
-                connection,
-                run_id,
-                status=status,
-                counts=tally.counts,
-                now=self.clock(),
-                failed=tally.failures,
-                message=message,
-            )
+        runs.close_run(
+            self.engine,
+            run_id,
+            status=status,
+            counts=tally.counts,
+            now=self.clock(),
+            failed=tally.failures,
+            message=message,
+        )
 
     def _enqueue(self, target: Target, batch: list[tuple[str, Action]]) -> int:
         """One load event per resource not already waiting: a live or earlier load event
@@ -326,21 +300,6 @@ class TargetRunner:
             if rows:
                 connection.execute(sa.insert(outbox), rows)
         return len(rows)
-
-
-def _dead_here(runner: str) -> bool:
-    """Whether ``runner`` (host:pid, as :class:`TargetRunner` names itself) is a process of
-    this host that no longer exists."""
-    host, _, pid = runner.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False  # it exists, under another user
-    return False
 
 
 def _person(work: Work) -> str:

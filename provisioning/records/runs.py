@@ -15,6 +15,8 @@ connection can run again. Rows hold counts, statuses and redacted reasons, never
 attribute values.
 """
 
+import os
+import socket
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -22,7 +24,9 @@ from datetime import datetime
 from typing import Protocol
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Engine
 
+from gateway.store.database import writer
 from gateway.store.tables import SyncRun, SyncRunFailure
 
 runs = SyncRun.__table__  # type: ignore[attr-defined]
@@ -293,3 +297,82 @@ def _run(row: sa.RowMapping, found: tuple[Failure, ...]) -> Run:
     values = dict(row)
     values["counts"] = dict(values.get("counts") or {})
     return Run(**values, failures=found)
+
+
+def this_process() -> str:
+    """How a run names the process running it: ``host:pid``."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def open_run(
+    engine: Engine,
+    *,
+    tenant: str,
+    name: str,
+    direction: str,
+    trigger: str,
+    now: datetime,
+    slot: str | None = None,
+) -> str:
+    """:func:`start` in a transaction of its own, for this process; a run left ``running``
+    by a process of this host that is gone (killed mid-run) is closed first, else the
+    connection could never run again. A run of another host is left alone: whether its
+    process lives cannot be told from here (``scimgw runs abandon``)."""
+    values = {"tenant": tenant, "name": name, "direction": direction, "trigger": trigger}
+    try:
+        with writer(engine).begin() as connection:
+            return start(connection, **values, runner=this_process(), now=now, slot=slot)
+    except RunInProgress as busy:
+        if not _abandon_if_dead(engine, tenant, name, busy.run_id, now):
+            raise
+    with writer(engine).begin() as connection:
+        return start(connection, **values, runner=this_process(), now=now, slot=slot)
+
+
+def close_run(
+    engine: Engine,
+    run_id: str,
+    *,
+    status: str,
+    counts: Mapping[str, int],
+    now: datetime,
+    failed: Iterable[Failure] = (),
+    message: str | None = None,
+) -> None:
+    """:func:`finish` in a transaction of its own."""
+    with writer(engine).begin() as connection:
+        finish(
+            connection,
+            run_id,
+            status=status,
+            counts=counts,
+            now=now,
+            failed=failed,
+            message=message,
+        )
+
+
+def _abandon_if_dead(
+    engine: Engine, tenant: str, name: str, run_id: str | None, now: datetime
+) -> bool:
+    with writer(engine).begin() as connection:
+        run = get(connection, run_id) if run_id else None
+        if run is None or run.status != "running" or not _dead_here(run.runner):
+            return False
+        abandon(connection, tenant, name, now, f"abandoned: its process {run.runner} is gone")
+    return True
+
+
+def _dead_here(runner: str) -> bool:
+    """Whether ``runner`` (``host:pid``, :func:`this_process`) is a process of this host
+    that no longer exists."""
+    host, _, pid = runner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # it exists, under another user
+    return False

@@ -11,8 +11,6 @@ hold them, and who of the linked people the source no longer returns.
 
 import asyncio
 import importlib
-import os
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -243,29 +241,26 @@ class SourceRunner:
         return settings
 
     def _start(self, request: runs.RunRequest) -> str:
-        with writer(self.engine).begin() as conn:
-            return runs.start(
-                conn,
-                tenant=request.tenant,
-                name=request.connection,
-                direction="source",
-                trigger=request.trigger,
-                runner=f"{socket.gethostname()}:{os.getpid()}:sync",
-                now=self.clock(),
-                slot=request.slot,
-            )
+        return runs.open_run(
+            self.engine,
+            tenant=request.tenant,
+            name=request.connection,
+            direction="source",
+            trigger=request.trigger,
+            now=self.clock(),
+            slot=request.slot,
+        )
 
     def _finish(self, run_id: str, status: str, tally: Tally, message: str | None) -> None:
-        with writer(self.engine).begin() as conn:
-            runs.finish(
-                conn,
-                run_id,
-                status=status,
-                counts=tally.counts,
-                now=self.clock(),
-                failed=tally.failures,
-                message=message,
-            )
+        runs.close_run(
+            self.engine,
+            run_id,
+            status=status,
+            counts=tally.counts,
+            now=self.clock(),
+            failed=tally.failures,
+            message=message,
+        )
 
     def _links(self, tenant: str, name: str) -> dict[str, Link]:
         with self.engine.connect() as conn:

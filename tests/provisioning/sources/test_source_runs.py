@@ -4,6 +4,10 @@ Each test drives :class:`provisioning.sources.SourceRunner` against the contract
 an ASGI transport, writes through the real ResourceService and reads the store back.
 """
 
+import socket
+import subprocess
+import sys
+
 import pytest
 import sqlalchemy as sa
 
@@ -402,6 +406,35 @@ async def test_a_connection_runs_once_at_a_time(setup: Setup) -> None:
         )
     with pytest.raises(RunInProgress):
         await setup.run()
+
+
+async def test_a_run_left_running_by_a_killed_process_of_this_host_is_closed_first(
+    setup: Setup,
+) -> None:
+    """A source run killed mid-run (kill -9) must not block its connection for ever: the
+    next run closes it as failed and starts, as a target run does."""
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    with setup.engine.begin() as connection:
+        left = runs.start(
+            connection,
+            tenant=TENANT,
+            name="hr",
+            direction="source",
+            trigger="schedule",
+            runner=f"{socket.gethostname()}:{dead}",
+            now=setup.clock(),
+        )
+    setup.fake.add(**person(1))
+    assert (await setup.run()).status == "succeeded"
+    with setup.engine.connect() as connection:
+        closed = runs.get(connection, left)
+    assert closed is not None and closed.status == "failed"
+    assert closed.message == f"abandoned: its process {socket.gethostname()}:{dead} is gone"
 
 
 async def test_a_value_the_schema_refuses_fails_that_person_without_quoting_it(
