@@ -23,7 +23,7 @@ from gateway.store.database import create_engine, writer
 from provisioning import sources
 from provisioning.records import runs
 from scimgw.cli_common import ConfigOption, DatabaseOption, err, required_config, settings_from
-from scimgw.syncing import SOURCE_DIRECTIONS, build_runner
+from scimgw.syncing import SOURCE_DIRECTIONS, build_runner, ensure_tenants
 
 #: Exit codes a script or a scheduler reads.
 EXIT_OK, EXIT_FAILED, EXIT_HELD, EXIT_RUNNING = 0, 1, 2, 3
@@ -66,6 +66,7 @@ def sync(
         err.print(f"[red]{connection} is a target: --confirm is for a source[/red]")
         raise typer.Exit(EXIT_HELD)
     engine = create_engine(settings.database_url)
+    ensure_tenants(engine, gateway_config)
     if confirm and not dry_run:
         with writer(engine).begin() as conn:
             until = sources.confirm(conn, tenant_id, connection, datetime.now(UTC))

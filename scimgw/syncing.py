@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 import httpx
 from sqlalchemy.engine import Engine
 
+from gateway.auth.tokens import ensure_tenant
 from gateway.config import GatewayConfig
 from gateway.settings import SmtpSettings
 from provisioning.accounts import TargetRunner
@@ -44,6 +45,14 @@ def build_scheduler(engine: Engine, config: GatewayConfig, *, only: str | None =
     return Scheduler(engine, config, build_runner(engine, config), notify=mailer.report, only=only)
 
 
+def ensure_tenants(engine: Engine, config: GatewayConfig) -> None:
+    """The file's tenants as rows, as ``scimgw serve`` makes them: a run may be the first
+    thing that writes into a new database (``scimgw sync`` or ``scimgw worker`` before any
+    ``serve``), and a user needs its tenant's row."""
+    for tenant_id, tenant in config.tenants.items():
+        ensure_tenant(engine, tenant_id, tenant.display_name)
+
+
 @contextlib.asynccontextmanager
 async def scheduling(
     engine: Engine, config: GatewayConfig, *, only: str | None = None
@@ -53,6 +62,7 @@ async def scheduling(
     if not scheduler.entries:
         yield scheduler
         return
+    await asyncio.to_thread(ensure_tenants, engine, config)
     stop = asyncio.Event()
     task = asyncio.create_task(scheduler.run(stop), name="scheduler")
     try:

@@ -158,3 +158,24 @@ def _loads(setup: Setup) -> int:
                 sa.text("SELECT count(*) FROM outbox WHERE connection = 'app' AND priority = 3")
             ).scalar_one()
         )
+
+
+def test_sync_into_a_tenant_no_server_has_created_yet_creates_its_row(
+    setup: Setup, served: str, database_url: str, tmp_path: Path
+) -> None:
+    """``scimgw sync`` may be the first command on a new database (before any ``serve``):
+    it was refused with a bare "FOREIGN KEY constraint failed"."""
+    setup.fake.add(**person(1))
+    config = _config(tmp_path, served)
+    data = yaml.safe_load(config.read_text())
+    data["default_tenant"] = "newco"
+    data["tenants"] = {"newco": data["tenants"]["acme"]}
+    config.write_text(yaml.safe_dump(data))
+
+    code, output = _sync(database_url, config)
+    assert code == 0, output
+    with setup.engine.connect() as connection:
+        users = connection.execute(
+            sa.text("SELECT count(*) FROM scim_user WHERE tenant_id = 'newco'")
+        ).scalar_one()
+    assert users == 1
