@@ -24,6 +24,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from tests.fakes.catalog import Served
+
 TOKEN = "hr-token"
 MAX_PER_PAGE = 500
 
@@ -127,6 +129,20 @@ def person(number: int, **extra: Any) -> dict[str, Any]:
     }
     record.update(extra)
     return record
+
+
+def serve(people: int) -> Served:
+    """The fake with ``people`` people (the first manages the others), for the serve command."""
+    fake = HrJsonFake()
+    for number in range(1, people + 1):
+        fake.add(**person(number, manager_id="E000001" if number > 1 else None))
+    return Served(
+        app=fake.app,
+        notes=[
+            f"auth: bearer token {fake.token!r}",
+            f"{people} people, E000001 to E{people:06d}; E000001 manages the others",
+        ],
+    )
 
 
 def main() -> None:
