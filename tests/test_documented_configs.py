@@ -62,7 +62,7 @@ def _commented_blocks(text: str) -> list[tuple[int, int, str]]:
 def _example_configs() -> list[tuple[str, str]]:
     """Each example file, then the file with each of its commented blocks enabled."""
     found = []
-    for path in sorted((ROOT / "examples").glob("*.yaml")):
+    for path in sorted((ROOT / "examples").rglob("*.yaml")):
         text = path.read_text(encoding="utf-8")
         name = str(path.relative_to(ROOT))
         found.append((name, text))
