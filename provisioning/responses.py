@@ -125,10 +125,54 @@ async def send(client: httpx.AsyncClient, request: httpx.Request) -> httpx.Respo
     """Send a request, turning transport failures (timeouts, refused) into TransientError."""
     try:
         return await client.send(request)
-    except httpx.TimeoutException as exc:
-        raise TransientError(f"timed out: {type(exc).__name__}") from None
     except httpx.TransportError as exc:
-        raise TransientError(f"connection failed: {type(exc).__name__}") from None
+        raise TransientError(transport_failure(exc, request.url)) from None
+
+
+#: What an operator reads for each transport failure; ``{host}`` is the host and port called.
+_TRANSPORT_FAILURES: tuple[tuple[type[httpx.TransportError], str], ...] = (
+    (httpx.ConnectTimeout, "timed out connecting to {host}"),
+    (httpx.ReadTimeout, "timed out waiting for {host} to answer"),
+    (httpx.WriteTimeout, "timed out sending the request to {host}"),
+    (httpx.PoolTimeout, "timed out waiting for a free connection to {host}"),
+    (httpx.TimeoutException, "timed out calling {host}"),
+    (httpx.RemoteProtocolError, "connection failed: {host} closed the connection mid-answer"),
+    (httpx.ConnectError, "connection failed: could not connect to {host}{why}"),
+    (httpx.TransportError, "connection failed: {host} ({kind})"),
+)
+#: Words of the OS error behind a ConnectError that are worth repeating, and how.
+_CONNECT_REASONS = (
+    ("refused", "connection refused"),
+    ("connectionrefused", "connection refused"),
+    ("name or service not known", "host name not found"),
+    ("nodename nor servname", "host name not found"),
+    ("temporary failure in name resolution", "host name not resolved"),
+    ("no route to host", "no route to host"),
+    ("network is unreachable", "network unreachable"),
+    ("certificate", "TLS certificate refused"),
+)
+
+
+def transport_failure(exc: httpx.TransportError, url: httpx.URL) -> str:
+    """A plain message for a request that got no HTTP answer: what failed, and where."""
+    host = f"{url.host}:{url.port}" if url.port else url.host
+    detail = " ".join(f"{type(cause).__name__} {cause}" for cause in _causes(exc)).lower()
+    reason = next((words for needle, words in _CONNECT_REASONS if needle in detail), None)
+    for kind, message in _TRANSPORT_FAILURES:
+        if isinstance(exc, kind):
+            why = f" ({reason})" if reason else ""
+            return message.format(host=host, why=why, kind=type(exc).__name__)
+    return f"connection failed: {host}"  # unreachable: TransportError closes the table
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """The exception and what caused it (the OS error sits a few links down), at most 8."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and len(chain) < 8:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
 
 
 def account_gone(what: str, method: str) -> PermanentError:

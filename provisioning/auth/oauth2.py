@@ -24,7 +24,7 @@ from authlib.oauth2.rfc6749.parameters import prepare_token_request
 
 from gateway.config import OAuth2ClientCredentials
 from provisioning.errors import AuthError, DeliveryError, RateLimited, TransientError
-from provisioning.responses import MESSAGE_LIMIT, retry_after_seconds
+from provisioning.responses import MESSAGE_LIMIT, retry_after_seconds, transport_failure
 
 #: Seconds on a monotonic scale; injected so tests can move time.
 Clock = Callable[[], float]
@@ -220,10 +220,8 @@ async def _post(
         # auth=None: the token client may be the connection's own client, whose auth is us.
         # request(), as post() would: httpx types post()'s auth without the None it accepts.
         return await client.request("POST", url, content=body, headers=headers, auth=None)
-    except httpx.TimeoutException as exc:
-        raise TransientError(f"token endpoint timed out: {type(exc).__name__}") from None
     except httpx.TransportError as exc:
-        raise TransientError(f"token endpoint unreachable: {type(exc).__name__}") from None
+        raise TransientError(f"token endpoint: {transport_failure(exc, httpx.URL(url))}") from None
 
 
 def _oauth_error(response: httpx.Response) -> str:

@@ -1,5 +1,6 @@
 """The shared HTTP call and JSON reading every connector uses (provisioning.responses)."""
 
+import socket
 from collections.abc import Callable
 
 import httpx
@@ -93,6 +94,45 @@ async def test_a_transport_failure_is_transient() -> None:
     async with client(refuse) as http:
         with pytest.raises(TransientError):
             await call(http, "GET", URL)
+
+
+async def test_a_refused_connection_names_the_host_and_says_refused() -> None:
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(TransientError) as caught:
+            await call(http, "GET", f"http://127.0.0.1:{port}/people")
+    assert str(caught.value) == (
+        f"connection failed: could not connect to 127.0.0.1:{port} (connection refused)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("failure", "message"),
+    [
+        (httpx.ConnectTimeout("timed out"), "timed out connecting to hr.example.com"),
+        (httpx.ReadTimeout("timed out"), "timed out waiting for hr.example.com to answer"),
+        (
+            httpx.ConnectError("[Errno -2] Name or service not known"),
+            "connection failed: could not connect to hr.example.com (host name not found)",
+        ),
+        (
+            httpx.RemoteProtocolError("Server disconnected without sending a response."),
+            "connection failed: hr.example.com closed the connection mid-answer",
+        ),
+    ],
+)
+async def test_a_transport_failure_says_what_failed_and_where(
+    failure: httpx.TransportError, message: str
+) -> None:
+    def fail(request: httpx.Request) -> httpx.Response:
+        raise failure
+
+    async with client(fail) as http:
+        with pytest.raises(TransientError) as caught:
+            await call(http, "GET", "https://hr.example.com/people")
+    assert str(caught.value) == message
 
 
 def test_read_json_returns_the_body() -> None:
