@@ -18,7 +18,14 @@ from gateway import logs
 from gateway.config import GatewayConfig
 from gateway.store.database import create_engine, writer
 from provisioning.accounts import plan as planning
-from provisioning.engine import PRIORITY_NAMES, Worker, backlogs, format_duration
+from provisioning.engine import (
+    PRIORITY_NAMES,
+    RunStatus,
+    Worker,
+    backlogs,
+    format_duration,
+    run_statuses,
+)
 from provisioning.records import claims, failures, guard, record_audit
 from provisioning.sources import source_problems
 from provisioning.targets import build_targets, problems
@@ -139,12 +146,34 @@ def status(database_url: DatabaseOption = None, config: ConfigOption = None) -> 
     engine = create_engine(settings.database_url)
     with engine.connect() as connection:
         rows = backlogs(connection, gateway_config)
+        synced = run_statuses(connection, gateway_config)
     table = Table("tenant", "connection", *PRIORITY_NAMES.values(), "dead", "held", "ETA", "state")
     for b in rows:
         eta = format_duration(b.eta_seconds) if b.eta_seconds is not None else "-"
         counts = [str(b.waiting.get(p, 0)) for p in PRIORITY_NAMES]
         table.add_row(b.tenant, b.connection, *counts, str(b.dead), str(b.held), eta, b.state)
-    Console().print(table)  # built per call: it reads the terminal's width
+    console = Console()  # built per call: it reads the terminal's width
+    console.print(table)
+    if synced:
+        console.print(_runs_table(synced))
+
+
+def _runs_table(statuses: list[RunStatus]) -> Table:
+    """Sync runs: each connection's last run and its next scheduled one."""
+    table = Table("tenant", "connection", "direction", "last run", "result", "schedule", "next run")
+    table.title = "sync runs (scimgw runs show <id> for details)"
+    for item in statuses:
+        last, result = "never", "-"
+        if item.last is not None:
+            last = f"{item.last.started:%Y-%m-%d %H:%M} UTC ({item.last.id})"
+            result = item.last.status
+            if item.last.message:
+                result += f": {item.last.message[:80]}"
+        upcoming = f"{item.next_at:%Y-%m-%d %H:%M} UTC" if item.next_at is not None else "-"
+        table.add_row(
+            item.tenant, item.connection, item.direction, last, result, item.schedule, upcoming
+        )
+    return table
 
 
 def deliveries_command(

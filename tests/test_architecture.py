@@ -140,11 +140,13 @@ SURFACES: dict[str, list[str]] = {
     "provisioning.engine": [
         "Mailer",
         "PRIORITY_NAMES",
+        "RunStatus",
         "Scheduler",
         "Worker",
         "backlogs",
         "embedded_worker",
         "format_duration",
+        "run_statuses",
     ],
     "provisioning.mapping": [
         "DocPath",

@@ -42,6 +42,11 @@ def deactivate(connection: sa.Connection, tenant: str, name: str) -> bool:
     return bool(result.rowcount)
 
 
+def activated_at(connection: sa.Connection, tenant: str, name: str) -> datetime | None:
+    """When the connection's schedule was switched on; None if no scheduler has seen it on."""
+    return _activated(connection, tenant, name)
+
+
 def _activated(connection: sa.Connection, tenant: str, name: str) -> datetime | None:
     return connection.execute(
         sa.select(schedules.c.activated).where(

@@ -2,13 +2,15 @@
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import orjson
+import yaml
 from sqlalchemy.engine import Engine
 from typer.testing import CliRunner
 
-from provisioning.records import runs
+from provisioning.records import activations, runs
 from scimgw.cli import app as cli
 
 runner = CliRunner()
@@ -93,3 +95,36 @@ async def test_runs_abandon_closes_a_run_left_running_so_the_connection_can_run(
     assert closed.message == "abandoned by an admin"
     again = await _invoke(engine, "runs", "abandon", left)
     assert again.exit_code == 1 and "no running run" in again.output
+
+
+async def test_status_shows_each_connections_last_run_and_its_next_scheduled_one(
+    engine: Engine, tmp_path: Path
+) -> None:
+    config = tmp_path / "gateway.yaml"
+    hr = {
+        "type": "hr_json",
+        "direction": "source",
+        "base_url": "https://hr.example.com",
+        "schedule": {"every": "24h", "initial_delay": "12h"},
+    }
+    hooks = {"type": "webhook", "base_url": "https://hooks.example.com",
+             "options": {"secret": "${HOOK_SECRET}"}}  # fmt: skip
+    idle = {"type": "webhook", "base_url": "https://idle.example.com",
+            "options": {"secret": "${HOOK_SECRET}"}}  # fmt: skip
+    tenants = {"acme": {"connections": {"hr": hr, "hooks": hooks, "idle": idle}}}
+    config.write_text(yaml.safe_dump({"default_tenant": "acme", "tenants": tenants}))
+    activated = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=1)
+    with engine.begin() as connection:
+        activations.activate(connection, "acme", "hr", activated)
+    run_id = _run(engine, "hooks", 5, failed=2)
+
+    result = await _invoke(engine, "status", "--config", str(config))
+
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    [hr_row] = [line for line in lines if " hr " in line]
+    assert "every 24 h" in hr_row and "never" in hr_row
+    assert f"{activated + timedelta(hours=12):%Y-%m-%d %H:%M} UTC" in hr_row  # the first slot
+    [hooks_row] = [line for line in lines if "hooks" in line and run_id in line]
+    assert "failed: enqueued 8 load events" in hooks_row and "manual" in hooks_row
+    assert not [line for line in lines if "idle" in line and "never" in line]
