@@ -6,7 +6,7 @@ authoritative paths parse, the scope is a filter of the tenant's users.
 
 from pydantic import ValidationError
 
-from gateway.config import GatewayConfig, SourceSettings, TargetConnection
+from gateway.config import GatewayConfig, TargetConnection
 from gateway.scim.kinds import Kind, kinds_for
 from provisioning.mapping import parse_doc_path
 from provisioning.sources.people import PersonMapper
