@@ -156,14 +156,16 @@ def _items(body: Any) -> list[Mapping[str, Any]]:
 
 
 def _checkpoint(response: httpx.Response) -> str:
-    """When the server answered (its ``Date``; our clock if it sends none), less the overlap."""
-    answered = _server_time(response.headers.get("Date")) or datetime.now(UTC)
+    """When the server answered (its ``Date``; our clock if it sends none), less the overlap.
+
+    A proxy may add a second ``Date``: the first that reads as a date is taken.
+    """
+    dates = (_server_time(value) for value in response.headers.get_list("Date"))
+    answered = next((found for found in dates if found is not None), None) or datetime.now(UTC)
     return (answered - CHECKPOINT_OVERLAP).strftime(ISO_INSTANT)
 
 
-def _server_time(header: str | None) -> datetime | None:
-    if not header:
-        return None
+def _server_time(header: str) -> datetime | None:
     try:
         return parsedate_to_datetime(header).astimezone(UTC)
     except (TypeError, ValueError):

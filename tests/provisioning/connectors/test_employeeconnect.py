@@ -178,3 +178,15 @@ def test_options_bound_the_page_size_and_refuse_unknown_keys() -> None:
         EmployeeConnectOptions.model_validate({"page_size": 501})
     with pytest.raises(ValueError):
         EmployeeConnectOptions.model_validate({"pagesize": 50})
+
+
+async def test_a_second_date_header_from_a_proxy_does_not_lose_the_servers_time(
+    fake: EmployeeConnectFake,
+) -> None:
+    answer = JSONResponse({"items": [], "nextPage": None})
+    answer.raw_headers += [(b"date", b"yesterday-ish"), (b"date", b"Thu, 03 Dec 2026 09:30:00 GMT")]
+    connection = _connection(BEARER)
+    async with build_client(connection, transport=httpx.ASGITransport(app=answer)) as client:
+        source = EmployeeConnectSource(ConnectorSetup("ec", connection.base_url, client))
+        page = await source.read_page(None, None)
+    assert page.checkpoint == "2026-12-03T09:25:00Z"
