@@ -149,16 +149,24 @@ def employee(number: int, **extra: Any) -> dict[str, Any]:
 
 def serve(people: int) -> Served:
     """The fake with ``people`` employees (the first manages the others), its clock the
-    real one (a change made at the start of a run is read by the next one)."""
+    real one. Every third works in Melbourne, every fourth in Perth, every fifth has an
+    agency email: the seed S5 example's scope keeps the last two out."""
     fake = EmployeeConnectFake()
     for number in range(1, people + 1):
         fake.add(**employee(number, managerEmployeeId="EC0001" if number > 1 else None))
+        if number % 3 == 0:
+            fake.update(f"EC{number:04d}", location="Melbourne")
+        if number % 4 == 0:
+            fake.update(f"EC{number:04d}", location="Perth")
+        if number % 5 == 0:
+            fake.update(f"EC{number:04d}", workEmail=f"temp{number}@agency.example")
     return Served(
         app=fake.app,
         notes=[
             f"auth: bearer token {fake.token!r}, or header X-API-Key: {fake.api_key!r}",
-            f"{people} employees, EC0001 to EC{people:04d}, all in Sydney; "
-            "EC0001 manages the others",
+            f"{people} employees, EC0001 to EC{people:04d}; EC0001 manages the others",
+            "in Sydney but every 3rd in Melbourne, every 4th in Perth; every 5th has an "
+            "agency email",
             "the employees list is /api/employees (the connector's default path)",
         ],
     )
