@@ -5,6 +5,7 @@ and talks to the fake over an ASGI transport.
 """
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -64,18 +65,16 @@ async def source(fake: EmployeeConnectFake) -> AsyncIterator[EmployeeConnectSour
         yield built
 
 
-class _source:
-    def __init__(self, fake: EmployeeConnectFake, auth: dict[str, Any], **options: Any) -> None:
-        connection = _connection(auth, **options)
-        self.client = build_client(connection, transport=httpx.ASGITransport(app=fake.app))
-        setup = ConnectorSetup("ec", connection.base_url, self.client, connection.options)
-        self.source = EmployeeConnectSource(setup)
-
-    async def __aenter__(self) -> EmployeeConnectSource:
-        return self.source
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.client.aclose()
+@asynccontextmanager
+async def _source(
+    fake: EmployeeConnectFake, auth: dict[str, Any], **options: Any
+) -> AsyncIterator[EmployeeConnectSource]:
+    """The connector as the engine builds it, talking to ``fake``."""
+    connection = _connection(auth, **options)
+    async with build_client(connection, transport=httpx.ASGITransport(app=fake.app)) as client:
+        yield EmployeeConnectSource(
+            ConnectorSetup("ec", connection.base_url, client, connection.options)
+        )
 
 
 async def test_a_full_read_pages_until_next_page_is_null(
