@@ -40,6 +40,7 @@ T = TypeVar("T")
 #: Connection ``type`` -> "module:Class" of its source connector.
 SOURCE_TYPES: dict[str, str] = {
     "hr_json": "provisioning.connectors.hr_json:HrJsonSource",
+    "employeeconnect": "provisioning.connectors.employeeconnect:EmployeeConnectSource",
 }
 #: People applied per trip to the worker thread: the loop stays free between batches.
 BATCH = 50
@@ -64,6 +65,16 @@ def source_class(type_name: str) -> Any:
         known = ", ".join(sorted(SOURCE_TYPES))
         raise ValueError(f"unknown source type {type_name!r} (known: {known})") from None
     return getattr(importlib.import_module(module_name), class_name)
+
+
+def source_settings(connection: TargetConnection, cls: Any) -> SourceSettings:
+    """The connection's ``source:`` settings, with the connector's ``source_defaults``
+    (its record's id and manager fields) for the settings the file does not give."""
+    given = connection.source or SourceSettings()
+    defaults = getattr(cls, "source_defaults", {})
+    return given.model_copy(
+        update={key: value for key, value in defaults.items() if key not in given.model_fields_set}
+    )
 
 
 @dataclass
@@ -152,12 +163,12 @@ class SourceRunner:
         tally: Tally,
         progress: runs.Progress | None,
     ) -> tuple[str, str | None]:
-        source = connection.source or SourceSettings()
+        cls = source_class(connection.type)
+        source = source_settings(connection, cls)
         tenant = request.tenant
         custom = self.config.tenant(tenant).custom_field_spec()
         kind = kinds_for(custom)["users"]
         reader = kinds_for(custom, sensitive_reader=True)["users"]
-        cls = source_class(connection.type)
         mapper = PersonMapper.build(source, cls.default_read_map, reader)
         authoritative = (
             None

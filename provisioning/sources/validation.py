@@ -6,11 +6,11 @@ authoritative paths parse, the scope is a filter of the tenant's users.
 
 from pydantic import ValidationError
 
-from gateway.config import GatewayConfig, SourceSettings, TargetConnection
+from gateway.config import GatewayConfig, TargetConnection
 from gateway.scim.kinds import Kind, kinds_for
 from provisioning.mapping import parse_doc_path
 from provisioning.sources.people import PersonMapper
-from provisioning.sources.runner import source_class
+from provisioning.sources.runner import source_class, source_settings
 
 
 def source_problems(config: GatewayConfig) -> list[str]:
@@ -31,7 +31,7 @@ def connection_problems(path: str, settings: TargetConnection, kind: Kind) -> li
         cls = source_class(settings.type)
     except ValueError as exc:
         return [f"{path}.type: {exc}"]
-    source = settings.source or SourceSettings()
+    source = source_settings(settings, cls)
     problems: list[str] = []
     try:
         cls.options_model.model_validate(dict(settings.options))

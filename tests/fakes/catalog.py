@@ -12,6 +12,9 @@ from typing import Any
 #: name -> "module:function"
 FAKES: dict[str, str] = {
     "hr_json": "tests.fakes.hr_json:serve",
+    "employeeconnect": "tests.fakes.employeeconnect:serve",
+    "tribalhabits": "tests.fakes.tribalhabits:serve",
+    "webhook": "tests.fakes.webhook_receiver:serve",
 }
 
 

@@ -30,6 +30,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from tests.fakes.catalog import Served
+
 PAGE_SIZE = 25
 RATE_LIMIT = 300
 WINDOW_SECONDS = 60.0
@@ -301,3 +303,32 @@ def _canned(failure: _Failure) -> Response:
     if failure.body is None or isinstance(failure.body, str):
         return Response(failure.body or "", failure.status, headers=headers)
     return JSONResponse(failure.body, failure.status, headers=headers)
+
+
+#: The custom fields of the served portal (S5.3's location and job title).
+SERVED_KEY = "th-api-key"
+SERVED_FIELDS = {"Location": CustomField(), "JobTitle": CustomField(), "Department": CustomField()}
+
+
+def serve(people: int) -> Served:
+    """A portal for ``python -m tests.fakes serve tribalhabits``: ``people`` users made by
+    hand (``manual<n>@acme.com.au``, apart from the HR fakes' people), custom fields
+    ``X-Location``, ``X-JobTitle`` and ``X-Department``."""
+    fake = TribalHabitsFake(SERVED_KEY, custom_fields=SERVED_FIELDS)
+    for number in range(1, people + 1):
+        fake.add_user(
+            user_name=f"manual{number}@acme.com.au",
+            email=f"manual{number}@acme.com.au",
+            first_name=f"Manual{number}",
+            last_name="User",
+        )
+    return Served(
+        app=fake.app,
+        base_path="/papi",
+        notes=[
+            f"auth: api_key {SERVED_KEY!r}, sent raw in Authorization (no scheme)",
+            f"{people} users made by hand, manual1@acme.com.au ...; "
+            "custom fields X-Location, X-JobTitle, X-Department",
+            "300 requests a minute, then 429 for a minute (as the vendor documents)",
+        ],
+    )

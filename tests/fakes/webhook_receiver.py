@@ -27,6 +27,7 @@ from provisioning.connectors.webhook import (
     SignatureError,
     verify_signature,
 )
+from tests.fakes.catalog import Served
 
 
 @dataclass
@@ -172,3 +173,21 @@ def _canned(failure: Failure) -> Response:
     if failure.body is None or isinstance(failure.body, str):
         return Response(failure.body or "", failure.status, headers=dict(failure.headers))
     return JSONResponse(failure.body, failure.status, headers=dict(failure.headers))
+
+
+#: The signing secret of the served receiver (a connection's ``options.secret``).
+SERVED_SECRET = "webhook-secret-for-local-tries-0123"
+SERVED_PATH = "/hooks/scimgw"
+
+
+def serve(people: int) -> Served:
+    """A receiver for ``python -m tests.fakes serve webhook`` (``people`` is unused: a
+    receiver starts empty)."""
+    receiver = WebhookReceiver(SERVED_SECRET, path=SERVED_PATH)
+    return Served(
+        app=receiver.app,
+        notes=[
+            f"options: {{secret: {SERVED_SECRET!r}, path: {SERVED_PATH}}}",
+            "every request must carry scimgw's signature (else 401); events are deduped by id",
+        ],
+    )
