@@ -40,6 +40,7 @@ T = TypeVar("T")
 #: Connection ``type`` -> "module:Class" of its source connector.
 SOURCE_TYPES: dict[str, str] = {
     "hr_json": "provisioning.connectors.hr_json:HrJsonSource",
+    "bamboohr": "provisioning.connectors.bamboohr_source:BambooHrSource",
 }
 #: People applied per trip to the worker thread: the loop stays free between batches.
 BATCH = 50
@@ -64,6 +65,21 @@ def source_class(type_name: str) -> Any:
         known = ", ".join(sorted(SOURCE_TYPES))
         raise ValueError(f"unknown source type {type_name!r} (known: {known})") from None
     return getattr(importlib.import_module(module_name), class_name)
+
+
+def source_settings(connection: TargetConnection, cls: Any) -> SourceSettings:
+    """The connection's ``source:`` settings over its connector's own defaults.
+
+    A connector whose vendor names the manager or the skip box its own way declares
+    ``source_defaults(options) -> dict`` (BambooHR: ``supervisorEId``, ``skip_elevo_sync``),
+    so that they are configured once, in ``options``; what ``source:`` says wins.
+    Raises pydantic's ValidationError on options the connector refuses.
+    """
+    defaults = getattr(cls, "source_defaults", None)
+    if defaults is None:
+        return connection.source or SourceSettings()
+    given = connection.source.model_dump(exclude_unset=True) if connection.source else {}
+    return SourceSettings.model_validate({**defaults(connection.options), **given})
 
 
 @dataclass
@@ -152,12 +168,12 @@ class SourceRunner:
         tally: Tally,
         progress: runs.Progress | None,
     ) -> tuple[str, str | None]:
-        source = connection.source or SourceSettings()
         tenant = request.tenant
         custom = self.config.tenant(tenant).custom_field_spec()
         kind = kinds_for(custom)["users"]
         reader = kinds_for(custom, sensitive_reader=True)["users"]
         cls = source_class(connection.type)
+        source = source_settings(connection, cls)
         mapper = PersonMapper.build(source, cls.default_read_map, reader)
         authoritative = (
             None
