@@ -122,7 +122,9 @@ class BambooHrSourceOptions(ConnectorOptions):
     def must_see(self) -> tuple[str, ...]:
         """Fields the run cannot do without: BambooHR drops fields it does not know or the
         key's user may not see, without a word [V]."""
-        return tuple(f for f in ("status", "workEmail", self.supervisor_field, self.skip_field) if f)
+        return tuple(
+            f for f in ("status", "workEmail", self.supervisor_field, self.skip_field) if f
+        )
 
 
 class BambooHrSource:
@@ -158,7 +160,10 @@ class BambooHrSource:
     async def read_page(self, since: str | None, cursor: str | None) -> SourcePage:
         """The whole report (one answer, active and inactive employees), or the employees
         changed since ``since``; the checkpoint is the newest ``lastChanged`` read."""
-        query: dict[str, Any] = {"title": REPORT_TITLE, "fields": list(self.options.report_fields())}
+        query: dict[str, Any] = {
+            "title": REPORT_TITLE,
+            "fields": list(self.options.report_fields()),
+        }
         if since is not None:
             query["filters"] = {LAST_CHANGED: {"includeNull": "no", "value": since}}
         response = await self._api.call("POST", REPORT_PATH, query, params=REPORT_PARAMS)
@@ -167,7 +172,7 @@ class BambooHrSource:
         if not isinstance(rows, list):
             raise PermanentError("BambooHR answered the report without a list of employees")
         self._require_fields(body.get("fields"))
-        records = [_record(row) for row in rows if isinstance(row, dict)]
+        records: list[Mapping[str, Any]] = [_record(r) for r in rows if isinstance(r, dict)]
         return SourcePage(records=records, checkpoint=_newest(records) or since)
 
     def _require_fields(self, described: Any) -> None:
@@ -186,7 +191,7 @@ def _record(row: Mapping[str, Any]) -> dict[str, Any]:
     return {key: None if value == EMPTY_DATE else value for key, value in row.items()}
 
 
-def _newest(records: list[dict[str, Any]]) -> str | None:
+def _newest(records: list[Mapping[str, Any]]) -> str | None:
     """The latest ``lastChanged`` of the records, as UTC ``YYYY-MM-DDTHH:MM:SSZ``."""
     moments = [m for m in (_moment(r.get(LAST_CHANGED)) for r in records) if m is not None]
     return max(moments).strftime("%Y-%m-%dT%H:%M:%SZ") if moments else None
