@@ -227,6 +227,26 @@ async def test_the_report_is_posted_as_exactly_application_json_with_basic_auth(
     assert page.records[0]["terminationDate"] is None  # "0000-00-00": no date
 
 
+async def test_the_checkpoint_is_the_newest_last_changed_in_utc() -> None:
+    """BambooHR's own clock, whatever offset it writes: a skew of ours loses nothing."""
+    fake = BambooHrFake(API_KEY)
+    fake.add_employee(**employee(1))
+    fake.add_employee(**employee(2))
+    fake.add_employee(**employee(3))
+    stamps = ["2026-03-02T07:30:00+02:00", "2026-03-02T05:10:00Z", "not a time"]
+    for employee_id, stamp in zip(sorted(fake.employees), stamps, strict=True):
+        fake.employees[employee_id]["lastChanged"] = stamp
+    client = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=fake.app), auth=httpx.BasicAuth(API_KEY, "x")
+    )
+    connector = BambooHrSource(ConnectorSetup("bamboo", HOST, client, {"company_domain": "acme"}))
+    async with client:
+        page = await connector.read_page(None, None)
+        nobody = await connector.read_page("2026-03-03T00:00:00Z", None)
+    assert page.checkpoint == "2026-03-02T05:30:00Z"
+    assert nobody.records == [] and nobody.checkpoint == "2026-03-03T00:00:00Z"
+
+
 async def test_check_reads_the_field_catalogue_and_a_wrong_key_is_an_auth_error() -> None:
     fake = BambooHrFake(API_KEY)
     client = httpx.AsyncClient(
