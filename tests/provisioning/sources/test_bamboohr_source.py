@@ -30,11 +30,16 @@ HOST = "http://bamboohr.test"
 ROOT = f"{HOST}/api/gateway.php/acme/v1"
 
 
-def bamboo_config(options: dict[str, Any] | None = None, **source: Any) -> GatewayConfig:
+def bamboo_config(
+    options: dict[str, Any] | None = None,
+    custom_fields: dict[str, str] | None = None,
+    **source: Any,
+) -> GatewayConfig:
     return parse_config(
         {
             "tenants": {
                 TENANT: {
+                    "custom_fields": custom_fields or {},
                     "connections": {
                         "bamboo": {
                             "type": "bamboohr",
@@ -287,6 +292,22 @@ async def test_employees_become_users_named_by_their_lower_cased_work_email(
     assert report[ENTERPRISE]["manager"]["value"] == first["id"]
 
 
+async def test_an_employee_without_work_email_or_status_fails_alone_named_by_id(
+    bamboo: Bamboo,
+) -> None:
+    no_email = bamboo.fake.add_employee(**employee(1, workEmail=""))
+    no_status = bamboo.fake.add_employee(**employee(2, status=""))
+    bamboo.fake.add_employee(**employee(3))
+    outcome = await bamboo.run()
+    assert outcome.status == "failed" and outcome.counts["created"] == 1
+    reasons = {failure.person: failure.reason for failure in outcome.failures}
+    assert reasons == {
+        str(no_email): "userName: required, but workEmail gave no value",
+        str(no_status): "active: required, but status gave no value",
+    }
+    assert list(bamboo.users()) == ["first3.last3@acme.example"]
+
+
 async def test_the_original_hire_date_stands_in_when_there_is_no_hire_date(
     bamboo: Bamboo,
 ) -> None:
@@ -317,6 +338,24 @@ async def test_the_supervisor_field_is_an_option(bamboo: Bamboo) -> None:
     users = bamboo.users()
     manager = users["first2.last2@acme.example"][ENTERPRISE]["manager"]["value"]
     assert manager == users["first1.last1@acme.example"]["id"]
+
+
+async def test_a_field_added_to_the_options_reaches_a_custom_field(bamboo: Bamboo) -> None:
+    """The documented recipe: read one more BambooHR field and map it with field_map_extra."""
+    bamboo.fake.fields["customShirtSize"] = "text"
+    bamboo.fake.add_employee(**employee(1, customShirtSize="M"))
+    bamboo.config = bamboo_config(
+        {"fields": ["customShirtSize", "originalHireDate"]},
+        {"shirt_size": "string", "original_hire_date": "string"},
+        field_map_extra={
+            "hr:customFields.shirt_size": "customShirtSize",
+            "hr:customFields.original_hire_date": "originalHireDate",
+        },
+    )
+    outcome = await bamboo.run()
+    assert outcome.status == "succeeded", outcome.failures
+    custom = bamboo.users()["first1.last1@acme.example"][HR]["customFields"]
+    assert custom == {"shirt_size": "M", "original_hire_date": "2019-09-02"}
 
 
 async def test_an_inactive_employee_is_created_inactive(bamboo: Bamboo) -> None:
