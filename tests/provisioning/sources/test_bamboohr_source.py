@@ -54,7 +54,7 @@ def bamboo_config(
                             "source": source,
                         },
                         "lms": {"type": "scim", "base_url": "http://lms.test/scim/v2"},
-                    }
+                    },
                 }
             }
         }
