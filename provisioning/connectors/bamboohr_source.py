@@ -61,6 +61,11 @@ SKIP_FIELD = "skip_elevo_sync"
 #: ``value``; [A] the bound is inclusive (a re-read costs nothing: digests are equal) and a
 #: checkbox edit moves ``lastChanged``.
 LAST_CHANGED = "lastChanged"
+#: [V] Ids inserted, updated or deleted since a moment: ``{"latest", "employees": {id:
+#: {"id", "action": "Deleted", "lastChanged"}}}``; read for deletions, which a report
+#: cannot show (a deleted employee is simply not in it).
+CHANGED_PATH = "/employees/changed"
+DELETED = "Deleted"
 #: [A] An empty date may read ``0000-00-00``; it is handed over as no value.
 EMPTY_DATE = "0000-00-00"
 REPORT_TITLE = "scimgw source"
@@ -173,7 +178,21 @@ class BambooHrSource:
             raise PermanentError("BambooHR answered the report without a list of employees")
         self._require_fields(body.get("fields"))
         records: list[Mapping[str, Any]] = [_record(r) for r in rows if isinstance(r, dict)]
-        return SourcePage(records=records, checkpoint=_newest(records) or since)
+        gone = () if since is None else await self._deleted_since(since)
+        return SourcePage(records=records, checkpoint=_newest(records) or since, gone=gone)
+
+    async def _deleted_since(self, since: str) -> tuple[str, ...]:
+        """Ids of the employees deleted since ``since`` (an incremental read's leavers)."""
+        params = {"since": since, "type": DELETED.lower()}
+        changes = self._api.json(await self._api.call("GET", CHANGED_PATH, params=params))
+        listed = changes.get("employees") if isinstance(changes, dict) else None
+        if not isinstance(listed, dict):
+            raise PermanentError("BambooHR answered /employees/changed without its employees")
+        return tuple(
+            str(entry.get("id") or key)
+            for key, entry in listed.items()
+            if isinstance(entry, dict) and entry.get("action") == DELETED
+        )
 
     def _require_fields(self, described: Any) -> None:
         got = {str(f.get("id")) for f in described or () if isinstance(f, dict)}

@@ -317,6 +317,7 @@ class _Pass:
         self.tally = tally
         self.today = now.date()
         self.seen: set[str] = set()
+        self.gone: set[str] = set()  # deleted, as an incremental read's source says
         self.leaving: list[Leave] = []
         self.waiting: list[Person] = []  # people whose manager comes later in the run
         self.batch: list[Person] = []
@@ -328,6 +329,7 @@ class _Pass:
         async for page in pages:
             if first:
                 checkpoint, first = page.checkpoint, False
+            self.gone.update(page.gone)
             for index, record in enumerate(page.records, 1):
                 self.tally.counts["read"] += 1
                 self._consider(record)
@@ -429,10 +431,13 @@ class _Pass:
         self, source: SourceSettings, *, full: bool, request: runs.RunRequest
     ) -> str | None:
         """Apply the kept deactivations unless the guard holds them; return why it held."""
-        if full:
-            for source_id, link in self.known.items():
-                if source_id not in self.seen and (link.active or source.on_leave == "delete"):
-                    self.leaving.append(Leave(source_id, link))
+        # A full read's absentees have left; an incremental read knows only those the
+        # source reports deleted.
+        absent = self.known if full else {i: self.known[i] for i in self.gone if i in self.known}
+        kept = self.seen | {leave.source_id for leave in self.leaving}
+        for source_id, link in absent.items():
+            if source_id not in kept and (link.active or source.on_leave == "delete"):
+                self.leaving.append(Leave(source_id, link))
         active = sum(1 for link in self.known.values() if link.active)
         reason = guard.hold_reason(
             source.guard,

@@ -479,6 +479,28 @@ async def test_a_deleted_employee_is_deactivated_by_the_next_full_run(bamboo: Ba
     assert bamboo.users()["first1.last1@acme.example"]["active"] is False
 
 
+async def test_an_incremental_run_deactivates_an_employee_deleted_since_the_last_one(
+    bamboo: Bamboo,
+) -> None:
+    """A report cannot show a deletion; /employees/changed?type=deleted does [V]."""
+    bamboo.config = bamboo_config(incremental=True)
+    gone = bamboo.fake.add_employee(**employee(1))
+    bamboo.fake.add_employee(**employee(2))
+    await bamboo.run()
+    assert ("GET", f"{ROOT.removeprefix(HOST)}/employees/changed") not in bamboo.fake.requests
+
+    bamboo.later()
+    bamboo.fake.delete_employee(gone)
+    outcome = await bamboo.run()
+    assert outcome.counts["deactivated"] == 1
+    users = bamboo.users()
+    assert users["first1.last1@acme.example"]["active"] is False  # kept, never deleted
+    assert users["first2.last2@acme.example"]["active"] is True
+
+    again = await bamboo.run()  # still listed as deleted: nothing more to do
+    assert again.counts["deactivated"] == 0 and again.status == "succeeded"
+
+
 async def test_a_report_returning_no_one_is_held_by_the_guard(bamboo: Bamboo) -> None:
     for number in (1, 2, 3):
         bamboo.fake.add_employee(**employee(number))
