@@ -7,11 +7,13 @@ documented, [I] inferred, [A] assumed) and limits: ``docs/connectors/bamboohr.md
 source"; every vendor fact of the source is in the block below.
 """
 
+import asyncio
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Annotated, Any, ClassVar
 
+import httpx
 from pydantic import Field, model_validator
 
 from provisioning.connectors.bamboohr import (
@@ -172,14 +174,19 @@ class BambooHrSource:
         if since is not None:
             query["filters"] = {LAST_CHANGED: {"includeNull": "no", "value": since}}
         response = await self._api.call("POST", REPORT_PATH, query, params=REPORT_PARAMS)
+        # Parsing the whole company is CPU (about 20 ms for 5,000 people): not on the loop.
+        records = await asyncio.to_thread(self._records, response)
+        gone = () if since is None else await self._deleted_since(since)
+        return SourcePage(records=records, checkpoint=_newest(records) or since, gone=gone)
+
+    def _records(self, response: httpx.Response) -> list[Mapping[str, Any]]:
+        """The report's employees; PermanentError if it is no report or lacks a field."""
         body = self._api.json(response)
         rows = body.get("employees") if isinstance(body, dict) else None
         if not isinstance(rows, list):
             raise PermanentError("BambooHR answered the report without a list of employees")
         self._require_fields(body.get("fields"))
-        records: list[Mapping[str, Any]] = [_record(r) for r in rows if isinstance(r, dict)]
-        gone = () if since is None else await self._deleted_since(since)
-        return SourcePage(records=records, checkpoint=_newest(records) or since, gone=gone)
+        return [_record(row) for row in rows if isinstance(row, dict)]
 
     async def _deleted_since(self, since: str) -> tuple[str, ...]:
         """Ids of the employees deleted since ``since`` (an incremental read's leavers)."""
