@@ -395,6 +395,21 @@ async def test_a_ticked_skip_box_deactivates_the_user_and_keeps_them(
     assert kept["id"] == user_id and kept["active"] is False
 
 
+async def test_unticking_the_skip_box_brings_the_same_user_back(bamboo: Bamboo) -> None:
+    person = bamboo.fake.add_employee(**employee(1))
+    await bamboo.run()
+    user_id = bamboo.users()["first1.last1@acme.example"]["id"]
+    bamboo.fake.edit(person, skip_elevo_sync="yes")
+    await bamboo.run()
+    assert bamboo.users()["first1.last1@acme.example"]["active"] is False
+
+    bamboo.fake.edit(person, skip_elevo_sync="no")
+    outcome = await bamboo.run()
+    assert outcome.counts["reactivated"] == 1
+    back = bamboo.users()["first1.last1@acme.example"]
+    assert back["id"] == user_id and back["active"] is True
+
+
 @pytest.mark.parametrize("unchecked", ["no", "0", "false", ""])
 async def test_an_unticked_skip_box_leaves_the_person_in(bamboo: Bamboo, unchecked: str) -> None:
     bamboo.fake.add_employee(**employee(1, skip_elevo_sync=unchecked))
