@@ -182,11 +182,14 @@ class SourcePage:
             on the last page.
         checkpoint: the value a later incremental read starts from (``since``); a source
             gives it on the first page, as of when the read began.
+        gone: ids of people the source says were deleted since ``since``: an incremental
+            read has no other way to tell (a full read's absentees are gone already).
     """
 
     records: list[Mapping[str, Any]]
     next: str | None = None
     checkpoint: str | None = None
+    gone: tuple[str, ...] = ()
 
 
 @runtime_checkable

@@ -108,9 +108,10 @@ class EmployeeConnectSource:
     default_read_map: ClassVar[Mapping[str, Any]] = DEFAULT_READ_MAP
     options_model: ClassVar[Any] = EmployeeConnectOptions
     #: The ``source:`` settings a connection gets unless it gives its own.
-    source_defaults: ClassVar[Mapping[str, Any]] = MappingProxyType(
-        {"id_field": ID_FIELD, "manager_field": MANAGER_FIELD}
-    )
+    @classmethod
+    def source_defaults(cls, options: Mapping[str, Any]) -> dict[str, Any]:
+        """EmployeeConnect's records carry their id and their manager's under these names."""
+        return {"id_field": ID_FIELD, "manager_field": MANAGER_FIELD}
 
     def __init__(self, setup: ConnectorSetup) -> None:
         self.options = EmployeeConnectOptions.model_validate(dict(setup.options))

@@ -40,6 +40,7 @@ T = TypeVar("T")
 #: Connection ``type`` -> "module:Class" of its source connector.
 SOURCE_TYPES: dict[str, str] = {
     "hr_json": "provisioning.connectors.hr_json:HrJsonSource",
+    "bamboohr": "provisioning.connectors.bamboohr_source:BambooHrSource",
     "employeeconnect": "provisioning.connectors.employeeconnect:EmployeeConnectSource",
 }
 #: People applied per trip to the worker thread: the loop stays free between batches.
@@ -68,13 +69,18 @@ def source_class(type_name: str) -> Any:
 
 
 def source_settings(connection: TargetConnection, cls: Any) -> SourceSettings:
-    """The connection's ``source:`` settings, with the connector's ``source_defaults``
-    (its record's id and manager fields) for the settings the file does not give."""
-    given = connection.source or SourceSettings()
-    defaults = getattr(cls, "source_defaults", {})
-    return given.model_copy(
-        update={key: value for key, value in defaults.items() if key not in given.model_fields_set}
-    )
+    """The connection's ``source:`` settings over its connector's own defaults.
+
+    A connector whose vendor names the manager or the skip box its own way declares
+    ``source_defaults(options) -> dict`` (BambooHR: ``supervisorEId``, ``skip_elevo_sync``),
+    so that they are configured once, in ``options``; what ``source:`` says wins.
+    Raises pydantic's ValidationError on options the connector refuses.
+    """
+    defaults = getattr(cls, "source_defaults", None)
+    if defaults is None:
+        return connection.source or SourceSettings()
+    given = connection.source.model_dump(exclude_unset=True) if connection.source else {}
+    return SourceSettings.model_validate({**defaults(connection.options), **given})
 
 
 @dataclass
@@ -163,12 +169,12 @@ class SourceRunner:
         tally: Tally,
         progress: runs.Progress | None,
     ) -> tuple[str, str | None]:
-        cls = source_class(connection.type)
-        source = source_settings(connection, cls)
         tenant = request.tenant
         custom = self.config.tenant(tenant).custom_field_spec()
         kind = kinds_for(custom)["users"]
         reader = kinds_for(custom, sensitive_reader=True)["users"]
+        cls = source_class(connection.type)
+        source = source_settings(connection, cls)
         mapper = PersonMapper.build(source, cls.default_read_map, reader)
         authoritative = (
             None
@@ -312,6 +318,7 @@ class _Pass:
         self.tally = tally
         self.today = now.date()
         self.seen: set[str] = set()
+        self.gone: set[str] = set()  # deleted, as an incremental read's source says
         self.leaving: list[Leave] = []
         self.waiting: list[Person] = []  # people whose manager comes later in the run
         self.batch: list[Person] = []
@@ -323,6 +330,7 @@ class _Pass:
         async for page in pages:
             if first:
                 checkpoint, first = page.checkpoint, False
+            self.gone.update(page.gone)
             for index, record in enumerate(page.records, 1):
                 self.tally.counts["read"] += 1
                 self._consider(record)
@@ -424,10 +432,13 @@ class _Pass:
         self, source: SourceSettings, *, full: bool, request: runs.RunRequest
     ) -> str | None:
         """Apply the kept deactivations unless the guard holds them; return why it held."""
-        if full:
-            for source_id, link in self.known.items():
-                if source_id not in self.seen and (link.active or source.on_leave == "delete"):
-                    self.leaving.append(Leave(source_id, link))
+        # A full read's absentees have left; an incremental read knows only those the
+        # source reports deleted.
+        absent = self.known if full else {i: self.known[i] for i in self.gone if i in self.known}
+        kept = self.seen | {leave.source_id for leave in self.leaving}
+        for source_id, link in absent.items():
+            if source_id not in kept and (link.active or source.on_leave == "delete"):
+                self.leaving.append(Leave(source_id, link))
         active = sum(1 for link in self.known.values() if link.active)
         reason = guard.hold_reason(
             source.guard,

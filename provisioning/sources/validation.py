@@ -6,7 +6,7 @@ authoritative paths parse, the scope is a filter of the tenant's users.
 
 from pydantic import ValidationError
 
-from gateway.config import GatewayConfig, TargetConnection
+from gateway.config import GatewayConfig, SourceSettings, TargetConnection
 from gateway.scim.kinds import Kind, kinds_for
 from provisioning.mapping import parse_doc_path
 from provisioning.sources.people import PersonMapper
@@ -31,12 +31,15 @@ def connection_problems(path: str, settings: TargetConnection, kind: Kind) -> li
         cls = source_class(settings.type)
     except ValueError as exc:
         return [f"{path}.type: {exc}"]
-    source = source_settings(settings, cls)
     problems: list[str] = []
     try:
         cls.options_model.model_validate(dict(settings.options))
     except ValidationError as exc:
         problems.extend(f"{path}.options: {error['msg']}" for error in exc.errors())
+    try:
+        source = source_settings(settings, cls)
+    except ValidationError:  # the options' problems are reported above
+        source = settings.source or SourceSettings()
     try:
         PersonMapper.build(source, cls.default_read_map, kind)
     except ValueError as exc:

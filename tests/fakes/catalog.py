@@ -15,6 +15,7 @@ FAKES: dict[str, str] = {
     "employeeconnect": "tests.fakes.employeeconnect:serve",
     "tribalhabits": "tests.fakes.tribalhabits:serve",
     "webhook": "tests.fakes.webhook_receiver:serve",
+    "bamboohr": "tests.fakes.bamboohr:serve",
 }
 
 

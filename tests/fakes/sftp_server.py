@@ -12,6 +12,9 @@ Usage::
         ...  # connect to server.port; files land under server.root
 """
 
+import argparse
+import asyncio
+import contextlib
 import functools
 import hmac
 from collections.abc import AsyncIterator
@@ -125,6 +128,7 @@ async def sftp_server(
     password: str | None = None,
     client_key: asyncssh.SSHKey | None = None,
     posix_rename: bool = True,
+    port: int = 0,
 ) -> AsyncIterator[SftpServer]:
     """Serve SFTP for one user on a free loopback port until the block exits.
 
@@ -134,12 +138,13 @@ async def sftp_server(
         password: accept this password (None: no password auth).
         client_key: accept this key's public half (None: no public-key auth).
         posix_rename: offer the OpenSSH posix-rename extension (False: refuse it).
+        port: the port to listen on (0: a free one).
     """
     host_key = asyncssh.generate_private_key("ssh-ed25519")
     operations: list[tuple[str, ...]] = []
     acceptor = await asyncssh.listen(
         HOST,
-        0,
+        port,
         server_host_keys=[host_key],
         server_factory=functools.partial(_Auth, username, password, client_key, operations),
         sftp_factory=functools.partial(
@@ -154,3 +159,33 @@ async def sftp_server(
     finally:
         acceptor.close()
         await acceptor.wait_closed()
+
+
+async def _serve_until_stopped(
+    root: Path, port: int, username: str, client_key: asyncssh.SSHKey
+) -> None:
+    async with sftp_server(root, username=username, client_key=client_key, port=port) as server:
+        print(f"SFTP fake on {server.host}:{server.port}, user {username!r}, root {root}")
+        print(f"  host_key: {server.fingerprint}")
+        print("  Ctrl-C stops it", flush=True)
+        await asyncio.Event().wait()
+
+
+def main() -> None:
+    """``python -m tests.fakes.sftp_server --root DIR --authorized-key KEY.pub``: a vendor's
+    SFTP drop on loopback (docs/connectors/bamboohr.md, "Try it locally")."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--root", type=Path, required=True, help="the chroot; files land here")
+    parser.add_argument("--port", type=int, default=0, help="default: a free port")
+    parser.add_argument("--username", default="scimgw")
+    parser.add_argument("--authorized-key", type=Path, required=True, help="a public key file")
+    parser.add_argument("--folder", default="uploads/users", help="created under the root")
+    args = parser.parse_args()
+    (args.root / args.folder).mkdir(parents=True, exist_ok=True)
+    key = asyncssh.read_public_key(str(args.authorized_key))
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve_until_stopped(args.root, args.port, args.username, key))
+
+
+if __name__ == "__main__":
+    main()
