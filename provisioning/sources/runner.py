@@ -40,6 +40,8 @@ T = TypeVar("T")
 #: Connection ``type`` -> "module:Class" of its source connector.
 SOURCE_TYPES: dict[str, str] = {
     "hr_json": "provisioning.connectors.hr_json:HrJsonSource",
+    "talenthr": "provisioning.connectors.talenthr_source:TalentHrSource",
+    "talentlms": "provisioning.connectors.talentlms_source:TalentLmsSource",
 }
 #: People applied per trip to the worker thread: the loop stays free between batches.
 BATCH = 50
