@@ -138,7 +138,8 @@ class TalentHrSource:
         today = self._today()
         for record in records:
             record[STATUS], record[LAST_DAY] = employee_status(record, today)
-        return SourcePage(records=records, next=_next(body, offset, len(rows)))
+        page: list[Mapping[str, Any]] = list(records)
+        return SourcePage(records=page, next=_next(body, offset, len(rows)))
 
     async def _complete(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Each row with its ``GET /employees/{id}`` fields (they win over the row's)."""

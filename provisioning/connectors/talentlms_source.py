@@ -120,7 +120,7 @@ class TalentLmsSource:
         users = self._api.json(await self._get(f"/{USERS}"))
         if not isinstance(users, list):
             raise PermanentError("TalentLMS answered /users without a list of users")
-        records = [
+        records: list[Mapping[str, Any]] = [
             self._record(user, names)
             for user in users
             if isinstance(user, dict) and (members is None or str(user.get("id")) in members)

@@ -415,7 +415,7 @@ class _Pass:
         self, source: SourceSettings, *, full: bool, request: runs.RunRequest
     ) -> str | None:
         """Apply the kept deactivations unless the guard holds them; return why it held."""
-        if full:
+        if full and source.on_leave != "keep":
             for source_id, link in self.known.items():
                 if source_id not in self.seen and (link.active or source.on_leave == "delete"):
                     self.leaving.append(Leave(source_id, link))

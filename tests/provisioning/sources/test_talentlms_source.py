@@ -110,7 +110,9 @@ def run(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("TALENTLMS_KEY", KEY)
     ensure_tenant(engine, TENANT)
 
-    async def start(fake: TalentLmsFake, **options: Any) -> Any:
+    async def start(
+        fake: TalentLmsFake, source: dict[str, Any] | None = None, **options: Any
+    ) -> Any:
         config = parse_config(
             {
                 "tenants": {
@@ -122,7 +124,8 @@ def run(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Any:
                                 "base_url": "http://lms.test/api/v1",
                                 "auth": {"type": "basic", "username": "${TALENTLMS_KEY}"},
                                 "options": options,
-                                "source": {"match": ["email"], "manager_field": None},
+                                "source": {"match": ["email"], "manager_field": None}
+                                | (source or {}),
                             },
                         }
                     }
@@ -159,3 +162,25 @@ async def test_lms_users_become_users_hired_on_their_creation_day(run: Any, engi
 async def test_a_branch_run_reads_only_the_branch(run: Any, engine: Engine) -> None:
     outcome = await run(portal(), branch_id=2)
     assert outcome.counts["read"] == 1 and sorted(users(engine)) == ["learner2"]
+
+
+async def test_a_source_that_only_brings_people_in_keeps_those_who_leave_it(
+    run: Any, engine: Engine
+) -> None:
+    """Two-way (S2.2): the LMS side only creates; a user deleted in the portal, or made
+    inactive there, changes nothing of the person (``on_leave: keep``, owning nothing)."""
+    fake = portal()
+    keep = {"on_leave": "keep", "authoritative": []}
+    await run(fake, keep)
+    del fake.users[11]
+    fake.users[12].status = "inactive"
+    fake.users[13].first_name = "Renamed"
+    outcome = await run(fake, keep)
+    assert outcome.counts["deactivated"] == 0 and outcome.counts["updated"] == 0
+    people = users(engine)
+    assert people["learner1"]["active"] is True and people["learner2"]["active"] is True
+    assert people["learner3"]["name"]["givenName"] == "Learner3"
+
+    default = await run(fake)  # the default: one absent from a full read leaves
+    assert default.counts["deactivated"] == 1
+    assert users(engine)["learner1"]["active"] is False
