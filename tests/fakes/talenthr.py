@@ -488,8 +488,10 @@ API_KEY = "talenthr-fake-key"
 
 
 def serve(people: int) -> Served:
-    """The fake with ``people`` employees (the first manages the others), for the serve
-    command; the last one, when there are three or more, is terminated."""
+    """The fake with ``people`` employees person1..N@acme.example (the first manages the
+    others), for the serve command. person3 and person4, when there are that many, are
+    terminated: the TalentLMS fake has an account for person3 (S2.4: deactivated there)
+    and none for person4 (ignored)."""
     fake = TalentHrFake(API_KEY)
     first = None
     for number in range(1, people + 1):
@@ -505,14 +507,14 @@ def serve(people: int) -> Served:
             reports_to_employee_id=first,
         )
         first = first or employee_id
-    if people >= 3:
-        fake.terminate(first + people - 1, "2021-06-30")
+        if number in (3, 4):
+            fake.terminate(employee_id, "2021-06-30")
     return Served(
         app=fake.app,
         base_path=ROOT,
         notes=[
             f"auth: basic, username (the API key) {API_KEY!r}, any password",
-            f"{people} employees, ids {first} to {first + people - 1}"
-            + ("; the last is terminated" if people >= 3 else ""),
+            f"{people} employees, person1@acme.example (id {first}) to "
+            f"person{people}@acme.example; person3 and person4 are terminated",
         ],
     )

@@ -498,11 +498,14 @@ API_KEY = "talentlms-fake-key"
 
 
 def serve(people: int) -> Served:
-    """A portal with ``people`` learners (the even ones in branch 2, "sales"), for the
-    serve command; the last one, when there are three or more, is inactive."""
+    """A portal with ``people`` learners learner1..N@acme.example (the even ones also in
+    branch 2, the last inactive when there are three or more), and accounts for
+    person1@acme.example and person3@acme.example, whom the TalentHR fake employs, for the
+    serve command."""
     fake = TalentLmsFake(
         API_KEY, branches={1: "acme", 2: "sales"}, custom_fields=(("hireDate", "date"),)
     )
+    created = datetime(2024, 9, 17, 8, 30, tzinfo=UTC)
     for number in range(1, people + 1):
         user = fake.add_user(
             login=f"learner{number}",
@@ -510,15 +513,26 @@ def serve(people: int) -> Served:
             first_name=f"Learner{number}",
             last_name=f"Lms{number}",
             status="inactive" if people >= 3 and number == people else "active",
+            created_on=created,
         )
         user.branches = {1} | ({2} if number % 2 == 0 else set())
+    for number in (1, 3):
+        fake.add_user(
+            login=f"person{number}",
+            email=f"person{number}@acme.example",
+            first_name=f"P{number}",
+            last_name="Portal",
+            created_on=created,
+        ).branches = {1}
     return Served(
         app=fake.app,
         base_path=API_ROOT,
         notes=[
             f"auth: basic, username (the API key) {API_KEY!r}, empty password",
-            f"{people} users, learner1@acme.example to learner{people}@acme.example; "
-            "even ones also in branch 2 (options.branch_id: 2)",
+            f"{people} learners, learner1@acme.example to learner{people}@acme.example, "
+            "created 2024-09-17; the even ones also in branch 2 (options.branch_id: 2)"
+            + ("; the last inactive" if people >= 3 else ""),
+            "accounts for person1@acme.example and person3@acme.example (TalentHR's people)",
             'custom field "hireDate" (date) is custom_field_1; nobody has it set',
         ],
     )
