@@ -56,9 +56,13 @@ class Matching(_Model):
 
 
 class Deprovision(_Model):
-    """What happens in the target when a user is deactivated, deleted or leaves scope."""
+    """What happens in the target when a user is deactivated, deleted or leaves scope.
 
-    action: Literal["deactivate", "delete"] = "deactivate"
+    ``none`` leaves the account as it is: the target owns its people's end (TalentHR fed
+    by an LMS in two-way sync, S2.2: an LMS change never terminates an employee).
+    """
+
+    action: Literal["deactivate", "delete", "none"] = "deactivate"
 
 
 class DeletionGuard(_Model):
@@ -131,8 +135,9 @@ class SourceSettings(_Model):
     #: SCIM filter a mapped person must match; leaving it deactivates the user.
     scope: str | None = None
     #: What a person leaving the source (or its scope) costs the user: deactivation,
-    #: or deletion when the connection says so.
-    on_leave: Literal["deactivate", "delete"] = "deactivate"
+    #: or deletion when the connection says so; ``keep``: nothing (a source that only
+    #: brings people in, such as the LMS of a two-way sync, S2.2).
+    on_leave: Literal["deactivate", "delete", "keep"] = "deactivate"
     #: Read only the people changed since the last run's checkpoint (leavers absent from
     #: an incremental read are not deactivated; a full read finds them).
     incremental: bool = False

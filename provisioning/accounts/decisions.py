@@ -63,13 +63,26 @@ def decide(work: Work, target: Target) -> Step:
     if not work.in_scope:
         return _deprovision(work.link, target, "out of the connection's scope")
     if not work.doc.get("active", True):
-        if has_account(work.link) and work.link and work.link.state == links.ACTIVE:
-            return Step(DEACTIVATE, "deactivated")
-        return Step(SKIP, "inactive, and no active account in the target")
+        return _inactive(work.link, target)
     return _provision(work, target)
 
 
+def _inactive(link: Link | None, target: Target) -> Step:
+    """An inactive user: deactivate the account; one never linked is looked up (S2.4)."""
+    if target.settings.deprovision.action == "none":
+        return Step(SKIP, "inactive; the connection never deprovisions")
+    if has_account(link) and link and link.state == links.ACTIVE:
+        return Step(DEACTIVATE, "deactivated")
+    if link is None and target.settings.matching.adopt_existing:
+        # S2.4: an account the target had before (same email) is the person's; never
+        # create one for an inactive user. The lookup happens at delivery.
+        return Step(DEACTIVATE, "inactive, never linked: deactivating its match, if any")
+    return Step(SKIP, "inactive, and no active account in the target")
+
+
 def _deprovision(link: Link | None, target: Target, why: str) -> Step:
+    if target.settings.deprovision.action == "none":
+        return Step(SKIP, f"{why}; the connection never deprovisions")
     if not has_account(link):
         return Step(SKIP, f"{why}; no account in the target")
     if target.settings.deprovision.action == "delete":

@@ -88,7 +88,7 @@ def _account(work: AnyWork) -> RemoteAccount:
     return RemoteAccount(id=work.link.remote_id)
 
 
-def _linked(work: AnyWork, remote_id: str, state: str, digest: str | None) -> Link:
+def _linked(work: AnyWork, remote_id: str | None, state: str, digest: str | None) -> Link:
     return Link(work.claim.resource_id, remote_id, state, digest)
 
 
@@ -193,12 +193,40 @@ async def _reactivate(
 
 
 async def _deactivate(
-    kind: Holding, work: AnyWork, step: Step, target: Target, context: DeliveryContext, _: LinkedTo
+    kind: Holding,
+    work: AnyWork,
+    step: Step,
+    target: Target,
+    context: DeliveryContext,
+    linked_to: LinkedTo,
 ) -> Effect:
+    if work.link is None:
+        return await _deactivate_match(kind, work, target, context, linked_to)
     account = _account(work)
     await target.call(target.accounts.deactivate, account, context)
     digest = work.link.payload_hash if work.link else None
     return Effect(_linked(work, account.id, links.INACTIVE, digest), account.id)
+
+
+async def _deactivate_match(
+    kind: Holding, work: AnyWork, target: Target, context: DeliveryContext, linked_to: LinkedTo
+) -> Effect:
+    """An inactive user never linked (S2.4): the account the lookup finds is theirs
+    (adoption is on, or the step would not be decided) and is deactivated; none found,
+    none is created, and a ``deleted`` link remembers that it was looked for."""
+    match = await _match(kind, work, target)
+    if match is None:
+        return Effect(_linked(work, None, links.DELETED, None), None)
+    found, key = match
+    owner = await linked_to(found.id)
+    if owner is not None and owner != work.claim.resource_id:
+        raise ConflictError(
+            f"remote {kind.noun} {found.id} is already linked to {kind.owner} {owner}"
+        )
+    if found.active is not False:
+        await target.call(target.accounts.deactivate, found, context)
+    note = ("link.adopted", kind.adopted.format(id=found.id, key=key) + ", inactive")
+    return Effect(_linked(work, found.id, links.INACTIVE, None), found.id, [note])
 
 
 async def _delete(

@@ -42,6 +42,8 @@ SOURCE_TYPES: dict[str, str] = {
     "hr_json": "provisioning.connectors.hr_json:HrJsonSource",
     "bamboohr": "provisioning.connectors.bamboohr_source:BambooHrSource",
     "employeeconnect": "provisioning.connectors.employeeconnect:EmployeeConnectSource",
+    "talenthr": "provisioning.connectors.talenthr_source:TalentHrSource",
+    "talentlms": "provisioning.connectors.talentlms_source:TalentLmsSource",
 }
 #: People applied per trip to the worker thread: the loop stays free between batches.
 BATCH = 50
@@ -432,13 +434,16 @@ class _Pass:
         self, source: SourceSettings, *, full: bool, request: runs.RunRequest
     ) -> str | None:
         """Apply the kept deactivations unless the guard holds them; return why it held."""
-        # A full read's absentees have left; an incremental read knows only those the
-        # source reports deleted.
-        absent = self.known if full else {i: self.known[i] for i in self.gone if i in self.known}
-        kept = self.seen | {leave.source_id for leave in self.leaving}
-        for source_id, link in absent.items():
-            if source_id not in kept and (link.active or source.on_leave == "delete"):
-                self.leaving.append(Leave(source_id, link))
+        if source.on_leave != "keep":  # a source that only brings people in
+            # A full read's absentees have left; an incremental read knows only those the
+            # source reports deleted.
+            absent = (
+                self.known if full else {i: self.known[i] for i in self.gone if i in self.known}
+            )
+            kept = self.seen | {leave.source_id for leave in self.leaving}
+            for source_id, link in absent.items():
+                if source_id not in kept and (link.active or source.on_leave == "delete"):
+                    self.leaving.append(Leave(source_id, link))
         active = sum(1 for link in self.known.values() if link.active)
         reason = guard.hold_reason(
             source.guard,

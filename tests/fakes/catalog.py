@@ -16,6 +16,8 @@ FAKES: dict[str, str] = {
     "tribalhabits": "tests.fakes.tribalhabits:serve",
     "webhook": "tests.fakes.webhook_receiver:serve",
     "bamboohr": "tests.fakes.bamboohr:serve",
+    "talenthr": "tests.fakes.talenthr:serve",
+    "talentlms": "tests.fakes.talentlms:serve",
 }
 
 

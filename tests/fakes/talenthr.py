@@ -14,14 +14,19 @@ What it enforces, and on what authority:
   ``POST /employees/{id}/rehire`` works only on a terminated employee, keeps the same id and
   requires ``hire_date`` strictly after the termination, ``reports_to_employee_id`` (an
   active employee, not the same person) and ``employment_status{employment_status_id}``;
-  ``GET /employees/{id}``; the directory's ``limit`` (default 10, at most 100) and ``offset``.
+  ``GET /employees/{id}``; the directory's ``limit`` (default 10, at most 100) and ``offset``,
+  and its ``filter`` (``key=id,id;key=id;``, ids from ``GET /directory/filters``).
 - [I] Pipedream's ``components/talenthr``: the hire body (``first_name, last_name, email,
   hire_date, employment_status{employment_status_id}, job_record{...},
   reports_to_employee_id``), ``{"success": true, "data": ...}`` envelopes, the
   ``{"id", "name"}`` lists, the employee fields (``termination_date``, ``is_terminated``).
 - [A] the rest: 401/406/415/404 bodies, Laravel-style 422 validation with field errors
   (``The email has already been taken.``), the wording of every 422, ``Retry-After`` on
-  the 429, and that terminating an employee already terminated is refused (422).
+  the 429, and that terminating an employee already terminated is refused (422); the
+  directory's filter keys (``emp_state`` 1 active, 2 terminated; ``location``,
+  ``department``, ``division``, ``job_title`` by id; any other key is 422); whether the
+  directory lists terminated employees (§9: not confirmed; ``directory_lists_terminated``
+  chooses); ``is_future_rehire`` on an employee (false unless a test sets it).
 
 Use it through ``httpx.ASGITransport(app=fake.app)`` with base URL ``http://<host>/v1``.
 """
@@ -38,6 +43,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from tests.fakes.catalog import Served
 from tests.fakes.common import FixedWindow, basic_username
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -67,6 +73,15 @@ REGRETTABLE = "regrettable"  # [V] the only value of regrettable_status (or null
 TAKEN = "The email has already been taken."
 INVALID = "The given data was invalid."
 _YMD = re.compile(r"\d{4}-\d{2}-\d{2}")
+#: ``filter`` key of ``GET /directory`` -> the employee field its ids compare [A].
+DIRECTORY_FILTERS = {
+    "location": "location_id",
+    "department": "department_id",
+    "division": "division_id",
+    "job_title": "job_title_id",
+}
+#: ``emp_state`` values [A]: 1 active, 2 terminated.
+EMPLOYMENT_STATES = {"1": False, "2": True}
 
 
 @dataclass
@@ -103,6 +118,8 @@ class TalentHrFake:
         rate_limit: requests per ``window`` seconds before 429.
         clock: monotonic seconds, for the rate window.
         today: the domain's current date: a termination takes effect on its effective date.
+        directory_lists_terminated: whether ``GET /directory`` shows terminated employees
+            (§9 leaves it open; a source must work either way).
     """
 
     def __init__(
@@ -115,8 +132,10 @@ class TalentHrFake:
         window: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
         today: Callable[[], date] = date.today,
+        directory_lists_terminated: bool = True,
     ) -> None:
         self.api_key = api_key
+        self.directory_lists_terminated = directory_lists_terminated
         names = {**_default_lists(), **(lists or {})}
         self.lists = {name: dict(enumerate(names.get(name, ()), start=1)) for name in LISTS}
         self.employees: dict[int, dict[str, Any]] = {}
@@ -148,6 +167,10 @@ class TalentHrFake:
         return self._store(
             {"first_name": first_name, "last_name": last_name, "email": email, **extra}
         )
+
+    def terminate(self, employee_id: int, effective_date: str) -> None:
+        """Terminate an employee as an HR admin does in TalentHR's UI."""
+        self.employees[employee_id]["termination_date"] = effective_date
 
     def by_email(self, email: str) -> dict[str, Any] | None:
         owner = self._email_owner(email)
@@ -228,8 +251,37 @@ class TalentHrFake:
             offset = int(request.query_params.get("offset", 0))
         except ValueError:
             return invalid({"limit": ["Must be an integer."]})
-        rows = [self._row(i) for i in sorted(self.employees)][offset : offset + limit]
-        return _ok({"total": len(self.employees), "rows": rows})
+        try:
+            keep = self._directory_filter(request.query_params.get("filter", ""))
+        except ValueError as exc:
+            return invalid({"filter": [str(exc)]})
+        listed = [i for i in sorted(self.employees) if keep(i)]
+        rows = [self._row(i) for i in listed][offset : offset + limit]
+        return _ok({"total": len(listed), "rows": rows})
+
+    def _directory_filter(self, text: str) -> Callable[[int], bool]:
+        """``key=1,2;key=3;`` as a test of an employee id; ValueError on an unknown key."""
+        wanted: dict[str, set[str]] = {}
+        for part in filter(None, text.split(";")):
+            key, _, values = part.partition("=")
+            if key != "emp_state" and key not in DIRECTORY_FILTERS:
+                raise ValueError(f"The filter {key} is not supported.")
+            wanted[key] = set(filter(None, values.split(",")))
+
+        def keep(employee_id: int) -> bool:
+            employee, ended = self.employees[employee_id], self.is_terminated(employee_id)
+            if ended and not self.directory_lists_terminated:
+                return False
+            states = wanted.get("emp_state")
+            if states is not None and ended not in {EMPLOYMENT_STATES.get(s) for s in states}:
+                return False
+            return all(
+                str(employee.get(DIRECTORY_FILTERS[key])) in ids
+                for key, ids in wanted.items()
+                if key != "emp_state"
+            )
+
+        return keep
 
     async def _show(self, request: Request) -> Response:
         return _ok(self._row(request.path_params["id"]))
@@ -370,6 +422,7 @@ class TalentHrFake:
         employee.setdefault("termination_date", None)
         employee.setdefault("reports_to_employee_id", None)
         employee.setdefault("hire_date", self.today().isoformat())
+        employee.setdefault("is_future_rehire", False)
         self.employees[employee_id] = {"id": employee_id, **employee}
         return employee_id
 
@@ -429,3 +482,39 @@ def _canned(failure: Failure) -> Response:
     if failure.body is None or isinstance(failure.body, str):
         return Response(failure.body or "", failure.status, headers=dict(failure.headers))
     return JSONResponse(failure.body, failure.status, headers=dict(failure.headers))
+
+
+API_KEY = "talenthr-fake-key"
+
+
+def serve(people: int) -> Served:
+    """The fake with ``people`` employees person1..N@acme.example (the first manages the
+    others), for the serve command. person3 and person4, when there are that many, are
+    terminated: the TalentLMS fake has an account for person3 (S2.4: deactivated there)
+    and none for person4 (ignored)."""
+    fake = TalentHrFake(API_KEY)
+    first = None
+    for number in range(1, people + 1):
+        employee_id = fake.add_employee(
+            f"First{number}",
+            f"Last{number}",
+            f"person{number}@acme.example",
+            hire_date="2020-01-06",
+            employee_number=f"{number:06d}",
+            job_title_id=2,
+            department_id=2,
+            location_id=1,
+            reports_to_employee_id=first,
+        )
+        first = first or employee_id
+        if number in (3, 4):
+            fake.terminate(employee_id, "2021-06-30")
+    return Served(
+        app=fake.app,
+        base_path=ROOT,
+        notes=[
+            f"auth: basic, username (the API key) {API_KEY!r}, any password",
+            f"{people} employees, person1@acme.example (id {first}) to "
+            f"person{people}@acme.example; person3 and person4 are terminated",
+        ],
+    )

@@ -24,7 +24,10 @@ What it enforces, as the vendor documents it ([A] where no source says so):
   "formatted_reset"}`` (strings, as v1 answers numbers); once spent, every other call is
   429 until ``reset`` ([A]: status and message); ``/ratelimit`` itself does not spend it [A].
 
-Users are returned with numbers as strings, as v1 does, plus ``custom_field_N`` values.
+Users are returned with numbers as strings, as v1 does, plus ``custom_field_N`` values
+[A] and ``created_on`` in the portal's format (``dd/mm/yyyy, HH:MM:SS``) with
+``created_on_timestamp`` [I]. ``GET /branches/id:{id}`` lists the branch's members as
+``users: [{id, name}]`` [I] (v1 has no ``getusersbybranch`` [V]).
 Each password received is appended to :attr:`TalentLmsFake.secrets` (after the API key), so
 a test can assert that none of them is ever logged; responses never carry one.
 """
@@ -45,6 +48,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from tests.fakes.catalog import Served
 
 API_ROOT = "/api/v1"
 RATE_LIMIT_CALLS, RATE_LIMIT_SECONDS = 200, 5.0
@@ -127,6 +132,7 @@ class FakeUser:
             "level": "1",
             "points": "0",
             "created_on": created,
+            "created_on_timestamp": str(int(self.created_on.timestamp())),
             "last_updated": created,
             "last_updated_timestamp": str(int(self.created_on.timestamp())),
             "avatar": "https://acme.talentlms.com/pages/images/default_user.png",
@@ -362,7 +368,12 @@ class TalentLmsFake:
         if not args:
             return [{"id": str(b), "name": name} for b, name in self.branches.items()]
         branch = self._branch(args.get("id", ""))
-        return {"id": str(branch), "name": self.branches[branch], "users": [], "courses": []}
+        members = [
+            {"id": str(u.id), "name": f"{u.first_name} {u.last_name}"}
+            for u in self.users.values()
+            if branch in u.branches
+        ]  # [I] a branch's users as {id, name}: the way to list them (no getusersbybranch)
+        return {"id": str(branch), "name": self.branches[branch], "users": members, "courses": []}
 
     def _add_to_branch(self, args: dict[str, str]) -> Any:
         user, branch = self._user(args.get("user_id", "")), self._branch(args.get("branch_id", ""))
@@ -481,3 +492,47 @@ def _canned(status: int, headers: Mapping[str, str], body: Any) -> Response:
     if isinstance(body, str):
         return Response(body, status, headers=dict(headers))
     return JSONResponse(body, status, headers=dict(headers))
+
+
+API_KEY = "talentlms-fake-key"
+
+
+def serve(people: int) -> Served:
+    """A portal with ``people`` learners learner1..N@acme.example (the even ones also in
+    branch 2, the last inactive when there are three or more), and accounts for
+    person1@acme.example and person3@acme.example, whom the TalentHR fake employs, for the
+    serve command."""
+    fake = TalentLmsFake(
+        API_KEY, branches={1: "acme", 2: "sales"}, custom_fields=(("hireDate", "date"),)
+    )
+    created = datetime(2024, 9, 17, 8, 30, tzinfo=UTC)
+    for number in range(1, people + 1):
+        user = fake.add_user(
+            login=f"learner{number}",
+            email=f"learner{number}@acme.example",
+            first_name=f"Learner{number}",
+            last_name=f"Lms{number}",
+            status="inactive" if people >= 3 and number == people else "active",
+            created_on=created,
+        )
+        user.branches = {1} | ({2} if number % 2 == 0 else set())
+    for number in (1, 3):
+        fake.add_user(
+            login=f"person{number}",
+            email=f"person{number}@acme.example",
+            first_name=f"P{number}",
+            last_name="Portal",
+            created_on=created,
+        ).branches = {1}
+    return Served(
+        app=fake.app,
+        base_path=API_ROOT,
+        notes=[
+            f"auth: basic, username (the API key) {API_KEY!r}, empty password",
+            f"{people} learners, learner1@acme.example to learner{people}@acme.example, "
+            "created 2024-09-17; the even ones also in branch 2 (options.branch_id: 2)"
+            + ("; the last inactive" if people >= 3 else ""),
+            "accounts for person1@acme.example and person3@acme.example (TalentHR's people)",
+            'custom field "hireDate" (date) is custom_field_1; nobody has it set',
+        ],
+    )
