@@ -40,6 +40,7 @@ T = TypeVar("T")
 #: Connection ``type`` -> "module:Class" of its source connector.
 SOURCE_TYPES: dict[str, str] = {
     "hr_json": "provisioning.connectors.hr_json:HrJsonSource",
+    "taleez": "provisioning.connectors.taleez:TaleezSource",
 }
 #: People applied per trip to the worker thread: the loop stays free between batches.
 BATCH = 50
