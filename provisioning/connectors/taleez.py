@@ -42,7 +42,7 @@ HIRED_STEPS = ("Embauché", "Hired")
 read_taleez_error = ErrorBody(message=(("message",), ("error",)))
 #: [A §5] The webhook's event name for a hire; other events are acknowledged and ignored.
 HIRED_EVENT = "candidate.hired"
-#: [A] The header carrying the webhook's shared secret (a ``?token=`` query works too).
+#: [A] The header carrying the webhook's shared secret (never the URL: URLs are logged).
 SECRET_HEADER = "X-Taleez-Webhook-Secret"
 
 #: [V] 100 requests a minute: 429 with Retry-After (gateway/config/vendor_rates.py).

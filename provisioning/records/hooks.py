@@ -124,11 +124,13 @@ def recent(
     tenant: str | None = None,
     connection: str | None = None,
     status: str | None = None,
+    subject: str | None = None,
     limit: int = 50,
 ) -> list[Event]:
     """Events newest first, filtered as asked."""
     query = sa.select(events).order_by(events.c.id.desc()).limit(limit)
-    for column, value in (("tenant_id", tenant), ("connection", connection), ("status", status)):
+    wanted = {"tenant_id": tenant, "connection": connection, "status": status, "subject": subject}
+    for column, value in wanted.items():
         if value is not None:
             query = query.where(events.c[column] == value)
     return [_event(row) for row in conn.execute(query).mappings()]

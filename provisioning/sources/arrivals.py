@@ -21,8 +21,7 @@ from sqlalchemy.engine import Engine
 
 from gateway.config import GatewayConfig, SourceSettings, TargetConnection
 from gateway.scim.kinds import kinds_for
-from provisioning.connectors import ConnectorSetup, SourcePage
-from provisioning.connectors.inbound import PersonSource
+from provisioning.connectors import ConnectorSetup, SourcePage, inbound
 from provisioning.errors import DeliveryError, PermanentError, TransientError
 from provisioning.mapping import parse_doc_path
 from provisioning.records import runs
@@ -143,7 +142,7 @@ class ArrivalRunner:
         client = self.http or build_client(settings, transport=self.transport)
         try:
             setup = ConnectorSetup(name, settings.base_url, client, settings.options)
-            connector: PersonSource = source_class(settings.type)(setup)
+            connector: inbound.PersonSource = source_class(settings.type)(setup)
             return await connector.read_person(person_id, hints)
         finally:
             if self.http is None:

@@ -11,7 +11,7 @@ serve`` and ``scimgw worker``; an event recorded before a restart is processed a
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -23,7 +23,7 @@ from sqlalchemy.engine import Engine
 
 from gateway.config import GatewayConfig
 from gateway.store.database import writer
-from provisioning.connectors.inbound import InboundEvent, secret_matches
+from provisioning.connectors import inbound
 from provisioning.records import hooks, runs
 from provisioning.sources.arrivals import ArrivalRunner
 from provisioning.sources.runner import source_class
@@ -65,7 +65,7 @@ def receive(
     tenant: str,
     name: str,
     body: bytes,
-    secret: str | None,
+    headers: Mapping[str, str],
     now: datetime,
 ) -> Receipt:
     """Check and record one event (blocking: call it in a worker thread).
@@ -74,8 +74,8 @@ def receive(
         HookRefused: 404 no such webhook, 401 wrong or missing secret, 400 a body that
             is not an event of the source's contract.
     """
-    source, expected = _webhook(config, tenant, name)
-    if not secret_matches(expected, secret):
+    source, expected, header = _webhook(config, tenant, name)
+    if not inbound.secret_matches(expected, headers.get(header)):
         raise HookRefused(401, "missing or wrong webhook secret")
     event = _event(source, body)
     if event is None:
@@ -93,8 +93,8 @@ def receive(
     return Receipt("duplicate") if event_id is None else Receipt("accepted", event_id)
 
 
-def _webhook(config: GatewayConfig, tenant: str, name: str) -> tuple[Any, str]:
-    """The source class and the secret of a connection that takes webhooks; 404 else."""
+def _webhook(config: GatewayConfig, tenant: str, name: str) -> tuple[Any, str, str]:
+    """The source class, secret and secret header of a connection taking webhooks; 404 else."""
     found = config.tenants.get(tenant)
     settings = None if found is None else found.connections.get(name)
     missing = HookRefused(404, f"no webhook at {tenant}/{name}")
@@ -108,16 +108,16 @@ def _webhook(config: GatewayConfig, tenant: str, name: str) -> tuple[Any, str]:
     secret = getattr(options, "webhook_secret", None)
     if secret is None or not hasattr(source, "hook_event"):
         raise missing
-    return source, secret.get_secret_value()
+    return source, secret.get_secret_value(), options.webhook_header
 
 
-def _event(source: Any, body: bytes) -> InboundEvent | None:
+def _event(source: Any, body: bytes) -> inbound.InboundEvent | None:
     try:
         parsed = json.loads(body)
     except ValueError:
         raise HookRefused(400, "the body is not JSON") from None
     try:
-        event: InboundEvent | None = source.hook_event(parsed)
+        event: inbound.InboundEvent | None = source.hook_event(parsed)
     except ValueError as exc:
         raise HookRefused(400, f"not a {source.type} event: {exc}") from None
     return event

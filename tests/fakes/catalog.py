@@ -12,6 +12,8 @@ from typing import Any
 #: name -> "module:function"
 FAKES: dict[str, str] = {
     "hr_json": "tests.fakes.hr_json:serve",
+    "taleez": "tests.fakes.taleez:serve",
+    "lucca": "tests.fakes.lucca:serve",
 }
 
 
