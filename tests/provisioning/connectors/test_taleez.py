@@ -183,9 +183,7 @@ def test_another_event_is_ignored() -> None:
         ([1, 2], "body: Input should be"),
     ],
 )
-def test_a_malformed_event_says_what_is_wrong_without_its_values(
-    body: Any, message: str
-) -> None:
+def test_a_malformed_event_says_what_is_wrong_without_its_values(body: Any, message: str) -> None:
     with pytest.raises(ValueError, match=message) as raised:
         TaleezSource.hook_event(body)
     assert "soon" not in str(raised.value)
