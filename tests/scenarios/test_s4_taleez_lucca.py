@@ -8,14 +8,25 @@ and ``scimgw deliveries`` run as commands; assertions on what Lucca holds afterw
 import time
 from typing import Any
 
+import sqlalchemy as sa
+
+from gateway.store.tables import OutboxEvent
 from tests.fakes.lucca import LuccaFake
 from tests.fakes.taleez import API_KEY, TaleezFake, hired_event, post_hired
 from tests.scenarios.conftest import Gateway, wait_for
 
+OUTBOX = OutboxEvent.__table__  # type: ignore[attr-defined]
 HOOK_SECRET = "scenario-taleez-hook-secret-0123456789"
 LUCCA_KEY = "scenario-lucca-key"
 ENTITY, OTHER_ENTITY, ROLE = 1, 2, 55
 SALES, SUPPORT = 14, 15
+#: Taleez's names -> the Lucca account's ids; a name not listed falls to the default.
+DEPARTMENTS = {"Sales": SALES, "Support": SUPPORT}
+ENTITIES = {"Acme SAS": ENTITY, "Acme Lyon": OTHER_ENTITY}
+
+
+def _ids(scim_path: str, table: dict[str, int]) -> dict[str, Any]:
+    return {"from": scim_path, "transform": [{"lookup": {"table": table, "default": None}}]}
 
 
 def _config(taleez_url: str, lucca_url: str) -> dict[str, Any]:
@@ -51,31 +62,8 @@ def _config(taleez_url: str, lucca_url: str) -> dict[str, Any]:
                             "default_role_id": ROLE,
                         },
                         "field_map_extra": {
-                            "departmentId": {
-                                "from": "enterprise:department",
-                                "transform": [
-                                    {
-                                        "lookup": {
-                                            "table": {"Sales": SALES, "Support": SUPPORT},
-                                            "default": None,
-                                        }
-                                    }
-                                ],
-                            },
-                            "legalEntityId": {
-                                "from": "enterprise:organization",
-                                "transform": [
-                                    {
-                                        "lookup": {
-                                            "table": {
-                                                "Acme SAS": ENTITY,
-                                                "Acme Lyon": OTHER_ENTITY,
-                                            },
-                                            "default": None,
-                                        }
-                                    }
-                                ],
-                            },
+                            "departmentId": _ids("enterprise:department", DEPARTMENTS),
+                            "legalEntityId": _ids("enterprise:organization", ENTITIES),
                         },
                     },
                 }
@@ -142,8 +130,10 @@ def test_a_hire_event_becomes_a_lucca_employee_with_its_entity_department_and_st
     assert answer.status_code == 202, answer.text
     employee = wait_for(lambda: _employee(lucca, "ada@mail.test"), what="Ada in Lucca")
     latency = time.monotonic() - started
-    print(f"\nTaleez hire -> Lucca employee: 202 in {answered * 1000:.0f} ms, "
-          f"employee in Lucca after {latency:.2f} s")  # fmt: skip
+    print(
+        f"\nTaleez hire -> Lucca employee: 202 in {answered * 1000:.0f} ms, "
+        f"employee in Lucca after {latency:.2f} s"
+    )
 
     assert (employee["firstName"], employee["lastName"]) == ("Ada", "Lovelace")
     assert employee["legalEntityId"] == OTHER_ENTITY
@@ -211,3 +201,42 @@ def test_a_manual_push_transfers_a_hired_candidate(gateway: Gateway, serve: Any)
     assert "Taleez has no candidate 999" in " ".join((unknown.stdout + unknown.stderr).split())
     runs = gateway.cli("runs", "--connection", "taleez")
     assert runs.returncode == 0 and "failed" in runs.stdout and "succeeded" in runs.stdout
+
+
+def _settled(gateway: Gateway) -> bool:
+    """Every change for Lucca is delivered (or skipped): none waits in the outbox."""
+    engine = gateway.engine()
+    try:
+        with engine.connect() as conn:
+            waiting = conn.execute(
+                sa.select(sa.func.count())
+                .select_from(OUTBOX)
+                .where(OUTBOX.c.connection == "lucca", OUTBOX.c.status.in_(("pending", "inflight")))
+            ).scalar_one()
+    finally:
+        engine.dispose()
+    return waiting == 0
+
+
+def test_hr_edits_in_lucca_after_the_creation_are_never_overwritten(
+    gateway: Gateway, serve: Any
+) -> None:
+    """S4.6: the gateway creates; HR completes the record, and a later push changes none of it."""
+    taleez, lucca, _ = _start(gateway, serve)
+    eve = taleez.add_candidate("Eve", "Curie", "eve@mail.test")
+    taleez.hire(eve, 45)
+    assert gateway.cli("push", "taleez", str(eve)).returncode == 0
+    employee = wait_for(lambda: _employee(lucca, "eve@mail.test"), what="Eve in Lucca")
+    employee |= {"jobTitle": "Lead chemist", "departmentId": SUPPORT}  # HR completes it
+
+    taleez.candidates[eve]["lastName"] = "Joliot-Curie"  # changed in Taleez afterwards
+    pushed = gateway.cli("push", "taleez", str(eve))
+    assert pushed.returncode == 0 and "updated" in pushed.stdout
+    assert [u["name"]["familyName"] for u in gateway.users("acme")] == ["Joliot-Curie"]
+    wait_for(lambda: _settled(gateway), what="the update settled for Lucca")
+    kept = lucca.users[employee["id"]]
+    assert (kept["lastName"], kept["jobTitle"], kept["departmentId"]) == (
+        "Curie",
+        "Lead chemist",
+        SUPPORT,
+    )
