@@ -34,9 +34,9 @@ def test_problems_of_a_source_are_named_by_their_yaml_path() -> None:
 
 def test_an_unknown_source_type_is_named() -> None:
     found = source_problems(parse_config(_config(type="workday")))
-    assert found == [
-        "tenants.acme.connections.hr.type: unknown source type 'workday' (known: hr_json)"
-    ]
+    assert len(found) == 1
+    named = "tenants.acme.connections.hr.type: unknown source type 'workday' (known: "
+    assert found[0].startswith(named) and "hr_json" in found[0]
 
 
 def test_a_scope_that_is_no_filter_is_a_problem() -> None:
