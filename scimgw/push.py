@@ -1,5 +1,6 @@
 """``scimgw push <type> <id>``: transfer one person of a source now (S4.1), and
-``scimgw hooks``: the webhook events received, with what became of each.
+``scimgw hooks``: the webhook events received, with what became of each (in scimgw, and
+in the targets: the newest delivery of the person's user to each).
 
 A push goes the webhook's way (provisioning.sources.arrivals): the person is read from
 the source's API, applied to the store as a run (trigger ``manual``), and the worker
@@ -20,7 +21,7 @@ from gateway import logs
 from gateway.config import GatewayConfig
 from gateway.store.database import create_engine
 from provisioning.records import hooks, runs
-from provisioning.sources import arrivals
+from provisioning.sources import arrivals, links
 from scimgw.cli_common import ConfigOption, DatabaseOption, err, required_config, settings_from
 from scimgw.sync import EXIT_CODES, EXIT_FAILED, EXIT_HELD, EXIT_RUNNING, _print
 from scimgw.syncing import SOURCE_DIRECTIONS, ensure_tenants
@@ -107,21 +108,23 @@ def hooks_command(
     json: Annotated[bool, typer.Option("--json", help="one JSON object per line")] = False,
     database_url: DatabaseOption = None,
 ) -> None:
-    """Webhook events received: the person, status, attempts, their run and why it failed."""
+    """Webhook events received: the person, status, attempts, their run, why it failed, and
+    what became of the person in the targets (the newest delivery to each)."""
     engine = create_engine(settings_from(database_url).database_url)
     with engine.connect() as conn:
         found = hooks.recent(conn, tenant=tenant, connection=connection, status=status, limit=limit)
-    if not found:
+        rows = [(event, _then(conn, event)) for event in found]
+    if not rows:
         err.print("no webhook events match")
         return
     if json:
-        for event in found:
-            typer.echo(orjson.dumps(asdict(event)).decode())
+        for event, then in rows:
+            typer.echo(orjson.dumps({**asdict(event), "then": then}).decode())
         return
     table = Table("id", "received", "tenant", "connection", "person", "job", "status")
-    for column in ("attempts", "run", "message"):
+    for column in ("attempts", "run", "message", "then"):
         table.add_column(column)
-    for e in found:
+    for e, then in rows:
         table.add_row(
             str(e.id),
             f"{e.received:%Y-%m-%d %H:%M:%S}",
@@ -133,5 +136,20 @@ def hooks_command(
             str(e.attempts),
             e.run_id or "",
             e.message or "",
+            "; ".join(then),
         )
     Console().print(table)  # built per call: it reads the terminal's width
+
+
+def _then(conn: Any, event: hooks.Event) -> list[str]:
+    """What became of the person after scimgw: their user and its newest delivery to each
+    target (``lucca: create retry (department Support ...)``)."""
+    link = links.load_all(conn, event.tenant_id, event.connection, only=event.subject)
+    if event.subject not in link:
+        return []
+    user_id = link[event.subject].user_id
+    found = hooks.downstream(conn, event.tenant_id, user_id)
+    return [f"user {user_id}"] + [
+        f"{d.connection}: {d.operation} {d.outcome}" + (f" ({d.error})" if d.error else "")
+        for d in found
+    ]

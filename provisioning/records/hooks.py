@@ -16,9 +16,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from gateway.store.tables import HookEvent
+from gateway.store.tables import Delivery, HookEvent
 
 events = HookEvent.__table__  # type: ignore[attr-defined]
+deliveries = Delivery.__table__  # type: ignore[attr-defined]
 
 PENDING, DONE, FAILED = "pending", "done", "failed"
 #: A claimed event is due again after this, if its process died while handling it.
@@ -147,3 +148,33 @@ def _event(row: Any) -> Event:
 
 def _short(message: str | None) -> str | None:
     return message[:MAX_MESSAGE] if message else None
+
+
+@dataclass(frozen=True)
+class Downstream:
+    """The newest delivery of a user to one target: what became of a hire after scimgw."""
+
+    connection: str
+    operation: str
+    outcome: str
+    error: str | None
+
+
+def downstream(conn: sa.Connection, tenant: str, user_id: str) -> list[Downstream]:
+    """The newest delivery row of the user for each target connection."""
+    newest = (
+        sa.select(sa.func.max(deliveries.c.id))
+        .where(deliveries.c.tenant_id == tenant, deliveries.c.resource_id == user_id)
+        .group_by(deliveries.c.connection)
+    )
+    rows = conn.execute(
+        sa.select(
+            deliveries.c.connection,
+            deliveries.c.operation,
+            deliveries.c.outcome,
+            deliveries.c.error,
+        )
+        .where(deliveries.c.id.in_(newest))
+        .order_by(deliveries.c.connection)
+    )
+    return [Downstream(*row) for row in rows]

@@ -8,6 +8,7 @@ and ``scimgw deliveries`` run as commands; assertions on what Lucca holds afterw
 import time
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 
 from gateway.store.tables import OutboxEvent
@@ -184,6 +185,10 @@ def test_an_inactive_department_head_is_a_plain_error_the_admin_sees(
         shown.split()
     )
     assert _employee(lucca, "cleo@mail.test") is None
+    listed = gateway.cli("hooks", "--json")  # the event's line says what Lucca answered
+    [event] = [orjson.loads(line) for line in listed.stdout.splitlines()]
+    assert event["status"] == "done"
+    assert any("lucca: create" in then and "no longer active" in then for then in event["then"])
 
 
 def test_a_manual_push_transfers_a_hired_candidate(gateway: Gateway, serve: Any) -> None:
