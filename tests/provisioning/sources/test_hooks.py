@@ -6,12 +6,16 @@ Taleez contract fake and writes through the real ResourceService; the store is r
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import sqlalchemy as sa
+import yaml
+from click.testing import Result
 from sqlalchemy.engine import Engine
+from typer.testing import CliRunner
 
 from gateway.auth.tokens import ensure_tenant
 from gateway.config.file import GatewayConfig, parse_config
@@ -20,6 +24,7 @@ from provisioning.records import hooks as records
 from provisioning.records import runs
 from provisioning.sources.arrivals import ArrivalRunner
 from provisioning.sources.hooks import MAX_ATTEMPTS, HookProcessor
+from scimgw.cli import app as cli
 from scimgw.hooks import hooks_app
 from tests.fakes.taleez import API_KEY, SECRET_HEADER, TaleezFake, hired_event
 
@@ -31,38 +36,41 @@ HR = "urn:scimgw:params:scim:schemas:extension:hr:2.0:User"
 
 
 def taleez_config() -> GatewayConfig:
-    return parse_config(
-        {
-            "tenants": {
-                TENANT: {
-                    "connections": {
-                        "taleez": {
-                            "type": "taleez",
-                            "direction": "source",
-                            "base_url": "http://taleez.test/0",
-                            "auth": {
-                                "type": "api_key",
-                                "key": "${TALEEZ_KEY}",
-                                "header": "x-taleez-api-secret",
-                            },
-                            "options": {"webhook_secret": "${TALEEZ_HOOK_SECRET}"},
-                        },
-                        "plain": {
-                            "type": "taleez",
-                            "direction": "source",
-                            "base_url": "http://taleez.test/0",
-                        },
-                        "lucca": {
-                            "type": "lucca",
-                            "base_url": "http://lucca.test",
-                            "auth": {"type": "api_key", "key": "${TALEEZ_KEY}"},
-                            "create_only": True,
-                        },
-                    }
-                }
+    return parse_config(RAW_CONFIG)
+
+
+#: Tenant acme: the Taleez source "taleez" (webhook on), "plain" (no webhook), Lucca.
+RAW_CONFIG: dict[str, Any] = {
+    "default_tenant": TENANT,
+    "tenants": {
+        TENANT: {
+            "connections": {
+                "taleez": {
+                    "type": "taleez",
+                    "direction": "source",
+                    "base_url": "http://taleez.test/0",
+                    "auth": {
+                        "type": "api_key",
+                        "key": "${TALEEZ_KEY}",
+                        "header": "x-taleez-api-secret",
+                    },
+                    "options": {"webhook_secret": "${TALEEZ_HOOK_SECRET}"},
+                },
+                "plain": {
+                    "type": "taleez",
+                    "direction": "source",
+                    "base_url": "http://taleez.test/0",
+                },
+                "lucca": {
+                    "type": "lucca",
+                    "base_url": "http://lucca.test",
+                    "auth": {"type": "api_key", "key": "${TALEEZ_KEY}"},
+                    "create_only": True,
+                },
             }
         }
-    )
+    }
+}
 
 
 class Clock:
@@ -347,3 +355,40 @@ async def test_the_same_candidate_pushed_again_changes_nothing(hooks: Hooks) -> 
     assert first.outcome.counts["created"] == 1 and first.retry_after is None
     assert again.outcome.counts["unchanged"] == 1
     assert hooks.outbox() == [("lucca", "created")]
+
+
+# -- scimgw push: what a script reads ----------------------------------------------------
+
+
+def _push(tmp_path: Path, database_url: str, *arguments: str) -> Result:
+    path = tmp_path / "gateway.yaml"
+    path.write_text(yaml.safe_dump(RAW_CONFIG))
+    common = ["--database-url", database_url, "--config", str(path)]
+    return CliRunner().invoke(cli, ["push", *arguments, *common], env={"COLUMNS": "200"})
+
+
+def test_push_names_the_connection_it_needs_and_exits_2(
+    hooks: Hooks, tmp_path: Path, database_url: str
+) -> None:
+    unknown = _push(tmp_path, database_url, "workday", "1")
+    assert unknown.exit_code == 2
+    assert "one source connection of type workday; found none" in unknown.output
+    several = _push(tmp_path, database_url, "taleez", "1")
+    assert several.exit_code == 2 and "several: say which with --connection" in several.output
+
+
+def test_push_exits_3_while_the_connection_is_running(
+    hooks: Hooks, tmp_path: Path, database_url: str
+) -> None:
+    with hooks.engine.begin() as conn:
+        runs.start(
+            conn,
+            tenant=TENANT,
+            name="taleez",
+            direction="source",
+            trigger="manual",
+            runner="other",
+            now=hooks.clock.now,
+        )
+    busy = _push(tmp_path, database_url, "taleez", "1", "--connection", "taleez")
+    assert busy.exit_code == 3 and "already running" in busy.output
