@@ -69,7 +69,7 @@ RAW_CONFIG: dict[str, Any] = {
                 },
             }
         }
-    }
+    },
 }
 
 
