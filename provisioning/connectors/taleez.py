@@ -67,27 +67,31 @@ DEFAULT_READ_MAP: Mapping[str, Any] = MappingProxyType(
 )
 
 
+#: [V OpenAPI v0.4.0] Ids are int64: a bound that also keeps the recorded ids short.
+MAX_ID = 2**63 - 1
+
+
 class _Event(BaseModel):
     # Unknown members are the sender's business (the payload is not public): ignored.
     model_config = ConfigDict(extra="ignore", frozen=True, hide_input_in_errors=True)
 
 
 class EventCandidate(_Event):
-    id: int = Field(ge=1)
+    id: int = Field(ge=1, le=MAX_ID)
 
 
 class EventJob(_Event):
-    id: int = Field(ge=1)
+    id: int = Field(ge=1, le=MAX_ID)
     label: str | None = Field(None, max_length=300)
 
 
 class EventUnit(_Event):
-    id: int | None = Field(None, ge=1)
+    id: int | None = Field(None, ge=1, le=MAX_ID)
     publicName: str | None = Field(None, max_length=300)  # noqa: N815 - Taleez's name
 
 
 class EventDepartment(_Event):
-    id: int | None = Field(None, ge=1)
+    id: int | None = Field(None, ge=1, le=MAX_ID)
     name: str | None = Field(None, max_length=300)
 
 

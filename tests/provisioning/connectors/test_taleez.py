@@ -187,3 +187,9 @@ def test_a_malformed_event_says_what_is_wrong_without_its_values(body: Any, mess
     with pytest.raises(ValueError, match=message) as raised:
         TaleezSource.hook_event(body)
     assert "soon" not in str(raised.value)
+
+
+def test_an_id_past_int64_is_refused() -> None:
+    """[V OpenAPI v0.4.0] candidate ids are int64: a longer one is no candidate."""
+    with pytest.raises(ValueError, match="candidate.id: Input should be less than or equal"):
+        TaleezSource.hook_event({"event": "candidate.hired", "candidate": {"id": 10**30}})
