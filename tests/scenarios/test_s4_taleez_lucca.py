@@ -5,14 +5,18 @@ hook processing) in a subprocess, the hire sent as Taleez would send it, ``scimg
 and ``scimgw deliveries`` run as commands; assertions on what Lucca holds afterwards.
 """
 
+import subprocess
+import sys
 import time
 from typing import Any
 
+import httpx
 import orjson
 import sqlalchemy as sa
 
 from gateway.store.tables import OutboxEvent
 from tests.fakes.lucca import LuccaFake
+from tests.fakes.serving import free_port
 from tests.fakes.taleez import API_KEY, TaleezFake, hired_event, post_hired
 from tests.scenarios.conftest import Gateway, wait_for
 
@@ -245,3 +249,46 @@ def test_hr_edits_in_lucca_after_the_creation_are_never_overwritten(
         "Lead chemist",
         SUPPORT,
     )
+
+
+def test_a_hire_received_before_a_restart_is_delivered_after_it(
+    gateway: Gateway, serve: Any
+) -> None:
+    """The event is recorded by a server that does not process (``serve --no-worker``,
+    then stopped); the next ``scimgw serve`` processes it: nothing is lost."""
+    taleez, lucca = TaleezFake(), _lucca()
+    taleez.add_job(45, "Account manager")
+    gateway.configure(
+        _config(serve(taleez.app), serve(lucca.app)),
+        TALEEZ_API_KEY=API_KEY,
+        TALEEZ_WEBHOOK_SECRET=HOOK_SECRET,
+        LUCCA_API_KEY=LUCCA_KEY,
+    )
+    fay = taleez.add_candidate("Fay", "Wray", "fay@mail.test")
+    taleez.hire(fay, 45)
+    port = free_port()
+    receiving = subprocess.Popen(
+        [sys.executable, "-m", "scimgw.cli", "serve", "--no-worker", "--port", str(port)],
+        env=gateway._environment(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_for(lambda: _answers(f"{url}/healthz"), timeout=30, what="serve --no-worker")
+        hook = f"{url}/hooks/acme/taleez"
+        assert post_hired(hook, HOOK_SECRET, hired_event(fay, 45)).status_code == 202
+    finally:
+        receiving.terminate()
+        receiving.wait(timeout=15)
+    assert taleez.requests == [] and _employee(lucca, "fay@mail.test") is None
+
+    gateway.start()
+    wait_for(lambda: _employee(lucca, "fay@mail.test"), what="Fay in Lucca after the restart")
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.TransportError:
+        return False
