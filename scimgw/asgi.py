@@ -1,8 +1,9 @@
 """The ASGI entry point uvicorn imports: built from the environment, lazily.
 
-Around the app, the lifespan also runs the embedded delivery worker and the scheduler
-(unless ``serve --no-worker``), so one ``scimgw serve`` accepts, fans out changes and
-runs the scheduled connections.
+Around the app, the lifespan also runs the embedded delivery worker, the scheduler and the
+processing of webhook events (unless ``serve --no-worker``), so one ``scimgw serve``
+accepts, fans out changes and runs the scheduled connections. ``/hooks/...`` goes to the
+webhook endpoint (scimgw/hooks.py), the rest to the SCIM app.
 """
 
 import contextlib
@@ -16,6 +17,8 @@ from gateway.config import load_config
 from gateway.settings import Settings
 from gateway.store.database import create_engine
 from provisioning.engine import embedded_worker
+from provisioning.sources import hooks
+from scimgw.hooks import WithHooks, hooks_app, processing
 from scimgw.syncing import scheduling
 
 
@@ -23,13 +26,19 @@ def build() -> ASGIApp:
     settings = Settings.from_env()
     engine = create_engine(settings.database_url)
     config = load_config(settings.config_path)
-    app = create_app(settings, engine, config)
+    processor = hooks.HookProcessor(engine, config) if settings.run_worker else None
+    wake = processor.wake.set if processor is not None else None
+    app = WithHooks(create_app(settings, engine, config), hooks_app(engine, config, wake))
     if not settings.run_worker:
         return app
 
     @contextlib.asynccontextmanager
     async def background() -> AsyncIterator[None]:
-        async with embedded_worker(engine, config), scheduling(engine, config):
+        async with (
+            embedded_worker(engine, config),
+            scheduling(engine, config),
+            processing(engine, config, processor),
+        ):
             yield
 
     return WithBackground(app, background)

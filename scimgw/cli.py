@@ -13,6 +13,7 @@ from gateway.settings import Settings
 from gateway.store import migrations
 from gateway.store.database import create_engine
 from scimgw import commands as provisioning_commands
+from scimgw import push as push_command
 from scimgw import runs as runs_commands
 from scimgw import sync as sync_command
 from scimgw.cli_common import ConfigOption, DatabaseOption, config_from, err, settings_from
@@ -159,6 +160,7 @@ def _initialise(settings: Settings, config: GatewayConfig) -> None:
 provisioning_commands.register(app)
 sync_command.register(app)
 runs_commands.register(app)
+push_command.register(app)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -37,6 +37,7 @@ from scimgw.cli_common import (
     required_config,
     settings_from,
 )
+from scimgw.hooks import processing
 from scimgw.syncing import scheduling
 
 config_app = typer.Typer(help="Configuration file", no_args_is_help=True)
@@ -122,7 +123,7 @@ async def _run_worker(
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         # The scheduler runs beside the delivery: its runs enqueue what the worker sends.
-        async with scheduling(engine, config, only=only):
+        async with scheduling(engine, config, only=only), processing(engine, config):
             await asyncio.gather(delivery.run(stop), stop.wait())
     finally:
         for target in targets:

@@ -391,3 +391,39 @@ def among_ids(table: sa.Table, tenant: Any, ids: Any, dialect: str) -> sa.Column
     if dialect == "sqlite":
         tenant_id = UnaryExpression(tenant_id, operator=custom_op("+"), type_=tenant_id.type)
     return sa.and_(tenant_id == tenant, table.c.id.in_(ids))
+
+
+class HookEvent(SQLModel, table=True):
+    """An inbound webhook event (an ATS's "candidate hired"), kept until it is processed.
+
+    Written when the event arrives, before the sender gets its 202, so that an event the
+    process had no time to handle is handled after a restart. Unique per connection on
+    (subject, job): the same candidate hired for the same job twice is one event. Holds
+    only the event's hints (job, unit, department, start day), never the person's names
+    or contact details: those are read again from the source when it is processed.
+    """
+
+    __tablename__ = "hook_event"
+    __table_args__ = (
+        sa.Index("uq_hook_event_subject", "tenant_id", "connection", "subject", "job", unique=True),
+        sa.Index("ix_hook_event_due", "status", "next_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: str = Field(max_length=64)
+    connection: str = Field(max_length=100)
+    #: The source's id of the person (a Taleez candidate id).
+    subject: str = Field(max_length=300)
+    #: The job the person was hired for ("" when the event names none).
+    job: str = Field(default="", max_length=100)
+    #: What the event says besides the person (job label, unit, department, start day).
+    hints: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    received: datetime
+    status: str = Field(max_length=10, description="pending, done, failed")
+    attempts: int = 0
+    #: When it is due (again): a claim moves it by a lease, a transient failure by a wait.
+    next_at: datetime
+    #: The run that processed it last (``scimgw runs show``).
+    run_id: str | None = Field(default=None, max_length=36)
+    message: str | None = Field(default=None, max_length=2000)
+    finished: datetime | None = None

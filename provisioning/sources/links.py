@@ -29,8 +29,11 @@ class Link:
     due_active: bool | None = None
 
 
-def load_all(connection: sa.Connection, tenant: str, name: str) -> dict[str, Link]:
-    """Every link of a source connection, by the source's id (a few hundred bytes each)."""
+def load_all(
+    connection: sa.Connection, tenant: str, name: str, *, only: str | None = None
+) -> dict[str, Link]:
+    """Every link of a source connection, by the source's id (a few hundred bytes each);
+    with ``only``, that person's link alone (a webhook's or a push's one person)."""
     query = sa.select(
         links.c.source_id,
         links.c.user_id,
@@ -39,6 +42,8 @@ def load_all(connection: sa.Connection, tenant: str, name: str) -> dict[str, Lin
         links.c.due,
         links.c.due_active,
     ).where(links.c.tenant_id == tenant, links.c.connection == name)
+    if only is not None:
+        query = query.where(links.c.source_id == only)
     return {row[0]: Link(*row[1:]) for row in connection.execute(query)}
 
 

@@ -44,6 +44,7 @@ SOURCE_TYPES: dict[str, str] = {
     "employeeconnect": "provisioning.connectors.employeeconnect:EmployeeConnectSource",
     "talenthr": "provisioning.connectors.talenthr_source:TalentHrSource",
     "talentlms": "provisioning.connectors.talentlms_source:TalentLmsSource",
+    "taleez": "provisioning.connectors.taleez:TaleezSource",
 }
 #: People applied per trip to the worker thread: the loop stays free between batches.
 BATCH = 50

@@ -18,6 +18,8 @@ FAKES: dict[str, str] = {
     "bamboohr": "tests.fakes.bamboohr:serve",
     "talenthr": "tests.fakes.talenthr:serve",
     "talentlms": "tests.fakes.talentlms:serve",
+    "taleez": "tests.fakes.taleez:serve",
+    "lucca": "tests.fakes.lucca:serve",
 }
 
 

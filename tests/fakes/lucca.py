@@ -41,6 +41,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from tests.fakes.catalog import Served
+
 PROBLEM = "application/problem+json"
 VALIDATION = "https://tools.ietf.org/html/rfc7231#section-6.5.1"
 TEXT_FIELDS = frozenset(
@@ -429,3 +431,47 @@ def _canned(failure: Failure) -> Response:
     if failure.body is None or isinstance(failure.body, str):
         return Response(failure.body or "", failure.status, headers=dict(failure.headers))
     return JSONResponse(failure.body, failure.status, headers=dict(failure.headers))
+
+
+#: The key ``serve`` accepts, and the account it seeds (the S4 seed's defaults).
+SERVED_KEY = "lucca-api-key"
+
+
+def serve(people: int) -> Served:
+    """An account with ``people`` employees, department 14 "Sales" headed by the first
+    (active) and department 15 "Support" headed by a former employee, for the serve command.
+    """
+    fake = LuccaFake(SERVED_KEY)
+    ids = [
+        fake.add_user(
+            firstName=f"Employee{n}",
+            lastName="Lucca",
+            mail=f"employee{n}@acme.test",
+            login=f"employee{n}",
+            legalEntityId=1,
+            rolePrincipalId=55,
+            dtContractStart="2020-01-06T00:00:00",
+        )
+        for n in range(1, max(people, 1) + 1)
+    ]
+    former = fake.add_user(
+        firstName="Former",
+        lastName="Head",
+        mail="former.head@acme.test",
+        login="former.head",
+        legalEntityId=1,
+        rolePrincipalId=55,
+        dtContractStart="2015-01-05T00:00:00",
+        dtContractEnd="2024-06-30T00:00:00",
+    )
+    fake.add_department(14, "Sales", head_id=ids[0])
+    fake.add_department(15, "Support", head_id=former)
+    return Served(
+        app=fake.app,
+        notes=[
+            f"auth: api_key {SERVED_KEY!r}, template 'lucca application={{key}}'",
+            "options: default_legal_entity_id 1, default_department_id 14, default_role_id 55",
+            f"department 14 Sales: head user {ids[0]} (active); "
+            f"department 15 Support: head user {former} (left in 2024)",
+        ],
+    )
