@@ -107,6 +107,7 @@ class EmployeeConnectSource:
     type: ClassVar[str] = "employeeconnect"
     default_read_map: ClassVar[Mapping[str, Any]] = DEFAULT_READ_MAP
     options_model: ClassVar[Any] = EmployeeConnectOptions
+
     #: The ``source:`` settings a connection gets unless it gives its own.
     @classmethod
     def source_defaults(cls, options: Mapping[str, Any]) -> dict[str, Any]:
