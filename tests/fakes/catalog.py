@@ -12,6 +12,7 @@ from typing import Any
 #: name -> "module:function"
 FAKES: dict[str, str] = {
     "hr_json": "tests.fakes.hr_json:serve",
+    "dynamics365_hr": "tests.fakes.dynamics365_hr:serve",
 }
 
 
