@@ -17,7 +17,8 @@ constants below:
   EmploymentEndDate`` (``Edm.DateTimeOffset``).
 - [A] The employment entity set's name (``Employments``): an option, read only when set.
 - [A] ``WorkerStatus`` is the ``HcmWorkerStatus`` enum, ``Employed`` for a current worker.
-- [A] ``1900-01-01T00:00:00Z`` is F&O's empty date: read as no date.
+- [A] ``1900-01-01T00:00:00Z`` is F&O's empty date, and ``2154-12-31`` (its largest) the
+  end of an employment that has none: both read as no date.
 - [A] A property ``$select`` names that the entity lacks is a 400 whose inner message says
   "Could not find a property named".
 - [A] Whether the Workers entity itself is per company: ``cross-company=true`` is sent by
@@ -69,8 +70,9 @@ EMPLOYED = "Employed"
 EMPLOYMENT_START = "EmploymentStartDate"
 EMPLOYMENT_END = "EmploymentEndDate"
 EMPLOYMENT_FIELDS = (PERSONNEL_NUMBER, EMPLOYMENT_START, EMPLOYMENT_END)
-#: [A] F&O's "empty" date.
-EMPTY_DATE = "1900-01-01"
+#: [A] F&O's "empty" date, and the end date of a date-effective row that never ends.
+EMPTY_DATE = "1900-01-01T00:00"
+NEVER_DATE = "2154-12-31"
 #: [V] Query option reading every company's rows, not only the default company's.
 CROSS_COMPANY = "cross-company"
 #: [A] ODataLib's message for a ``$select`` of a property the type lacks.
@@ -279,7 +281,7 @@ def _worker(row: Mapping[str, Any], employments: Mapping[str, dict[str, Any]]) -
 
 
 def _date(value: Any) -> Any:
-    """None for F&O's empty date, any other value as it is."""
-    if isinstance(value, str) and (value == EMPTY_DATE or value.startswith(EMPTY_DATE + "T00:00")):
+    """None for F&O's empty and "never" dates, any other value as it is."""
+    if isinstance(value, str) and value.startswith((EMPTY_DATE, NEVER_DATE)):
         return None
     return value
