@@ -28,6 +28,7 @@ constants below:
   entity): every read is a full read.
 """
 
+import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, ClassVar
@@ -174,7 +175,9 @@ class Dynamics365HrSource:
         rows = body.get("value") if isinstance(body, dict) else None
         if not isinstance(rows, list):
             raise PermanentError(f"HR answered {self.options.entity_set} without a value list")
-        records = [_worker(row, employments) for row in rows if isinstance(row, dict)]
+        records: list[Mapping[str, Any]] = [
+            _worker(row, employments) for row in rows if isinstance(row, dict)
+        ]
         return SourcePage(records=records, next=self._next_link(body))
 
     # -- what is read ----------------------------------------------------------------------
@@ -185,8 +188,11 @@ class Dynamics365HrSource:
             response = await self._api.call(
                 "GET", "/$metadata", headers={"Accept": "application/xml"}
             )
-            # An empty suffix keeps every property: the standard fields are checked too.
-            schema = parse_metadata(response.content, self.options.entity_set, suffix="")
+            try:
+                # An empty suffix keeps every property: the standard fields are checked too.
+                schema = parse_metadata(response.content, self.options.entity_set, suffix="")
+            except ET.ParseError:
+                raise PermanentError("HR answered $metadata without a CSDL document") from None
             published = schema.custom_fields
             suffix = self.options.custom_field_suffix
             custom = self.options.custom_fields

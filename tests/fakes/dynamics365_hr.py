@@ -157,6 +157,9 @@ class Dynamics365Hr:
         self.workers: dict[str, Worker] = {}
         self.grants: dict[str, Grant] = {}
         self.requests: list[Seen] = []
+        #: Where next links point when set (a proxy rewriting hosts wrongly); else the
+        #: request's own address.
+        self.link_base: str | None = None
         self._failures: list[tuple[int, Mapping[str, str], Any]] = []
         self._window: tuple[float, int] = (float("-inf"), 0)
         self._odata = Router(
@@ -310,7 +313,9 @@ class Dynamics365Hr:
             rest["$skiptoken"] = str(skip + self.page_size)
             # Built from the request's own URL, as a service behind any host name does.
             link = urlencode(rest, quote_via=quote, safe="$',")
-            body["@odata.nextLink"] = str(request.url.replace(query=link))
+            here = str(request.url.replace(query=link))
+            base = self.link_base
+            body["@odata.nextLink"] = here if base is None else base + here.split("/data/", 1)[1]
         return JSONResponse(body)
 
     def _properties(self) -> set[str]:

@@ -291,3 +291,11 @@ def test_a_both_connection_takes_the_options_source_and_target_share(
     assert source_problems(bad) == [
         "tenants.acme.connections.hr.options: Extra inputs are not permitted"
     ]
+
+
+async def test_metadata_that_is_not_csdl_is_a_clear_permanent_error(
+    connect: Connect, hr: Dynamics365Hr
+) -> None:
+    hr.fail_next(200, body={"value": []})  # a proxy's JSON where the XML should be
+    with pytest.raises(PermanentError, match="without a CSDL document"):
+        await connect().read_page(None, None)
