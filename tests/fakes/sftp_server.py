@@ -12,6 +12,9 @@ Usage::
         ...  # connect to server.port; files land under server.root
 """
 
+import argparse
+import asyncio
+import contextlib
 import functools
 import hmac
 from collections.abc import AsyncIterator
@@ -125,6 +128,7 @@ async def sftp_server(
     password: str | None = None,
     client_key: asyncssh.SSHKey | None = None,
     posix_rename: bool = True,
+    port: int = 0,
 ) -> AsyncIterator[SftpServer]:
     """Serve SFTP for one user on a free loopback port until the block exits.
 
@@ -134,12 +138,13 @@ async def sftp_server(
         password: accept this password (None: no password auth).
         client_key: accept this key's public half (None: no public-key auth).
         posix_rename: offer the OpenSSH posix-rename extension (False: refuse it).
+        port: the port to listen on (0: a free one).
     """
     host_key = asyncssh.generate_private_key("ssh-ed25519")
     operations: list[tuple[str, ...]] = []
     acceptor = await asyncssh.listen(
         HOST,
-        0,
+        port,
         server_host_keys=[host_key],
         server_factory=functools.partial(_Auth, username, password, client_key, operations),
         sftp_factory=functools.partial(
@@ -154,3 +159,27 @@ async def sftp_server(
     finally:
         acceptor.close()
         await acceptor.wait_closed()
+
+
+async def _serve_until_interrupted(root: Path, username: str, password: str, port: int) -> None:
+    async with sftp_server(root, username=username, password=password, port=port) as server:
+        print(f"SFTP drop: host {server.host} port {server.port} username {username}")
+        print(f"  password {password!r}; host_key {server.fingerprint}; files land in {root}")
+        await asyncio.Event().wait()
+
+
+def main() -> None:
+    """``python -m tests.fakes.sftp_server --root DIR``: an SFTP drop to try a CSV target."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--root", type=Path, required=True, help="the chroot; files land here")
+    parser.add_argument("--port", type=int, default=2222)
+    parser.add_argument("--username", default="scimgw")
+    parser.add_argument("--password", default="local-sftp-password")
+    args = parser.parse_args()
+    args.root.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve_until_interrupted(args.root, args.username, args.password, args.port))
+
+
+if __name__ == "__main__":
+    main()
