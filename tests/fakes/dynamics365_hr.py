@@ -9,11 +9,18 @@ One ASGI app answers two hosts, as the real services do (reach it through
     token's ``appid`` and ``aud`` claims carry.
 ``<env>.operations.dynamics.com`` (target-apis.md §1a)
     ``GET /data/$metadata``
-        CSDL (XML) of the ``Worker`` entity type, with the custom fields enabled for it.
+        CSDL (XML) of the ``Worker`` entity type, with the custom fields enabled for it,
+        and of ``Employment``.
     ``GET /data/Workers``
         ``$filter`` with one ``eq`` on a string property (a quote doubled inside the
         literal; ``*`` is a wildcard, as in F&O; case-insensitive, as SQL Server compares),
-        ``$select``, ``$top`` and server-driven paging with ``@odata.nextLink``.
+        ``$select`` (an unknown property is a 400 OData error), ``$top`` and server-driven
+        paging with ``@odata.nextLink`` (``page_size`` rows a page; the link is built from
+        the request's own address). Only the default company's rows unless
+        ``cross-company=true`` [V odata.md]; whether Workers is per company is [A].
+    ``GET /data/Employments``
+        One employment per worker (hr-employ-v2 fields), ``$select`` and paging as above;
+        a start F&O leaves empty is ``1900-01-01``, an open end ``2154-12-31`` [A].
     ``PATCH /data/Workers(PersonnelNumber='...')``
         JSON only (415), ``If-Match`` required (412), a property the type lacks or a value
         of the wrong type is a 400 OData error, the key cannot change; 204 on success.
@@ -22,6 +29,10 @@ Every ``/data`` request needs a bearer token issued for ``<env>/.default``, stil
 the identity fake, to a client registered in F&O ("Microsoft Entra applications"); else
 401 with an empty body [A]. Beyond ``throttle`` requests per window the fake answers 429
 with ``Retry-After`` [V throttling FAQ]. ``fail_next`` queues canned answers.
+
+:meth:`Dynamics365Hr.served_app` is the same fake on one address (identity under
+``/login``, OData under ``/data``), for real sockets; :func:`serve` seeds one for
+``python -m tests.fakes serve dynamics365_hr``.
 """
 
 import re
