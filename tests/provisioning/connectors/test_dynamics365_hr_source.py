@@ -21,6 +21,7 @@ from provisioning.connectors.dynamics365_hr_source import (
 )
 from provisioning.errors import AuthError, PermanentError, RateLimited, TargetConfigError
 from provisioning.sources import source_class, source_problems
+from provisioning.targets.validation import problems
 from provisioning.targets.client import build_client
 from tests.fakes.dynamics365_hr import ENVIRONMENT, NO_YES, Dynamics365Hr
 from tests.fakes.oauth_server import OAuthServer
@@ -123,6 +124,7 @@ async def test_metadata_is_read_once_for_all_pages(connect: Connect, hr: Dynamic
     assert [r["PersonnelNumber"] for r in records] == [f"00010{n}" for n in range(1, 6)]
     assert reads(hr).count("GET /data/$metadata") == 1
     assert reads(hr).count("GET /data/Workers") == 5
+    assert hr.identity.tokens_issued == 1  # S1.1: one cached token for the whole read
 
 
 async def test_only_the_default_company_is_read_without_cross_company(
@@ -299,3 +301,15 @@ async def test_metadata_that_is_not_csdl_is_a_clear_permanent_error(
     hr.fail_next(200, body={"value": []})  # a proxy's JSON where the XML should be
     with pytest.raises(PermanentError, match="without a CSDL document"):
         await connect().read_page(None, None)
+
+
+async def test_a_source_only_option_on_a_both_connection_is_refused_by_the_target_side(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("D365_SECRET", SECRET)
+    both = parse_config(_tenant({"direction": "both", "options": {"cross_company": False}}))
+    assert source_problems(both) == []
+    [problem] = await problems(both)
+    assert problem.startswith("tenants.acme.connections.hr.options.cross_company:")
+    shared = parse_config(_tenant({"direction": "both", "options": {"entity_set": "Workers"}}))
+    assert await problems(shared) == []
