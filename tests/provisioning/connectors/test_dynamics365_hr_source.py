@@ -21,8 +21,8 @@ from provisioning.connectors.dynamics365_hr_source import (
 )
 from provisioning.errors import AuthError, PermanentError, RateLimited, TargetConfigError
 from provisioning.sources import source_class, source_problems
-from provisioning.targets.validation import problems
 from provisioning.targets.client import build_client
+from provisioning.targets.validation import problems
 from tests.fakes.dynamics365_hr import ENVIRONMENT, NO_YES, Dynamics365Hr
 from tests.fakes.oauth_server import OAuthServer
 
