@@ -185,15 +185,7 @@ class Dynamics365HrSource:
     async def _selected(self) -> tuple[str, ...]:
         """The standard fields and the custom fields to ``$select``, from ``$metadata``."""
         if self._fields is None:
-            response = await self._api.call(
-                "GET", "/$metadata", headers={"Accept": "application/xml"}
-            )
-            try:
-                # An empty suffix keeps every property: the standard fields are checked too.
-                schema = parse_metadata(response.content, self.options.entity_set, suffix="")
-            except ET.ParseError:
-                raise PermanentError("HR answered $metadata without a CSDL document") from None
-            published = schema.custom_fields
+            entity_type, published = await self._published()
             suffix = self.options.custom_field_suffix
             custom = self.options.custom_fields
             if custom is None:
@@ -201,19 +193,29 @@ class Dynamics365HrSource:
             missing = [name for name in custom if name not in published]
             if missing:
                 raise TargetConfigError(
-                    f"custom fields not published on {schema.entity_type} "
+                    f"custom fields not published on {entity_type} "
                     f"({self.options.entity_set}): {', '.join(missing)}; create them and "
                     "enable them for the entity in HR (Custom fields > Entities): new fields "
                     "can take minutes to appear, the next run reads them"
                 )
             standard = tuple(name for name in STANDARD_FIELDS if name in published)
-            if PERSONNEL_NUMBER not in standard:
-                raise TargetConfigError(
-                    f"{schema.entity_type} has no {PERSONNEL_NUMBER}: "
-                    "point options.entity_set at the workers"
-                )
             self._fields = standard + tuple(name for name in custom if name not in standard)
         return self._fields
+
+    async def _published(self) -> tuple[str, Mapping[str, str]]:
+        """The workers' entity type and its properties (name -> type), from ``$metadata``."""
+        response = await self._api.call("GET", "/$metadata", headers={"Accept": "application/xml"})
+        try:
+            # An empty suffix keeps every property, the standard fields with the custom ones.
+            schema = parse_metadata(response.content, self.options.entity_set, suffix="")
+        except ET.ParseError:
+            raise PermanentError("HR answered $metadata without a CSDL document") from None
+        if PERSONNEL_NUMBER not in schema.custom_fields:
+            raise TargetConfigError(
+                f"{schema.entity_type} has no {PERSONNEL_NUMBER}: "
+                "point options.entity_set at the workers"
+            )
+        return schema.entity_type, schema.custom_fields
 
     async def _employment_dates(self) -> Mapping[str, dict[str, Any]]:
         """Each worker's latest employment's dates, read once a run (when configured)."""
