@@ -28,6 +28,7 @@ constants below:
   entity): every read is a full read.
 """
 
+import asyncio
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from types import MappingProxyType
@@ -207,7 +208,12 @@ class Dynamics365HrSource:
         response = await self._api.call("GET", "/$metadata", headers={"Accept": "application/xml"})
         try:
             # An empty suffix keeps every property, the standard fields with the custom ones.
-            schema = parse_metadata(response.content, self.options.entity_set, suffix="")
+            # In a thread: 8 MB of CSDL (3,000 entity types) parse in 0.23 s here, and a full
+            # environment's is tens of MB: the SCIM requests sharing this event loop in
+            # ``scimgw serve`` would stall for about a second.
+            schema = await asyncio.to_thread(
+                parse_metadata, response.content, self.options.entity_set, ""
+            )
         except ET.ParseError:
             raise PermanentError("HR answered $metadata without a CSDL document") from None
         if PERSONNEL_NUMBER not in schema.custom_fields:
