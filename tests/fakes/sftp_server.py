@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import functools
 import hmac
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -165,6 +166,7 @@ async def _serve_until_interrupted(root: Path, username: str, password: str, por
     async with sftp_server(root, username=username, password=password, port=port) as server:
         print(f"SFTP drop: host {server.host} port {server.port} username {username}")
         print(f"  password {password!r}; host_key {server.fingerprint}; files land in {root}")
+        sys.stdout.flush()
         await asyncio.Event().wait()
 
 

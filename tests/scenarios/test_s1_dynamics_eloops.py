@@ -9,6 +9,8 @@ examples/seeds/s1-dynamics365-eloops.yaml, pointed at the fakes.
 import asyncio
 import csv
 import io
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -16,11 +18,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import asyncssh
 import orjson
 import yaml
 
 from tests.fakes.dynamics365_hr import ENVIRONMENT, LOGIN_PATH, Dynamics365Hr
 from tests.fakes.oauth_server import OAuthServer
+from tests.fakes.serving import free_port
 from tests.fakes.sftp_server import SftpServer, sftp_server
 from tests.scenarios.conftest import Gateway, wait_for
 
@@ -182,3 +186,36 @@ def test_workers_reach_eloops_with_sso_names_leavers_stay_inactive_and_points_wr
         assert all(u["active"] for u in gateway.users("acme") if "grace" not in u["userName"])
         time.sleep(1)  # nothing is queued for Eloops: the file still lists three active
         assert [r["active"] for r in members(drop).values()].count("true") == 3
+
+
+def test_the_sftp_drop_of_try_it_locally_takes_a_file_with_its_printed_account(
+    tmp_path: Path,
+) -> None:
+    """docs/connectors/dynamics365-hr.md, "Try it locally": the SFTP drop a user serves."""
+    port = free_port()
+    root = tmp_path / "drop"
+    command = [sys.executable, "-m", "tests.fakes.sftp_server", "--root", str(root)]
+    server = subprocess.Popen([*command, "--port", str(port)], stdout=subprocess.PIPE, text=True)
+    try:
+        banner = server.stdout.readline() + server.stdout.readline()  # type: ignore[union-attr]
+        assert f"port {port} username scimgw" in banner and "SHA256:" in banner
+
+        async def upload() -> None:
+            async with (
+                asyncssh.connect(
+                    "127.0.0.1",
+                    port,
+                    username="scimgw",
+                    password="local-sftp-password",
+                    known_hosts=None,
+                ) as ssh,
+                ssh.start_sftp_client() as sftp,
+                sftp.open("/members.csv", "w") as remote,
+            ):
+                await remote.write("email\n")
+
+        asyncio.run(upload())
+        assert (root / "members.csv").read_text() == "email\n"
+    finally:
+        server.terminate()
+        server.wait(10)
