@@ -16,6 +16,8 @@ from sqlalchemy.engine import Engine
 
 from gateway.auth.tokens import ensure_tenant
 from gateway.config.file import GatewayConfig, parse_config
+from gateway.scim.kinds import USER
+from gateway.service import ResourceService
 from gateway.store.tables import UserRow
 from provisioning.records.runs import RunOutcome, RunRequest
 from provisioning.sources import SourceRunner
@@ -204,3 +206,25 @@ async def test_a_refused_token_fails_the_run_naming_the_registration(
     assert outcome.status == "failed"
     assert "Microsoft Entra applications" in (outcome.message or "")
     assert run.users() == {}
+
+
+async def test_a_user_entra_pushed_first_is_linked_by_work_email_not_duplicated(
+    run: Run, engine: Engine
+) -> None:
+    """S1.3: the user an IdP created with the sign-in name is the one HR's worker becomes."""
+    service = ResourceService(engine, run.config)
+    pushed = service.create(
+        TENANT,
+        USER,
+        {
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "Ada.Lovelace@Acme.com",
+            "emails": [{"type": "work", "value": "Ada.Lovelace@Acme.com"}],
+        },
+    )
+    service.close()
+    outcome = await run()
+    assert outcome.counts["created"] == 2 and outcome.counts["updated"] == 1
+    users = run.users()
+    assert len(users) == 3
+    assert users["000101"]["id"] == pushed.page.resources[0].id
