@@ -80,11 +80,11 @@ def seed_config(d365_url: str, sftp: SftpServer) -> str:
 
 
 def members(root: Path) -> dict[str, dict[str, str]]:
-    """The Eloops file's rows by email (the one file the connection writes)."""
-    files = sorted(root.glob("*.csv"))
-    if len(files) != 1:
+    """The rows of the latest Eloops file by email (one a day: a run may cross midnight)."""
+    files = sorted(root.glob("*.csv"), key=lambda path: path.stat().st_mtime)
+    if not files:
         return {}
-    rows = csv.DictReader(io.StringIO(files[0].read_text(encoding="utf-8")))
+    rows = csv.DictReader(io.StringIO(files[-1].read_text(encoding="utf-8")))
     return {row["email"]: row for row in rows}
 
 
