@@ -26,7 +26,7 @@ from gateway.scim.kinds import kinds_for
 from gateway.service import ResourceService
 from gateway.store.database import writer
 from provisioning.connectors import ConnectorSetup, SourceConnector
-from provisioning.errors import DeliveryError, TransientError
+from provisioning.errors import DeliveryError, TargetConfigError, TransientError
 from provisioning.mapping import parse_doc_path
 from provisioning.records import runs
 from provisioning.sources import guard, links
@@ -45,6 +45,7 @@ SOURCE_TYPES: dict[str, str] = {
     "talenthr": "provisioning.connectors.talenthr_source:TalentHrSource",
     "talentlms": "provisioning.connectors.talentlms_source:TalentLmsSource",
     "taleez": "provisioning.connectors.taleez:TaleezSource",
+    "dynamics365_hr": "provisioning.connectors.dynamics365_hr_source:Dynamics365HrSource",
 }
 #: People applied per trip to the worker thread: the loop stays free between batches.
 BATCH = 50
@@ -240,7 +241,9 @@ class SourceRunner:
             try:
                 return await connector.read_page(since, cursor)
             except TransientError as exc:
-                if attempt == PAGE_ATTEMPTS - 1:
+                # A source not set up yet (a custom field still unpublished) takes minutes
+                # to heal, not seconds: the run fails with it, the next run tries again.
+                if attempt == PAGE_ATTEMPTS - 1 or isinstance(exc, TargetConfigError):
                     raise
                 wait = exc.retry_after if exc.retry_after is not None else 2.0**attempt
                 await self.sleep(min(wait, MAX_WAIT_SECONDS))

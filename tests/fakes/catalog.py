@@ -20,6 +20,7 @@ FAKES: dict[str, str] = {
     "talentlms": "tests.fakes.talentlms:serve",
     "taleez": "tests.fakes.taleez:serve",
     "lucca": "tests.fakes.lucca:serve",
+    "dynamics365_hr": "tests.fakes.dynamics365_hr:serve",
 }
 
 

@@ -9,11 +9,18 @@ One ASGI app answers two hosts, as the real services do (reach it through
     token's ``appid`` and ``aud`` claims carry.
 ``<env>.operations.dynamics.com`` (target-apis.md §1a)
     ``GET /data/$metadata``
-        CSDL (XML) of the ``Worker`` entity type, with the custom fields enabled for it.
+        CSDL (XML) of the ``Worker`` entity type, with the custom fields enabled for it,
+        and of ``Employment``.
     ``GET /data/Workers``
         ``$filter`` with one ``eq`` on a string property (a quote doubled inside the
         literal; ``*`` is a wildcard, as in F&O; case-insensitive, as SQL Server compares),
-        ``$select``, ``$top`` and server-driven paging with ``@odata.nextLink``.
+        ``$select`` (an unknown property is a 400 OData error), ``$top`` and server-driven
+        paging with ``@odata.nextLink`` (``page_size`` rows a page; the link is built from
+        the request's own address). Only the default company's rows unless
+        ``cross-company=true`` [V odata.md]; whether Workers is per company is [A].
+    ``GET /data/Employments``
+        One employment per worker (hr-employ-v2 fields), ``$select`` and paging as above;
+        a start F&O leaves empty is ``1900-01-01``, an open end ``2154-12-31`` [A].
     ``PATCH /data/Workers(PersonnelNumber='...')``
         JSON only (415), ``If-Match`` required (412), a property the type lacks or a value
         of the wrong type is a 400 OData error, the key cannot change; 204 on success.
@@ -22,6 +29,10 @@ Every ``/data`` request needs a bearer token issued for ``<env>/.default``, stil
 the identity fake, to a client registered in F&O ("Microsoft Entra applications"); else
 401 with an empty body [A]. Beyond ``throttle`` requests per window the fake answers 429
 with ``Retry-After`` [V throttling FAQ]. ``fail_next`` queues canned answers.
+
+:meth:`Dynamics365Hr.served_app` is the same fake on one address (identity under
+``/login``, OData under ``/data``), for real sockets; :func:`serve` seeds one for
+``python -m tests.fakes serve dynamics365_hr``.
 """
 
 import re
@@ -38,24 +49,44 @@ import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Host, Route, Router
+from starlette.routing import Host, Mount, Route, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tests.fakes.catalog import Served
 from tests.fakes.oauth_server import OAuthServer
 
 ENVIRONMENT = "https://contoso.operations.dynamics.com"
 LOGIN_HOST = "login.microsoftonline.com"
+#: Where :meth:`Dynamics365Hr.served_app` answers the identity platform's routes.
+LOGIN_PATH = "/login"
 NAMESPACE = "Microsoft.Dynamics.DataEntities"
 WORKER_TYPE = f"{NAMESPACE}.Worker"
+EMPLOYMENT_TYPE = f"{NAMESPACE}.Employment"
 NO_YES = f"{NAMESPACE}.NoYes"
 #: Standard string properties of the entity (hr-dataverse-integration "Worker to Worker").
-STANDARD = ("PersonnelNumber", "FirstName", "LastName", "Name", "PrimaryContactEmail")
+STANDARD = (
+    "PersonnelNumber",
+    "FirstName",
+    "MiddleName",
+    "LastName",
+    "Name",
+    "PrimaryContactEmail",
+    "PrimaryContactPhone",
+    "WorkerType",
+)
+#: Properties of the employment entity (hr-employ-v2) and its set's name [A].
+EMPLOYMENT = ("PersonnelNumber", "LegalEntityId", "EmploymentStartDate", "EmploymentEndDate")
+EMPLOYMENTS = "Employments"
+#: The company rows belong to; others are read only with ``cross-company=true`` [V odata.md].
+DEFAULT_COMPANY = "USMF"
 #: F&O's largest page [V odata.md].
 MAX_PAGE = 10_000
 _FILTER = re.compile(r"\s*(\w+)\s+eq\s+'((?:[^']|'')*)'\s*")
 _KEY = re.compile(r"Workers\(PersonnelNumber='((?:[^']|'')*)'\)")
 _DEFAULTS = {"Edm.String": "", "Edm.Decimal": 0, "Edm.Int32": 0, "Edm.Int64": 0, NO_YES: "No"}
 _DEFAULTS["Edm.DateTimeOffset"] = "1900-01-01T00:00:00Z"  # F&O's "empty" date [A]
+#: The end of an open-ended date-effective record: F&O's largest date [A].
+NEVER = "2154-12-31T23:59:59Z"
 
 
 @dataclass
@@ -69,6 +100,12 @@ class Worker:
     status: str = "Employed"
     custom: dict[str, Any] = field(default_factory=dict)
     version: int = 1
+    middle_name: str = ""
+    phone: str = ""
+    company: str = DEFAULT_COMPANY
+    #: The employment's first and last day (``YYYY-MM-DD``); none: F&O's empty date.
+    started: str | None = "2020-01-06"
+    ended: str | None = None
 
     @property
     def etag(self) -> str:
@@ -131,9 +168,12 @@ class Dynamics365Hr:
         self.workers: dict[str, Worker] = {}
         self.grants: dict[str, Grant] = {}
         self.requests: list[Seen] = []
+        #: Where next links point when set (a proxy rewriting hosts wrongly); else the
+        #: request's own address.
+        self.link_base: str | None = None
         self._failures: list[tuple[int, Mapping[str, str], Any]] = []
         self._window: tuple[float, int] = (float("-inf"), 0)
-        odata = Router(
+        self._odata = Router(
             routes=[
                 Route("/data/$metadata", self._metadata, methods=["GET"]),
                 Route("/data/{segment}", self._collection, methods=["GET"]),
@@ -143,8 +183,17 @@ class Dynamics365Hr:
         self.app = Starlette(
             routes=[
                 Host(LOGIN_HOST, app=_GrantRecorder(identity.app, self.grants)),
-                Host(httpx.URL(self.environment).host, app=_Guard(self, odata)),
+                Host(httpx.URL(self.environment).host, app=_Guard(self, self._odata)),
             ]
+        )
+
+    def served_app(self) -> ASGIApp:
+        """The fake on one address, as ``python -m tests.fakes serve`` runs it: the identity
+        platform under ``/login`` (a ``microsoft`` auth's ``authority``), OData under ``/data``.
+        """
+        recorder = _GrantRecorder(self.identity.app, self.grants)
+        return Starlette(
+            routes=[Mount(LOGIN_PATH, app=recorder), Mount("/", app=_Guard(self, self._odata))]
         )
 
     def hire(self, number: str, first: str, last: str, email: str, **fields: Any) -> Worker:
@@ -224,6 +273,10 @@ class Dynamics365Hr:
             f'<Property Name={quoteattr(name)} Type="{kind}" Nullable="false" />'
             for name, kind in self.custom_fields.items()
         ]
+        employment = [
+            f'<Property Name="{name}" Type="{"Edm.String" if i < 2 else "Edm.DateTimeOffset"}" />'
+            for i, name in enumerate(EMPLOYMENT)
+        ]
         return (
             '<?xml version="1.0" encoding="utf-8"?>'
             '<edmx:Edmx Version="4.0" xmlns:edmx="http://docs.oasis-open.org/odata/ns/edmx">'
@@ -231,41 +284,65 @@ class Dynamics365Hr:
             'xmlns="http://docs.oasis-open.org/odata/ns/edm">'
             '<EntityType Name="Worker"><Key><PropertyRef Name="PersonnelNumber" /></Key>'
             f"{''.join(props)}</EntityType>"
+            '<EntityType Name="Employment"><Key><PropertyRef Name="PersonnelNumber" />'
+            '<PropertyRef Name="LegalEntityId" /></Key>'
+            f"{''.join(employment)}</EntityType>"
             '<EnumType Name="NoYes"><Member Name="No" Value="0" /><Member Name="Yes" Value="1" />'
             '</EnumType><EntityContainer Name="Resources">'
             f'<EntitySet Name="Workers" EntityType="{WORKER_TYPE}" />'
+            f'<EntitySet Name="{EMPLOYMENTS}" EntityType="{EMPLOYMENT_TYPE}" />'
             "</EntityContainer></Schema></edmx:DataServices></edmx:Edmx>"
         )
 
     async def _collection(self, request: Request) -> Response:
-        if request.path_params["segment"] != "Workers":
-            return _not_found(request.path_params["segment"])
+        segment = request.path_params["segment"]
+        if segment not in ("Workers", EMPLOYMENTS):
+            return _not_found(segment)
         query = request.query_params
+        every_company = query.get("cross-company", "").lower() == "true"
+        workers = [
+            w for w in self.workers.values() if every_company or w.company == DEFAULT_COMPANY
+        ]
         try:
-            rows = [self._entity(w) for w in self.workers.values() if self._matches(w, query)]
-            select = self._select(query.get("$select"))
+            if segment == "Workers":
+                rows = [self._entity(w) for w in workers if self._matches(w, query)]
+                select = _select(query.get("$select"), self._properties(), WORKER_TYPE)
+            else:
+                if "$filter" in query:
+                    raise ODataError(400, "The fake filters no employments.")
+                rows = [_employment(w) for w in workers]
+                select = _select(query.get("$select"), set(EMPLOYMENT), EMPLOYMENT_TYPE)
         except ODataError as error:
             return error.response()
         rows = rows[: int(query["$top"])] if "$top" in query else rows
         skip = int(query.get("$skiptoken", "0"))
         page = [{k: v for k, v in row.items() if not select or k in select} for row in rows]
-        body: dict[str, Any] = {"@odata.context": f"{self.environment}/data/$metadata#Workers"}
+        body: dict[str, Any] = {"@odata.context": f"{self.environment}/data/$metadata#{segment}"}
         body["value"] = page[skip : skip + self.page_size]
         if skip + self.page_size < len(page):
             rest = {k: v for k, v in query.items() if k != "$skiptoken"}
             rest["$skiptoken"] = str(skip + self.page_size)
+            # Built from the request's own URL, as a service behind any host name does.
             link = urlencode(rest, quote_via=quote, safe="$',")
-            body["@odata.nextLink"] = f"{self.environment}/data/Workers?{link}"
+            here = str(request.url.replace(query=link))
+            base = self.link_base
+            body["@odata.nextLink"] = here if base is None else base + here.split("/data/", 1)[1]
         return JSONResponse(body)
+
+    def _properties(self) -> set[str]:
+        return {*STANDARD, "WorkerStatus", *self.custom_fields}
 
     def _entity(self, worker: Worker) -> dict[str, Any]:
         row = {
             "@odata.etag": worker.etag,
             "PersonnelNumber": worker.personnel_number,
             "FirstName": worker.first_name,
+            "MiddleName": worker.middle_name,
             "LastName": worker.last_name,
             "Name": f"{worker.first_name} {worker.last_name}",
             "PrimaryContactEmail": worker.email,
+            "PrimaryContactPhone": worker.phone,
+            "WorkerType": "Employee",
             "WorkerStatus": worker.status,
         }
         for name, kind in self.custom_fields.items():
@@ -280,17 +357,9 @@ class Dynamics365Hr:
             raise ODataError(400, "The query specified in the URI is not valid: bad $filter.")
         name, literal = match.group(1), match.group(2).replace("''", "'")
         if name not in STANDARD:
-            raise _no_property(name)
+            raise _no_property(name, WORKER_TYPE)
         pattern = ".*".join(re.escape(part) for part in literal.split("*"))
         return re.fullmatch(pattern, str(self._entity(worker)[name]), re.IGNORECASE) is not None
-
-    def _select(self, select: str | None) -> set[str]:
-        names = {name.strip() for name in select.split(",")} if select else set()
-        known = {*STANDARD, "WorkerStatus", *self.custom_fields}
-        unknown = sorted(names - known)
-        if unknown:
-            raise _no_property(unknown[0])
-        return names | {"@odata.etag"} if names else names
 
     async def _patch(self, request: Request) -> Response:
         match = _KEY.fullmatch(request.path_params["segment"])
@@ -375,8 +444,30 @@ class ODataError(Exception):
         return JSONResponse({"error": error}, self.status)
 
 
-def _no_property(name: str) -> ODataError:
-    return ODataError(400, f"Could not find a property named '{name}' on type '{WORKER_TYPE}'.")
+def _no_property(name: str, entity_type: str) -> ODataError:
+    return ODataError(400, f"Could not find a property named '{name}' on type '{entity_type}'.")
+
+
+def _select(select: str | None, known: set[str], entity_type: str) -> set[str]:
+    """The properties ``$select`` names (none: all); an unknown one is a 400."""
+    names = {name.strip() for name in select.split(",")} if select else set()
+    unknown = sorted(names - known)
+    if unknown:
+        raise _no_property(unknown[0], entity_type)
+    return names | {"@odata.etag"} if names else names
+
+
+def _employment(worker: Worker) -> dict[str, Any]:
+    """The worker's employment row: F&O's empty and "never" dates where no day is set [A]."""
+    start = f"{worker.started}T00:00:00Z" if worker.started else _DEFAULTS["Edm.DateTimeOffset"]
+    end = f"{worker.ended}T00:00:00Z" if worker.ended else NEVER
+    return {
+        "@odata.etag": worker.etag,
+        "PersonnelNumber": worker.personnel_number,
+        "LegalEntityId": worker.company,
+        "EmploymentStartDate": start,
+        "EmploymentEndDate": end,
+    }
 
 
 def _not_found(segment: str) -> Response:
@@ -430,3 +521,40 @@ class _GrantRecorder:
             token = orjson.loads(b"".join(answer["chunks"]))["access_token"]
             form = dict(parse_qsl(body.decode()))
             self.grants[token] = Grant(form.get("client_id"), form.get("scope"))
+
+
+#: What :func:`serve` seeds: the app registration and the custom fields of the S1 seed.
+SERVED_TENANT = "contoso-tenant"
+SERVED_CLIENT = "6731de76-14a6-49ae-97bc-6eba6914391e"
+SERVED_SECRET = "local-d365-secret"
+SERVED_CUSTOM = {
+    "Team_Custom": "Edm.String",
+    "EloopsPoints_Custom": "Edm.Decimal",
+    "EloopsCoins_Custom": "Edm.Int32",
+}
+TEAMS = ("Sales", "Support", "R&D")
+
+
+def serve(people: int) -> Served:
+    """Workers 000001.. (emails in mixed case, as HR types them), HR's throttle, one path."""
+    identity = OAuthServer(
+        client_id=SERVED_CLIENT, client_secret=SERVED_SECRET, tenant_id=SERVED_TENANT
+    )
+    hr = Dynamics365Hr(identity, custom_fields=SERVED_CUSTOM, page_size=100, throttle=(500, 300))
+    for n in range(1, people + 1):
+        team = {"Team_Custom": TEAMS[n % len(TEAMS)]}
+        hr.hire(
+            f"{n:06d}", f"First{n}", f"Last{n}", f"First{n}.Last{n}@Contoso.example", custom=team
+        )
+    return Served(
+        app=hr.served_app(),
+        base_path="/data",
+        notes=[
+            f"auth: type microsoft, authority <this address>{LOGIN_PATH}, "
+            f"tenant_id {SERVED_TENANT}, client_id {SERVED_CLIENT}, "
+            f"client_secret {SERVED_SECRET!r}, resource {ENVIRONMENT}",
+            f"{people} workers, personnel numbers 000001 to {people:06d}, all employed",
+            f"custom fields: {', '.join(f'{k} ({v})' for k, v in SERVED_CUSTOM.items())}",
+            "employments: options.employment_entity_set: Employments",
+        ],
+    )

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import functools
 import hmac
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -162,29 +163,40 @@ async def sftp_server(
 
 
 async def _serve_until_stopped(
-    root: Path, port: int, username: str, client_key: asyncssh.SSHKey
+    root: Path,
+    port: int,
+    username: str,
+    password: str | None,
+    client_key: asyncssh.SSHKey | None,
 ) -> None:
-    async with sftp_server(root, username=username, client_key=client_key, port=port) as server:
-        print(f"SFTP fake on {server.host}:{server.port}, user {username!r}, root {root}")
-        print(f"  host_key: {server.fingerprint}")
+    async with sftp_server(
+        root, username=username, password=password, client_key=client_key, port=port
+    ) as server:
+        print(f"SFTP drop on {server.host} port {server.port}, username {username!r}")
+        if password is not None:
+            print(f"  password: {password!r}")
+        print(f"  host_key: {server.fingerprint}; files land in {root}")
         print("  Ctrl-C stops it", flush=True)
         await asyncio.Event().wait()
 
 
 def main() -> None:
-    """``python -m tests.fakes.sftp_server --root DIR --authorized-key KEY.pub``: a vendor's
-    SFTP drop on loopback (docs/connectors/bamboohr.md, "Try it locally")."""
+    """``python -m tests.fakes.sftp_server --root DIR [--authorized-key KEY.pub]``: a vendor's
+    SFTP drop on loopback, to try a CSV target (docs/connectors/bamboohr.md and
+    dynamics365-hr.md, "Try it locally"). With a key, the password is refused."""
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--root", type=Path, required=True, help="the chroot; files land here")
-    parser.add_argument("--port", type=int, default=0, help="default: a free port")
+    parser.add_argument("--port", type=int, default=2222, help="0: a free port")
     parser.add_argument("--username", default="scimgw")
-    parser.add_argument("--authorized-key", type=Path, required=True, help="a public key file")
-    parser.add_argument("--folder", default="uploads/users", help="created under the root")
+    parser.add_argument("--password", default="local-sftp-password")
+    parser.add_argument("--authorized-key", type=Path, help="a public key file (key auth only)")
+    parser.add_argument("--folder", default="", help="a folder created under the root")
     args = parser.parse_args()
     (args.root / args.folder).mkdir(parents=True, exist_ok=True)
-    key = asyncssh.read_public_key(str(args.authorized_key))
+    key = asyncssh.read_public_key(str(args.authorized_key)) if args.authorized_key else None
+    password = None if key is not None else args.password
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve_until_stopped(args.root, args.port, args.username, key))
+        asyncio.run(_serve_until_stopped(args.root, args.port, args.username, password, key))
 
 
 if __name__ == "__main__":
