@@ -140,6 +140,11 @@ class Dynamics365HrSource:
     default_read_map: ClassVar[Mapping[str, Any]] = DEFAULT_READ_MAP
     options_model: ClassVar[Any] = Dynamics365HrSourceOptions
 
+    @classmethod
+    def source_defaults(cls, options: Mapping[str, Any]) -> dict[str, Any]:
+        """A worker is keyed by its personnel number, and the Worker entity names no manager."""
+        return {"id_field": PERSONNEL_NUMBER, "manager_field": None}
+
     def __init__(self, setup: ConnectorSetup) -> None:
         self.options = Dynamics365HrSourceOptions.model_validate(dict(setup.options))
         self._api = ApiClient(setup.http, setup.base_url, PROFILE)

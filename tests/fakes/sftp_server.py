@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import functools
 import hmac
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field

@@ -50,9 +50,7 @@ def config(**options: Any) -> GatewayConfig:
                                 "client_secret": "${D365_SECRET}",
                             },
                             "options": {"custom_fields": ["Team_Custom"], **options},
-                            "source": {
-                                "id_field": "PersonnelNumber",
-                                "manager_field": None,
+                            "source": {  # id and manager fields: the connector's defaults
                                 "field_map_extra": {"hr:customFields.team": "Team_Custom"},
                             },
                         },
