@@ -171,10 +171,9 @@ async def _serve_until_stopped(
     async with sftp_server(
         root, username=username, password=password, client_key=client_key, port=port
     ) as server:
-        print(f"SFTP drop on {server.host} port {server.port}, username {username!r}")
-        if password is not None:
-            print(f"  password: {password!r}")
-        print(f"  host_key: {server.fingerprint}; files land in {root}")
+        print(f"SFTP drop: host {server.host} port {server.port} username {username}")
+        auth = f"password {password!r}" if password is not None else "key auth only"
+        print(f"  {auth}; host_key: {server.fingerprint}; files land in {root}")
         print("  Ctrl-C stops it", flush=True)
         await asyncio.Event().wait()
 
