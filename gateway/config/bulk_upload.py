@@ -7,8 +7,8 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-#: Microsoft Graph's documented rate for bulkUpload: 40 requests per second
-#: (target-apis.md §7, [V] learn.microsoft.com/graph/api/synchronization-synchronizationjob-post-bulkupload).
+#: Microsoft Graph's documented rate for bulkUpload: 40 requests per second (target-apis.md
+#: §7, [V] learn.microsoft.com/graph/api/synchronization-synchronizationjob-post-bulkupload).
 ENTRA_REQUESTS_PER_SECOND = 40.0
 
 #: ``urn:<...>:<Attribute>``: a custom schema's URN, then one attribute name.

@@ -48,12 +48,10 @@ def place(payload: Payload, model: Any, target: str, value: Any) -> None:
             detail=f"bulk_upload.attributes maps to {target}, which is no attribute of the"
             " tenant's User schema"
         )
-    canonical = binding.urn
-    schema = str(binding.model.__schema__)
-    if binding.model is model:  # a core attribute: at the top level of the payload
-        host = payload
-    else:
-        host = _child(payload, schema)
+    canonical, host_model = binding.urn, binding.model
+    schema = str(host_model.__schema__)  # type: ignore[attr-defined]
+    # A core attribute sits at the top level of the payload, an extension's in its URN.
+    host = payload if host_model is model else _child(payload, schema)
     names = canonical[len(schema) + 1 :].split(".")
     for name in names[:-1]:
         host = _child(host, name)

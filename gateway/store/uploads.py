@@ -15,6 +15,9 @@ from gateway.store.tables import BulkUploadResult, UserRow
 
 results = BulkUploadResult.__table__  # type: ignore[attr-defined]
 users = UserRow.__table__  # type: ignore[attr-defined]
+#: The first key of this module's advisory locks (the second is the externalId's hash):
+#: a space of its own, apart from any other lock the database's users take.
+LOCK_SPACE = 0x5C1_0B
 
 
 def user_ids_by_external_id(connection: sa.Connection, tenant: str, external_id: str) -> list[str]:
@@ -39,7 +42,8 @@ def lock_external_id(connection: sa.Connection, tenant: str, external_id: str) -
     if connection.dialect.name != "postgresql":
         return
     key = zlib.crc32(f"{tenant}\x00{external_id}".encode()) - 2**31
-    connection.execute(sa.text("SELECT pg_advisory_xact_lock(:scope, :key)"), {"scope": 8, "key": key})
+    lock = sa.text("SELECT pg_advisory_xact_lock(:space, :key)")
+    connection.execute(lock, {"space": LOCK_SPACE, "key": key})
 
 
 @dataclass(frozen=True)
