@@ -102,11 +102,12 @@ def _manager_of(payload: dict[str, Any]) -> _Manager | None:
 
 
 def _with_manager(payload: dict[str, Any], user_id: str) -> dict[str, Any]:
-    """The data naming the manager by scimgw id (the dialect adds its ``$ref``)."""
+    """The data naming the manager by scimgw id, with the ``$ref`` a created user's
+    manager gets from the Entra dialect (gateway.scim.dialects), updates included."""
     enterprise_key = _key(payload, ENTERPRISE_SCHEMA) or ENTERPRISE_SCHEMA
     enterprise = dict(payload[enterprise_key])
     manager_key = _key(enterprise, "manager") or "manager"
-    enterprise[manager_key] = {"value": user_id}
+    enterprise[manager_key] = {"value": user_id, "$ref": f"Users/{user_id}"}
     return {**payload, enterprise_key: enterprise}
 
 

@@ -205,6 +205,7 @@ async def test_an_unknown_manager_is_reported_unresolved_and_resolved_by_a_later
     assert again["status"] == "updated" and "unresolvedManager" not in again
     user = await user_by_external_id(client, "20")
     assert user[ENTERPRISE]["manager"]["value"] == manager["id"]
+    assert user[ENTERPRISE]["manager"]["$ref"].endswith(f"Users/{manager['id']}")
 
 
 # -- custom schema attributes -------------------------------------------------------------
@@ -248,6 +249,23 @@ async def test_custom_schema_attributes_go_where_the_tenant_maps_them_and_others
     assert user[HR] == {"hireDate": "2024-02-01", "location": "Lyon"}
     assert user["title"] == "Chef"
     assert "urn:contoso:employee" not in user["schemas"]
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        parse_config(
+            {"tenants": {"acme": {"bulk_upload": {"attributes": {"urn:c:e:Code": "codeName"}}}}}
+        )
+    ],
+)
+async def test_a_map_naming_no_attribute_fails_the_operations_that_use_it(
+    client: httpx.AsyncClient,
+) -> None:
+    result = await outcome(client, person("1", **{"urn:c:e": {"Code": "x"}}), person("2"))
+    failed, created = result["Operations"]
+    assert [failed["status"], created["status"]] == ["failed", "created"]
+    assert "maps to codeName, which is no attribute" in failed["error"]["detail"]
 
 
 # -- refusals -------------------------------------------------------------------------------
