@@ -40,6 +40,7 @@ PATH = "/scim/v2/bulkUpload"
 async def _accept(request: Request, rates: TenantRates) -> Response:
     caller = await principal(request, "scim:write")
     app = runtime(request)
+    received = app.service.clock()
     settings = app.config.tenant(caller.tenant).bulk_upload
     wait = rates.take(caller.tenant, settings.requests_per_second)
     if wait is not None:
@@ -54,7 +55,6 @@ async def _accept(request: Request, rates: TenantRates) -> Response:
     spec = app.config.tenant(caller.tenant).custom_field_spec()
     bounds, integers = limits.Limits.of(server), limits.integer_paths(spec)
     batch = await off_loop(parse_uploads, body, bounds, integers)
-    received = app.service.clock()
     kind = tenant_kinds(request, caller)["users"]
     run = UploadRun(app.service, app.store, caller.tenant, kind, settings.mapped(), spec)
     outcomes = await run.run(batch)

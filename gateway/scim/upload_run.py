@@ -23,7 +23,13 @@ import asyncio
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from gateway.errors import ConflictException, SCIMException, as_scim_exception, error_body
+from gateway.errors import (
+    ConflictException,
+    InvalidValueException,
+    SCIMException,
+    as_scim_exception,
+    error_body,
+)
 from gateway.scim import dialects, limits
 from gateway.scim.kinds import Kind
 from gateway.scim.models import ENTERPRISE_SCHEMA
@@ -131,6 +137,8 @@ class UploadRun:
         self.service, self.store = service, store
         self.tenant, self.kind = tenant, kind
         self.mapped, self.custom_fields = mapped, custom_fields
+        #: A ``strict_input`` tenant refuses unknown input: an unplaced custom attribute too.
+        self.strict = service.config.tenant(tenant).strict_input
 
     async def run(self, batch: list[Upload]) -> list[Outcome]:
         """Apply every operation; then name the managers that came later in the request.
@@ -165,6 +173,11 @@ class UploadRun:
             payload, ignored = apply_attribute_map(
                 upload.data, self.kind.model, self.mapped, self.custom_fields
             )
+            if ignored and self.strict:
+                raise InvalidValueException(
+                    detail=f"{', '.join(ignored)}: no bulk_upload.attributes entry or custom"
+                    " field takes it, and the tenant refuses unknown input (strict_input)"
+                )
             with self.service.transaction() as tx:
                 outcome = self._upsert(tx, upload, payload, later)
             return replace(outcome, ignored=tuple(ignored))

@@ -268,6 +268,16 @@ async def test_a_map_naming_no_attribute_fails_the_operations_that_use_it(
     assert "maps to codeName, which is no attribute" in failed["error"]["detail"]
 
 
+@pytest.mark.parametrize("config", [parse_config({"tenants": {"acme": {"strict_input": True}}})])
+async def test_a_strict_tenant_fails_an_operation_whose_custom_attribute_nothing_takes(
+    client: httpx.AsyncClient,
+) -> None:
+    result = await outcome(client, person("1", **{"urn:c:e": {"Badge": "B"}}), person("2"))
+    failed, created = result["Operations"]
+    assert [failed["status"], created["status"]] == ["failed", "created"]
+    assert failed["error"]["detail"].startswith("urn:c:e:Badge: no bulk_upload.attributes")
+
+
 # -- refusals -------------------------------------------------------------------------------
 
 
