@@ -396,6 +396,21 @@ class BulkUploadResult(SQLModel, table=True):
     operations: list[dict[str, Any]] = Field(default_factory=list, sa_type=sa.JSON)
 
 
+class PendingManager(SQLModel, table=True):
+    """A user pushed through bulkUpload whose manager (by externalId) no user had yet:
+    named as soon as a bulkUpload creates or updates a user with that externalId."""
+
+    __tablename__ = "bulk_upload_pending_manager"
+    __table_args__ = (
+        sa.Index("ix_pending_manager_external_id", "tenant_id", "manager_external_id"),
+    )
+
+    tenant_id: str = Field(primary_key=True, max_length=64)
+    user_id: str = Field(primary_key=True, max_length=36)
+    manager_external_id: str = Field(max_length=300)
+    since: datetime
+
+
 metadata = SQLModel.metadata
 
 

@@ -1,4 +1,5 @@
-"""The store side of ``POST /scim/v2/bulkUpload``: users by externalId, and the results.
+"""The store side of ``POST /scim/v2/bulkUpload``: users by externalId, the users waiting
+for their manager's externalId to arrive, and the results.
 
 Every function takes the tenant: a result is read by the tenant that pushed it, and a
 user is matched within its tenant only.
@@ -11,10 +12,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from gateway.store.tables import BulkUploadResult, UserRow
+from gateway.store.tables import BulkUploadResult, PendingManager, UserRow
 
 results = BulkUploadResult.__table__  # type: ignore[attr-defined]
 users = UserRow.__table__  # type: ignore[attr-defined]
+pending = PendingManager.__table__  # type: ignore[attr-defined]
 #: The first key of this module's advisory locks (the second is the externalId's hash):
 #: a space of its own, apart from any other lock the database's users take.
 LOCK_SPACE = 0x5C1_0B
@@ -44,6 +46,38 @@ def lock_external_id(connection: sa.Connection, tenant: str, external_id: str) -
     key = zlib.crc32(f"{tenant}\x00{external_id}".encode()) - 2**31
     lock = sa.text("SELECT pg_advisory_xact_lock(:space, :key)")
     connection.execute(lock, {"space": LOCK_SPACE, "key": key})
+
+
+def hold_manager(
+    connection: sa.Connection, tenant: str, user_id: str, manager_external_id: str, at: datetime
+) -> None:
+    """Remember that the user's manager is the user of this externalId, once one has it."""
+    release_manager(connection, tenant, user_id)
+    connection.execute(
+        sa.insert(pending).values(
+            tenant_id=tenant, user_id=user_id, manager_external_id=manager_external_id, since=at
+        )
+    )
+
+
+def release_manager(connection: sa.Connection, tenant: str, user_id: str) -> None:
+    """Forget the user's pending manager: named, cleared, or replaced by another."""
+    connection.execute(
+        sa.delete(pending).where(pending.c.tenant_id == tenant, pending.c.user_id == user_id)
+    )
+
+
+def reports_waiting_for(
+    connection: sa.Connection, tenant: str, manager_external_id: str, limit: int
+) -> list[str]:
+    """The users whose pending manager has this externalId, oldest first, at most ``limit``."""
+    query = (
+        sa.select(pending.c.user_id)
+        .where(pending.c.tenant_id == tenant, pending.c.manager_external_id == manager_external_id)
+        .order_by(pending.c.since, pending.c.user_id)
+        .limit(limit)
+    )
+    return list(connection.execute(query).scalars())
 
 
 @dataclass(frozen=True)

@@ -194,18 +194,68 @@ async def test_a_manager_pushed_in_an_earlier_request_is_named_by_its_scimgw_id(
     assert user[ENTERPRISE]["manager"]["value"] == manager["id"]
 
 
-async def test_an_unknown_manager_is_reported_unresolved_and_resolved_by_a_later_push(
+async def test_a_manager_pushed_in_a_later_request_is_named_as_soon_as_it_arrives(
     client: httpx.AsyncClient,
 ) -> None:
-    report = (await outcome(client, person("20", **managed_by("99"))))["Operations"][0]
-    assert report["status"] == "created" and report["unresolvedManager"] == "99"
+    """An HR export split into requests of 50 puts many managers after their reports."""
+    first = await outcome(
+        client, person("20", **managed_by("99")), person("21", **managed_by("99"))
+    )
+    assert [e["unresolvedManager"] for e in first["Operations"]] == ["99", "99"]
     assert "manager" not in (await user_by_external_id(client, "20")).get(ENTERPRISE, {})
     manager = (await outcome(client, person("99")))["Operations"][0]
-    again = (await outcome(client, person("20", **managed_by("99"))))["Operations"][0]
-    assert again["status"] == "updated" and "unresolvedManager" not in again
+    assert manager["status"] == "created" and manager["reportsNamed"] == 2
+    for report in ("20", "21"):
+        user = await user_by_external_id(client, report)
+        assert user[ENTERPRISE]["manager"]["value"] == manager["id"]
+    # named once: pushing the manager again names nobody
+    again = (await outcome(client, person("99")))["Operations"][0]
+    assert again["status"] == "unchanged" and "reportsNamed" not in again
+
+
+async def test_a_report_pushed_again_with_another_manager_stops_waiting_for_the_first(
+    client: httpx.AsyncClient,
+) -> None:
+    await outcome(client, person("20", **managed_by("99")))
+    boss = (await outcome(client, person("50")))["Operations"][0]
+    await outcome(client, person("20", **managed_by("50")))
+    assert (await outcome(client, person("99")))["Operations"][0].get("reportsNamed") is None
     user = await user_by_external_id(client, "20")
-    assert user[ENTERPRISE]["manager"]["value"] == manager["id"]
-    assert user[ENTERPRISE]["manager"]["$ref"].endswith(f"Users/{manager['id']}")
+    assert user[ENTERPRISE]["manager"]["value"] == boss["id"]
+
+
+async def test_a_waiting_report_deleted_meanwhile_is_forgotten(
+    client: httpx.AsyncClient, engine: Engine
+) -> None:
+    report = (await outcome(client, person("20", **managed_by("99"))))["Operations"][0]
+    assert (await client.delete(f"/Users/{report['id']}")).status_code == 204
+    manager = (await outcome(client, person("99")))["Operations"][0]
+    assert manager["status"] == "created" and "reportsNamed" not in manager
+    with engine.connect() as connection:
+        waiting = connection.execute(
+            sa.text("SELECT count(*) FROM bulk_upload_pending_manager")
+        ).scalar()
+    assert waiting == 0
+
+
+async def test_a_null_manager_clears_it(client: httpx.AsyncClient) -> None:
+    await outcome(client, person("10"), person("20", **managed_by("10")))
+    result = await outcome(client, person("20", **{ENTERPRISE: {"manager": None}}))
+    assert result["Operations"][0]["status"] == "updated"
+    assert "manager" not in (await user_by_external_id(client, "20")).get(ENTERPRISE, {})
+
+
+async def test_a_manager_whose_operation_fails_leaves_the_report_waiting_for_it(
+    client: httpx.AsyncClient,
+) -> None:
+    result = await outcome(client, person("20", **managed_by("10")), person("10", emails="bad"))
+    report, manager = result["Operations"]
+    assert manager["status"] == "failed"
+    assert report["status"] == "created" and report["unresolvedManager"] == "10"
+    fixed = (await outcome(client, person("10")))["Operations"][0]
+    assert fixed["reportsNamed"] == 1
+    user = await user_by_external_id(client, "20")
+    assert user[ENTERPRISE]["manager"]["value"] == fixed["id"]
 
 
 # -- custom schema attributes -------------------------------------------------------------

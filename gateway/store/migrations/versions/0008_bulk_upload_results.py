@@ -1,4 +1,5 @@
-"""bulk upload results: the outcome of each POST /scim/v2/bulkUpload, read at its Location
+"""bulk upload results: the outcome of each POST /scim/v2/bulkUpload, read at its Location,
+and the users whose manager (by externalId) is still to come
 
 Revision ID: 0008
 Revises: 0007
@@ -33,8 +34,23 @@ def upgrade() -> None:
     op.create_index(
         "ix_bulk_upload_result_received", "bulk_upload_result", ["tenant_id", "received"]
     )
+    op.create_table(
+        "bulk_upload_pending_manager",
+        sa.Column("tenant_id", _text(length=64), nullable=False),
+        sa.Column("user_id", _text(length=36), nullable=False),
+        sa.Column("manager_external_id", _text(length=300), nullable=False),
+        sa.Column("since", _time(), nullable=False),
+        sa.PrimaryKeyConstraint("tenant_id", "user_id"),
+    )
+    op.create_index(
+        "ix_pending_manager_external_id",
+        "bulk_upload_pending_manager",
+        ["tenant_id", "manager_external_id"],
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_pending_manager_external_id", table_name="bulk_upload_pending_manager")
+    op.drop_table("bulk_upload_pending_manager")
     op.drop_index("ix_bulk_upload_result_received", table_name="bulk_upload_result")
     op.drop_table("bulk_upload_result")
