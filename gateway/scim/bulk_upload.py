@@ -38,17 +38,14 @@ PATH = "/scim/v2/bulkUpload"
 
 
 async def _accept(request: Request, rates: TenantRates) -> Response:
+    """Apply a bulkUpload request, store its result, answer 202 with the result's URL."""
     caller = await principal(request, "scim:write")
     app = runtime(request)
     received = app.service.clock()
     settings = app.config.tenant(caller.tenant).bulk_upload
     wait = rates.take(caller.tenant, settings.requests_per_second)
     if wait is not None:
-        detail = (
-            f"over {settings.requests_per_second:g} bulkUpload requests per second for this"
-            f" tenant (bulk_upload.requests_per_second); retry in {wait} s"
-        )
-        return error_response(TooManyRequests(detail=detail), headers={"Retry-After": str(wait)})
+        return _throttled(settings.requests_per_second, wait)
     check_media_type(header(request, b"content-type"))
     server = app.config.server
     body = await read_json(request, server.bulk_max_payload_size)
@@ -71,6 +68,15 @@ async def _accept(request: Request, rates: TenantRates) -> Response:
     await app.store(_save, app.service, result, settings.keep_results_days, settings.keep_results)
     location = f"{root}/bulkUpload/{result.id}"
     return scim_response(document(result, location), 202, {"Location": location})
+
+
+def _throttled(per_second: float, wait: int) -> Response:
+    """429 with ``Retry-After``, as Graph answers past 40 requests a second."""
+    detail = (
+        f"over {per_second:g} bulkUpload requests per second for this tenant"
+        f" (bulk_upload.requests_per_second); retry in {wait} s"
+    )
+    return error_response(TooManyRequests(detail=detail), headers={"Retry-After": str(wait)})
 
 
 async def read_result(request: Request) -> Response:

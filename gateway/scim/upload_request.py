@@ -22,6 +22,8 @@ from gateway.scim import limits
 BULK_REQUEST = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
 #: Entra's documented cap per request [V].
 MAX_OPERATIONS = 50
+#: The longest bulkId kept (the result repeats it; Entra's are employee ids).
+MAX_BULK_ID = 300
 #: The one media type Graph's bulkUpload takes [V]: "the most common cause of 400".
 MEDIA_TYPE = "application/scim+json"
 
@@ -96,8 +98,10 @@ def _upload(index: int, operation: Any, bounds: limits.Limits, integers: frozens
     if not isinstance(operation, dict):
         raise InvalidValueException(detail=f"{where} is not an operation (a JSON object)")
     bulk_id = _field(operation, "bulkId")
-    if bulk_id is not None and not isinstance(bulk_id, str):
-        raise InvalidValueException(detail=f"{where}: bulkId is a string")
+    if bulk_id is not None and (not isinstance(bulk_id, str) or len(bulk_id) > MAX_BULK_ID):
+        raise InvalidValueException(
+            detail=f"{where}: bulkId is a string of at most {MAX_BULK_ID} characters"
+        )
     where += f" (bulkId {bulk_id})" if bulk_id else ""
     method, path = _field(operation, "method"), _field(operation, "path")
     if not isinstance(method, str) or method.upper() != "POST":

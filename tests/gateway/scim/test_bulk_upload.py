@@ -379,6 +379,10 @@ async def test_an_operation_without_external_id_refuses_the_request(
         {"schemas": [BULK_REQUEST], "Operations": []},
         {"schemas": [BULK_REQUEST]},
         {"schemas": [BULK_REQUEST], "Operations": [person("1")], "failOnErrors": "1"},
+        {"schemas": [BULK_REQUEST], "Operations": [{**person("1"), "bulkId": "b" * 301}]},
+        {"schemas": [BULK_REQUEST], "Operations": [{**person("1"), "bulkId": 7}]},
+        {"schemas": [BULK_REQUEST], "Operations": [{**person("1"), "data": "a user"}]},
+        {"schemas": [BULK_REQUEST], "Operations": ["POST /Users"]},
     ],
 )
 async def test_a_body_that_is_not_a_bulk_request_of_operations_is_refused(
