@@ -25,7 +25,7 @@ from gateway.errors import (
     handle_exception,
 )
 from gateway.runtime import Runtime
-from gateway.scim import bulk, discovery, endpoints
+from gateway.scim import bulk, bulk_upload, discovery, endpoints
 from gateway.scim.dialects import POLICY
 from gateway.scim.kinds import TenantKinds
 from gateway.scim.listing import ListQueries
@@ -124,6 +124,7 @@ def create_app(
         routes=[
             *endpoints.routes(),
             *bulk.routes(),
+            *bulk_upload.routes(),
             *discovery.routes(),
             Route("/healthz", health, methods=["GET"]),
         ],

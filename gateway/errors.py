@@ -10,7 +10,7 @@ Hierarchy::
      ├── PreconditionFailedException    412, If-Match mismatch
      ├── PayloadTooLargeException       413
      └── gateway extras below: NotModified (304), MethodNotAllowed (405),
-         UnsupportedMediaType (415)
+         UnsupportedMediaType (415), TooManyRequests (429)
 
 Everything else reaching :func:`error_response` is a bug: it is logged and answered with
 a 500 SCIM Error that reveals nothing.
@@ -58,6 +58,7 @@ __all__ = [
     "PreconditionFailedException",
     "SCIMException",
     "TooManyException",
+    "TooManyRequests",
     "UnauthorizedException",
     "UniquenessException",
     "UnsupportedMediaType",
@@ -89,6 +90,13 @@ class UnsupportedMediaType(SCIMException):
 
     status = 415
     _default_detail = "Content-Type must be application/scim+json or application/json"
+
+
+class TooManyRequests(SCIMException):
+    """The caller is over its request rate (RFC 6585 §4); answered with ``Retry-After``."""
+
+    status = 429
+    _default_detail = "Too many requests; retry after the number of seconds in Retry-After"
 
 
 #: What an attribute expected, worded for a SCIM client, by pydantic's error type

@@ -12,6 +12,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from gateway.config.bulk_upload import BulkUploadSettings
 from gateway.config.connection import TargetConnection
 from gateway.config.secrets import UNRESOLVED
 from gateway.configfile import parse_yaml
@@ -79,6 +80,8 @@ class TenantConfig(StrictModel):
     #: SCIM interoperability profile asks; by default they are ignored and the write's
     #: audit entry names them, since real IdPs send them (docs/scim.md).
     strict_input: bool = False
+    #: ``POST /scim/v2/bulkUpload``, shaped like Entra's (docs/inbound-entra.md).
+    bulk_upload: BulkUploadSettings = Field(default_factory=BulkUploadSettings)
 
     @field_validator("custom_fields")
     @classmethod

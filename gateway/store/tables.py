@@ -373,6 +373,44 @@ class ResourceCount(SQLModel, table=True):
     n: int = Field(default=0, sa_type=sa.BigInteger)
 
 
+class BulkUploadResult(SQLModel, table=True):
+    """The outcome of one ``POST /scim/v2/bulkUpload`` request, read at its ``Location``.
+
+    Holds ids, statuses and error details only, never attribute values (an operation's
+    error detail names attributes, not what they held). Kept a bounded time and count
+    per tenant (``bulk_upload.keep_results_days``, ``keep_results``).
+    """
+
+    __tablename__ = "bulk_upload_result"
+    __table_args__ = (sa.Index("ix_bulk_upload_result_received", "tenant_id", "received"),)
+
+    id: str = Field(primary_key=True, max_length=36)
+    tenant_id: str = Field(max_length=64)
+    #: Who pushed it: the token's name.
+    caller: str = Field(max_length=100)
+    received: datetime
+    completed: datetime
+    #: {"created": n, "updated": n, "unchanged": n, "failed": n}
+    counts: dict[str, int] = Field(default_factory=dict, sa_type=sa.JSON)
+    #: One entry per operation, in request order (gateway.scim.upload_run).
+    operations: list[dict[str, Any]] = Field(default_factory=list, sa_type=sa.JSON)
+
+
+class PendingManager(SQLModel, table=True):
+    """A user pushed through bulkUpload whose manager (by externalId) no user had yet:
+    named as soon as a bulkUpload creates or updates a user with that externalId."""
+
+    __tablename__ = "bulk_upload_pending_manager"
+    __table_args__ = (
+        sa.Index("ix_pending_manager_external_id", "tenant_id", "manager_external_id"),
+    )
+
+    tenant_id: str = Field(primary_key=True, max_length=64)
+    user_id: str = Field(primary_key=True, max_length=36)
+    manager_external_id: str = Field(max_length=300)
+    since: datetime
+
+
 metadata = SQLModel.metadata
 
 
