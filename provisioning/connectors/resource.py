@@ -14,14 +14,16 @@ differently (how a body is written, a termination that is its own call)::
         resource = USERS
 """
 
-from collections.abc import AsyncIterable, Iterable, Mapping
+from collections.abc import AsyncIterable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any, ClassVar, Literal
 from urllib.parse import quote
 
 import httpx
 
 from provisioning.connectors.base import DeliveryContext, RemoteAccount
+from provisioning.connectors.dates import has_ended
 from provisioning.connectors.fields import FieldForm, write_forms
 from provisioning.connectors.paging import Path, member
 from provisioning.connectors.profile import ApiClient
@@ -50,6 +52,10 @@ class Resource:
         forms: field -> how its value is written (:mod:`provisioning.connectors.fields`),
             by the default body of creates and updates.
         params: the query of a read at ``item`` (the ``fields`` to answer).
+        ends: the record's member holding the account's last day (a contract's end, a
+            termination): the account is active until that day comes, by the connector's
+            ``_today()``. Without ``status``, deactivating writes today there (in its
+            ``forms``) and reactivating clears it.
     """
 
     noun: str
@@ -64,6 +70,7 @@ class Resource:
     no_delete: str = "use deprovision.action: deactivate"
     forms: Mapping[str, FieldForm] = field(default_factory=dict)
     params: Mapping[str, str] = field(default_factory=dict)
+    ends: str | None = None
 
     def path(self, ident: str) -> str:
         """The path of the item ``ident``."""
@@ -78,12 +85,14 @@ class ResourceTarget:
     ``lookup_keys`` defaults to the keys of ``resource.lookups``.
 
     Hooks: :meth:`_body` (a payload as the vendor's body), :meth:`_status` (the body that
-    (de)activates), :meth:`_is_active` (what a record says).
+    (de)activates), :meth:`_is_active` (what a record says). A resource with an end date
+    (``ends``) needs ``_today``, the tenant's current day.
     """
 
     resource: ClassVar[Resource]
     lookup_keys: ClassVar[tuple[str, ...]]
     _api: ApiClient
+    _today: Callable[[], date]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -134,19 +143,35 @@ class ResourceTarget:
         return write_forms(payload, self.resource.forms)
 
     def _status(self, active: bool) -> Mapping[str, Any]:
-        if self.resource.status is None:
-            raise NotImplementedError(f"{type(self).__name__} declares no status write")
-        return self.resource.status[active]
+        if self.resource.status is not None:
+            return self.resource.status[active]
+        if self.resource.ends is not None:
+            last_day = None if active else self._today()
+            return write_forms({self.resource.ends: last_day}, self.resource.forms)
+        raise NotImplementedError(f"{type(self).__name__} declares no status write")
 
     def _is_active(self, record: Mapping[str, Any]) -> bool | None:
-        """What the record says by the declared status bodies: the active one's values, the
-        inactive one's, or neither (unknown)."""
+        """What the record says: by its end date if the resource has one, else by the
+        declared status bodies (the active one's values, the inactive one's, or neither:
+        unknown)."""
+        if self.resource.ends is not None:
+            return not self._ended(record)
         for active, body in (self.resource.status or {}).items():
             if body and all(_equal(record.get(name), value) for name, value in body.items()):
                 return active
         return None
 
     # -- helpers -----------------------------------------------------------------------------
+
+    def _ended(self, record: Mapping[str, Any]) -> bool:
+        """Whether the record's end date (``resource.ends``) has come by today: a later one
+        leaves the account active. PermanentError for a value that is not a date."""
+        ends = self.resource.ends or ""
+        ended = has_ended(record.get(ends), self._today())
+        if ended is None:
+            vendor = self._api.profile.vendor
+            raise PermanentError(f"{vendor} answered a {ends} that is not an ISO 8601 date")
+        return ended
 
     def _path(self, ident: str) -> str:
         return self.resource.path(ident)
