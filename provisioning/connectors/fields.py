@@ -8,6 +8,7 @@ when the payload holds a value for it.
 """
 
 from collections.abc import Callable, Mapping
+from datetime import date
 from typing import Any
 
 from provisioning.connectors.dates import as_date
@@ -42,6 +43,25 @@ def day_in(form: str) -> FieldForm:
         if day is None:
             raise MappingError(f"{name}: expected an ISO 8601 date")
         return day.strftime(form)
+
+    return write
+
+
+def as_text(vendor: str, checked: str, unchecked: str) -> FieldForm:
+    """A field the vendor takes as text (a form field, BambooHR's strings): booleans as its
+    checkbox words, None as empty, dates in ISO 8601, numbers as written; MappingError
+    for a list or an object, which one text cannot hold."""
+
+    def write(name: str, value: Any) -> str:
+        if isinstance(value, bool):
+            return checked if value else unchecked
+        if value is None:
+            return ""
+        if isinstance(value, date):
+            return value.isoformat()
+        if isinstance(value, str | int | float):
+            return str(value)
+        raise MappingError(f"{name}: {vendor} fields take one value, not a {type(value).__name__}")
 
     return write
 

@@ -18,12 +18,13 @@ from provisioning.connectors.base import (
     DeliveryContext,
     RemoteAccount,
 )
-from provisioning.connectors.dates import as_date, has_ended
+from provisioning.connectors.catalog import Catalog, Catalogs
+from provisioning.connectors.dates import as_date
 from provisioning.connectors.messages import ErrorBody, FieldClash
 from provisioning.connectors.paging import Offset
 from provisioning.connectors.profile import ApiClient, ApiProfile
 from provisioning.connectors.resource import Resource, ResourceTarget
-from provisioning.errors import MappingError, PermanentError, TargetConfigError
+from provisioning.errors import MappingError, TargetConfigError
 from provisioning.responses import account_gone
 
 __all__ = [
@@ -42,13 +43,15 @@ ACCEPT = "application/json"
 HIRE_PATH = "/employees/hire"  # [I] POST, JSON -> {"data": {"id": ...}}
 #: [V] ``/employees/{id}``: GET -> {"data": {...}}; PUT requires first_name, last_name and
 #: email whatever it changes (UPDATE_REQUIRED), so the connector always sends them. The
-#: public API deletes no employees. Lookups compare the directory's ``email``.
+#: public API deletes no employees. Lookups compare the directory's ``email``. [V] An
+#: employee is terminated once ``termination_date`` has come: a later one is still active.
 EMPLOYEES = Resource(
     noun="employee",
     item="/employees/{id}",
     envelope=("data",),
     lookups={"email": "email"},
     delete=None,
+    ends="termination_date",
 )
 UPDATE_REQUIRED = ("first_name", "last_name", "email")
 DIRECTORY_PATH = "/directory"  # [I] GET ?limit=&offset= -> {"data": {"rows": [...]}}
@@ -182,7 +185,7 @@ class TalentHrConnector(ResourceTarget):
         self.options = TalentHrOptions.model_validate(dict(setup.options))
         self._api = ApiClient(setup.http, setup.base_url or DEFAULT_BASE_URL, PROFILE)
         self._today = today
-        self._ids: dict[str, dict[str, int]] = {}  # list endpoint -> name -> id
+        self._catalogs = Catalogs(self._api)  # names resolved to ids, read again on a miss
 
     async def check(self) -> None:
         """Resolve the configured employment status: proves the key and the setting."""
@@ -216,7 +219,7 @@ class TalentHrConnector(ResourceTarget):
     async def deactivate(self, account: RemoteAccount, context: DeliveryContext) -> None:
         """Terminate as of today; an employee already terminated, or gone, is left alone."""
         employee = await self._read(account.id)
-        if employee is None or self._terminated(employee):
+        if employee is None or self._ended(employee):
             return
         body: dict[str, Any] = {EFFECTIVE_DATE: self._today().isoformat()}
         if self.options.termination_type is not None:
@@ -231,7 +234,7 @@ class TalentHrConnector(ResourceTarget):
         is ``options.employment_status``.
         """
         employee = await self._employee(account.id)
-        if not self._terminated(employee):
+        if not self._ended(employee):
             return
         status = self.options.employment_status
         status_id = await self._resolve(EMPLOYMENT_STATUSES, status, EMPLOYMENT_STATUS)
@@ -246,13 +249,6 @@ class TalentHrConnector(ResourceTarget):
 
     # -- termination and rehire ------------------------------------------------------------
 
-    def _is_active(self, employee: Mapping[str, Any]) -> bool:
-        return not self._terminated(employee)
-
-    def _terminated(self, employee: Mapping[str, Any]) -> bool:
-        """Terminated as of today: a later effective date leaves the employee active [V]."""
-        return has_ended(employee.get("termination_date"), self._today()) is True
-
     def _rehire_date(self, employee: Mapping[str, Any]) -> date:
         """Today, unless that is not strictly after the termination [V] (terminated today)."""
         ended = as_date(employee.get("termination_date"))
@@ -264,7 +260,7 @@ class TalentHrConnector(ResourceTarget):
         former = employee.get(MANAGER)
         if isinstance(former, int | str) and str(former).isdigit():
             manager = await self._read(str(former))
-            if manager is not None and not self._terminated(manager):
+            if manager is not None and not self._ended(manager):
                 return int(former)
         if self.options.rehire_manager_id is not None:
             return self.options.rehire_manager_id
@@ -304,26 +300,11 @@ class TalentHrConnector(ResourceTarget):
         }
 
     async def _resolve(self, path: str, name: Any, key: str) -> int:
-        """The id of the entry called ``name`` in a list endpoint (reloaded once on a miss)."""
+        """The id of the entry called ``name`` in a list endpoint (read again on a miss)."""
         label = key.replace("_", " ")
         if not isinstance(name, str):
             raise MappingError(f"{label}: takes a name, not a {type(name).__name__}")
-        found = _by_name(self._ids.get(path, {}), name)
-        if found is None:
-            self._ids[path] = await self._names(path)
-            found = _by_name(self._ids[path], name)
-        if found is None:
-            raise TargetConfigError(
-                f"TalentHR has no {label} named {name!r} (GET {path}); "
-                "create it in TalentHR or change the field map"
-            )
-        return found
-
-    async def _names(self, path: str) -> dict[str, int]:
-        entries = self._api.json(await self._api.call("GET", path), "data")
-        if not isinstance(entries, list):
-            raise PermanentError(f"TalentHR's GET {path} did not answer a list")
-        return {str(e["name"]): int(e["id"]) for e in entries if isinstance(e, dict)}
+        return int(await self._catalogs.key(Catalog(label, path, items=("data",)), name))
 
 
 def _common_fields(payload: Mapping[str, Any]) -> dict[str, Any]:
@@ -331,11 +312,3 @@ def _common_fields(payload: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(body.get(MANAGER), str) and body[MANAGER].isdigit():
         body[MANAGER] = int(body[MANAGER])  # the manager's remote id, as TalentHR's integer
     return body
-
-
-def _by_name(ids: Mapping[str, int], name: str) -> int | None:
-    """Exact name first, else the one entry equal to it case-insensitively."""
-    if name in ids:
-        return ids[name]
-    folded = [ident for known, ident in ids.items() if known.casefold() == name.casefold()]
-    return folded[0] if len(folded) == 1 else None
