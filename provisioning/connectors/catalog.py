@@ -35,7 +35,7 @@ class Cached(Generic[T]):
     Args:
         load: reads the table from the vendor.
         every: the least time between two reads caused by a miss (``$metadata`` is tens
-            of MB); 0 reads again on every miss.
+            of MB), or what reads it at each miss; 0 reads again on every miss.
         clock: monotonic seconds.
     """
 
@@ -43,7 +43,7 @@ class Cached(Generic[T]):
         self,
         load: Callable[[], Awaitable[T]],
         *,
-        every: float = 0.0,
+        every: float | Callable[[], float] = 0.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._load = load
@@ -78,7 +78,8 @@ class Cached(Generic[T]):
         self._value = None
 
     def _stale(self) -> bool:
-        return self._clock() - self._read_at >= self._every
+        every = self._every() if callable(self._every) else self._every
+        return self._clock() - self._read_at >= every
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,6 @@ read from ``$metadata``), sources and limits: ``docs/connectors/dynamics365-hr.m
 every vendor fact is in the constants below.
 """
 
-import asyncio
 import io
 import time
 import xml.etree.ElementTree as ET
@@ -25,6 +24,7 @@ from provisioning.connectors.base import (
     DeliveryContext,
     RemoteAccount,
 )
+from provisioning.connectors.catalog import Cached
 from provisioning.connectors.messages import ErrorBody
 from provisioning.connectors.paging import NextLink
 from provisioning.connectors.profile import ApiClient, ApiProfile
@@ -185,10 +185,7 @@ class Dynamics365HrConnector:
         self.options = Dynamics365HrOptions.model_validate(dict(setup.options))
         self._api = ApiClient(setup.http, setup.base_url, PROFILE)
         self._collection = f"/{self.options.entity_set}"
-        self._clock = clock
-        self._schema: WorkerSchema | None = None
-        self._read_at = float("-inf")
-        self._lock = asyncio.Lock()
+        self._schema = Cached(self._read_schema, every=_refresh_interval, clock=clock)
 
     async def check(self) -> None:
         """Read one worker (proves the token and the app's F&O registration), then ``$metadata``.
@@ -197,7 +194,7 @@ class Dynamics365HrConnector:
         or its key is not the personnel number.
         """
         await self._get(self._collection, {"$top": "1", "$select": PERSONNEL_NUMBER})
-        await self._refresh()
+        await self._schema.reload()
 
     async def find(self, key: str, value: str) -> list[RemoteAccount]:
         """Workers whose personnel number or primary email equals ``value`` (any case).
@@ -281,15 +278,12 @@ class Dynamics365HrConnector:
             "PATCH", url, body, headers=IF_MATCH_ANY, gone=worker, tolerate=_unknown_property
         )
         if _unknown_property(response):
-            self._schema = None  # unpublished since we read $metadata: read it again
+            self._schema.forget()  # unpublished since we read $metadata: read it again
             raise TargetConfigError(f"HR refused a custom field: {read_odata_error(response)}")
 
     async def _schema_with(self, fields: Mapping[str, Any]) -> WorkerSchema:
         """The schema, re-read (at most every minute) when it lacks one of ``fields``."""
-        schema = self._schema
-        stale = self._clock() - self._read_at >= METADATA_REFRESH_SECONDS
-        if schema is None or (stale and any(n not in schema.custom_fields for n in fields)):
-            schema = await self._refresh()
+        schema = await self._schema.get(lambda known: all(n in known.custom_fields for n in fields))
         missing = sorted(name for name in fields if name not in schema.custom_fields)
         if missing:
             raise TargetConfigError(
@@ -300,22 +294,17 @@ class Dynamics365HrConnector:
             )
         return schema
 
-    async def _refresh(self) -> WorkerSchema:
-        read_before = self._read_at
-        async with self._lock:
-            if self._schema is not None and self._read_at != read_before:
-                return self._schema  # another delivery read it while we waited
-            response = await self._get("/$metadata", {}, accept="application/xml")
-            schema = parse_metadata(
-                response.content, self.options.entity_set, self.options.custom_field_suffix
+    async def _read_schema(self) -> WorkerSchema:
+        response = await self._get("/$metadata", {}, accept="application/xml")
+        schema = parse_metadata(
+            response.content, self.options.entity_set, self.options.custom_field_suffix
+        )
+        if schema.keys != (PERSONNEL_NUMBER,):
+            raise TargetConfigError(
+                f"{schema.entity_type} is keyed by {', '.join(schema.keys) or 'nothing'}, "
+                f"not {PERSONNEL_NUMBER}: point options.entity_set at the workers"
             )
-            if schema.keys != (PERSONNEL_NUMBER,):
-                raise TargetConfigError(
-                    f"{schema.entity_type} is keyed by {', '.join(schema.keys) or 'nothing'}, "
-                    f"not {PERSONNEL_NUMBER}: point options.entity_set at the workers"
-                )
-            self._schema, self._read_at = schema, self._clock()
-            return schema
+        return schema
 
     # -- HTTP ------------------------------------------------------------------------------
 
@@ -330,6 +319,11 @@ def _with_query(url: str, query: Mapping[str, str]) -> str:
     if not query:
         return url
     return url + "?" + "&".join(f"{k}={quote(v, safe=QUERY_SAFE)}" for k, v in query.items())
+
+
+def _refresh_interval() -> float:
+    # Read at each miss rather than once, so that a test can let the minutes pass.
+    return METADATA_REFRESH_SECONDS
 
 
 def _unknown_property(response: httpx.Response) -> bool:
