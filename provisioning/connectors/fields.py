@@ -73,3 +73,21 @@ def write_forms(payload: Mapping[str, Any], forms: Mapping[str, FieldForm]) -> d
         if body.get(name) is not None:
             body[name] = form(name, body[name])
     return body
+
+
+def with_defaults(
+    body: Mapping[str, Any], defaults: Mapping[str, str], options: object
+) -> dict[str, Any]:
+    """The body with each field of ``defaults`` it lacks (None or empty) taken from the
+    option named for it (Lucca's organisation fields, TalentHR's employment status).
+
+    Raises:
+        MappingError: neither the body nor the option gives a value (naming both).
+    """
+    filled = dict(body)
+    for name, option in defaults.items():
+        if filled.get(name) in (None, ""):
+            filled[name] = getattr(options, option)
+        if filled[name] in (None, ""):
+            raise MappingError(f"{name}: the user has none and options.{option} is not set")
+    return filled

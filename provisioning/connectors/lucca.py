@@ -19,12 +19,12 @@ from provisioning.connectors.base import (
     RemoteAccount,
 )
 from provisioning.connectors.dates import TimeZoneName, today_in
-from provisioning.connectors.fields import day_in, positive_id
-from provisioning.connectors.messages import ErrorBody, FieldClash
+from provisioning.connectors.fields import day_in, positive_id, with_defaults
+from provisioning.connectors.messages import PROBLEM_DETAILS, FieldClash
 from provisioning.connectors.paging import Offset
 from provisioning.connectors.profile import ApiClient, ApiProfile
 from provisioning.connectors.resource import Resource, ResourceTarget
-from provisioning.errors import MappingError, TargetConfigError
+from provisioning.errors import TargetConfigError
 
 __all__ = ["DEFAULT_FIELD_MAP", "LuccaConnector", "LuccaOptions", "read_lucca_error"]
 
@@ -134,10 +134,8 @@ class LuccaOptions(ConnectorOptions):
     timezone: TimeZoneName = DEFAULT_TIMEZONE
 
 
-#: A Problem Details body (RFC 7807) as ``title; field: message; ...`` [V].
-read_lucca_error = ErrorBody(
-    message=(("detail",), ("title",)), fields=("errors",), with_fields="{message}; {fields}"
-)
+#: Lucca's errors are Problem Details bodies (RFC 7807) [V].
+read_lucca_error = PROBLEM_DETAILS
 
 #: How Lucca's API answers: its error body, and a 400 on a unique field as a conflict.
 PROFILE = ApiProfile(
@@ -180,12 +178,7 @@ class LuccaConnector(ResourceTarget):
 
     async def create(self, payload: Mapping[str, Any], context: DeliveryContext) -> RemoteAccount:
         """Create the user with its contract; a login or mail clash is a ConflictError."""
-        body = self._body(payload)
-        for name, option in DEFAULTED_FIELDS.items():
-            if body.get(name) is None:
-                body[name] = getattr(self.options, option)
-            if body[name] is None:
-                raise MappingError(f"{name}: the user has none and options.{option} is not set")
+        body = with_defaults(self._body(payload), DEFAULTED_FIELDS, self.options)
         body.setdefault("dtContractStart", self._today().strftime(LUCCA_DATE))
         if body.get("managerId") is None and self.options.manager_from_department_head:
             head = await self._department_head(body["departmentId"])
