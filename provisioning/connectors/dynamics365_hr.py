@@ -5,11 +5,9 @@ read from ``$metadata``), sources and limits: ``docs/connectors/dynamics365-hr.m
 every vendor fact is in the constants below.
 """
 
-import io
 import time
-import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import date, datetime
 from types import MappingProxyType
 from typing import Any, ClassVar
@@ -18,6 +16,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import Field
 
+from provisioning.connectors import odata
 from provisioning.connectors.base import (
     ConnectorOptions,
     ConnectorSetup,
@@ -25,13 +24,19 @@ from provisioning.connectors.base import (
     RemoteAccount,
 )
 from provisioning.connectors.catalog import Cached
-from provisioning.connectors.messages import ErrorBody
-from provisioning.connectors.paging import NextLink
+from provisioning.connectors.odata import EntitySchema, with_query
 from provisioning.connectors.profile import ApiClient, ApiProfile
 from provisioning.connectors.resource import matching
 from provisioning.errors import ConflictError, MappingError, PermanentError, TargetConfigError
 
-__all__ = ["Dynamics365HrConnector", "Dynamics365HrOptions", "parse_metadata", "read_odata_error"]
+__all__ = [
+    "Dynamics365HrConnector",
+    "Dynamics365HrOptions",
+    "WorkerSchema",
+    "odata_string",
+    "parse_metadata",
+    "read_odata_error",
+]
 
 #: [A] Entity set of workers and its key (target-apis.md §1a; confirmed by ``check()``).
 WORKERS = "Workers"
@@ -47,20 +52,15 @@ UNKNOWN_PROPERTY = "does not exist on type"
 #: [A] A date field is an ``Edm.DateTimeOffset``: a date is written as midnight UTC.
 DATE_SUFFIX = "T00:00:00Z"
 #: [V] odata.md: OData v4 with JSON payloads.
-ODATA_HEADERS = MappingProxyType(
-    {"Accept": "application/json", "OData-Version": "4.0", "OData-MaxVersion": "4.0"}
-)
+ODATA_HEADERS = odata.HEADERS
 #: [A] Standard OData: ``PATCH`` with ``If-Match: *`` writes whatever version HR holds (204).
 IF_MATCH_ANY = MappingProxyType({"If-Match": "*"})
-EDM = "{http://docs.oasis-open.org/odata/ns/edm}"
 #: [V] odata.md: pages of at most 10,000 rows linked by ``@odata.nextLink``.
-PAGES = NextLink(items=("value",), link=("@odata.nextLink",))
+PAGES = odata.PAGES
 #: A lookup by key or email fits one page; more than this is a server ignoring the filter.
 LOOKUP_PAGES = 5
 #: A missing field re-reads ``$metadata`` (tens of MB in F&O) at most this often.
 METADATA_REFRESH_SECONDS = 60.0
-#: Characters left readable in query values (quotes of literals, commas of $select).
-QUERY_SAFE = "',"
 #: Added to a bodiless 401: the usual cause is the app missing in F&O itself.
 UNREGISTERED_HINT = (
     "the token was refused; register the app's client id in finance and operations "
@@ -81,59 +81,17 @@ class Dynamics365HrOptions(ConnectorOptions):
     custom_field_suffix: str = Field(CUSTOM_SUFFIX, min_length=1)
 
 
-@dataclass(frozen=True)
-class WorkerSchema:
-    """What ``$metadata`` says about the workers' entity type."""
-
-    entity_type: str
-    keys: tuple[str, ...]
-    #: Custom property name -> its type (``Edm.Decimal``, ``...NoYes``...).
-    custom_fields: Mapping[str, str]
+#: What ``$metadata`` says about the workers' entity type (its custom properties kept).
+WorkerSchema = EntitySchema
 
 
 def parse_metadata(content: bytes, entity_set: str, suffix: str = CUSTOM_SUFFIX) -> WorkerSchema:
-    """The key and custom properties of ``entity_set``'s type in a CSDL document.
-
-    F&O's ``$metadata`` describes thousands of entities: each entity type is dropped once
-    read. (expat >= 2.4.1, which Python bundles, refuses entity-expansion bombs, and
-    ElementTree never fetches external entities.)
-
-    Raises:
-        TargetConfigError: the document does not publish the entity set.
-    """
-    types: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {}
-    sets: dict[str, str] = {}
-    namespace = ""
-    for event, element in ET.iterparse(io.BytesIO(content), events=("start", "end")):
-        if event == "start":
-            if element.tag == f"{EDM}Schema":
-                namespace = element.get("Namespace", "")
-            continue
-        if element.tag == f"{EDM}EntityType":
-            keys = tuple(ref.get("Name", "") for ref in element.iter(f"{EDM}PropertyRef"))
-            custom = {
-                str(prop.get("Name")): str(prop.get("Type"))
-                for prop in element.iter(f"{EDM}Property")
-                if str(prop.get("Name")).endswith(suffix)
-            }
-            types[f"{namespace}.{element.get('Name')}"] = (keys, custom)
-            element.clear()
-        elif element.tag == f"{EDM}EntitySet":
-            sets[str(element.get("Name"))] = str(element.get("EntityType"))
-    entity_type = sets.get(entity_set)
-    if entity_type not in types:
-        raise TargetConfigError(f"$metadata publishes no entity set {entity_set!r}")
-    keys, custom = types[str(entity_type)]
-    return WorkerSchema(str(entity_type), keys, MappingProxyType(custom))
+    """The key and custom properties (named ``*<suffix>``) of ``entity_set``'s type."""
+    return odata.parse_metadata(content, entity_set, lambda name: name.endswith(suffix))
 
 
-#: ``code: message`` of an OData error body, with ``innererror.message`` if it adds to it.
-read_odata_error = ErrorBody(
-    message=(("error", "message"),),
-    code=("error", "code"),
-    inner=("error", "innererror", "message"),
-    silent={401: UNREGISTERED_HINT},
-)
+#: OData's error body, with a hint for the bodiless 401 of an app F&O does not know.
+read_odata_error = replace(odata.ERROR, silent={401: UNREGISTERED_HINT})
 
 #: How an OData v4 service (F&O's HR data entities) answers: its ``error.message``.
 PROFILE = ApiProfile(
@@ -145,9 +103,8 @@ PROFILE = ApiProfile(
 )
 
 
-def odata_string(value: str) -> str:
-    """An OData string literal: single quotes, a quote inside doubled (OData ABNF)."""
-    return "'" + value.replace("'", "''") + "'"
+#: An OData string literal (kept under its old name).
+odata_string = odata.string_literal
 
 
 def _encode(value: Any, edm_type: str) -> Any:
@@ -208,7 +165,7 @@ class Dynamics365HrConnector:
             "$filter": f"{field} eq {odata_string(value)}",
             "$select": f"{PERSONNEL_NUMBER},{PRIMARY_EMAIL}",
         }
-        rows = self._api.items(_with_query(self._collection, query), max_pages=LOOKUP_PAGES)
+        rows = self._api.items(with_query(self._collection, query), max_pages=LOOKUP_PAGES)
         return [_worker(row) for row in await matching(rows, field, value)]
 
     async def create(self, payload: Mapping[str, Any], context: DeliveryContext) -> RemoteAccount:
@@ -270,7 +227,7 @@ class Dynamics365HrConnector:
         if not fields:
             return
         schema = await self._schema_with(fields)
-        body = {name: _encode(value, schema.custom_fields[name]) for name, value in fields.items()}
+        body = {name: _encode(value, schema.properties[name]) for name, value in fields.items()}
         key = quote(odata_string(number), safe="'")
         url = f"{self._collection}({PERSONNEL_NUMBER}={key})"
         worker = RemoteAccount(id=number)
@@ -283,8 +240,8 @@ class Dynamics365HrConnector:
 
     async def _schema_with(self, fields: Mapping[str, Any]) -> WorkerSchema:
         """The schema, re-read (at most every minute) when it lacks one of ``fields``."""
-        schema = await self._schema.get(lambda known: all(n in known.custom_fields for n in fields))
-        missing = sorted(name for name in fields if name not in schema.custom_fields)
+        schema = await self._schema.get(lambda known: all(n in known.properties for n in fields))
+        missing = sorted(name for name in fields if name not in schema.properties)
         if missing:
             raise TargetConfigError(
                 f"custom fields not published on {schema.entity_type} "
@@ -311,14 +268,7 @@ class Dynamics365HrConnector:
     async def _get(
         self, url: str, query: Mapping[str, str], accept: str = "application/json"
     ) -> httpx.Response:
-        return await self._api.call("GET", _with_query(url, query), headers={"Accept": accept})
-
-
-def _with_query(url: str, query: Mapping[str, str]) -> str:
-    """Spaces as %20 (OData URL conventions), quotes and commas kept readable."""
-    if not query:
-        return url
-    return url + "?" + "&".join(f"{k}={quote(v, safe=QUERY_SAFE)}" for k, v in query.items())
+        return await self._api.call("GET", with_query(url, query), headers={"Accept": accept})
 
 
 def _refresh_interval() -> float:
