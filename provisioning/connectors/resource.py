@@ -28,6 +28,7 @@ from provisioning.connectors.fields import FieldForm, write_forms
 from provisioning.connectors.paging import Path, member
 from provisioning.connectors.profile import ApiClient
 from provisioning.errors import PermanentError
+from provisioning.responses import account_gone
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,8 @@ class Resource:
             termination): the account is active until that day comes, by the connector's
             ``_today()``. Without ``status``, deactivating writes today there (in its
             ``forms``) and reactivating clears it.
+        requires: fields an update must send whatever it changes (a PUT that replaces
+            them): those the body lacks are read from the account first.
     """
 
     noun: str
@@ -71,6 +74,7 @@ class Resource:
     forms: Mapping[str, FieldForm] = field(default_factory=dict)
     params: Mapping[str, str] = field(default_factory=dict)
     ends: str | None = None
+    requires: tuple[str, ...] = ()
 
     def path(self, ident: str) -> str:
         """The path of the item ``ident``."""
@@ -103,8 +107,13 @@ class ResourceTarget:
     async def update(
         self, account: RemoteAccount, payload: Mapping[str, Any], context: DeliveryContext
     ) -> RemoteAccount:
-        """Write the mapped fields at the account's path; a 404 says the account is gone."""
+        """Write the mapped fields at the account's path (with the ``requires`` fields the
+        payload lacks, as the account has them); a 404 says the account is gone."""
         body = self._body(payload)
+        missing = [name for name in self.resource.requires if not body.get(name)]
+        if missing:
+            current = await self._current(account.id)
+            body |= {name: current.get(name) for name in missing}
         path = self._path(account.id)
         response = await self._api.call(self.resource.write, path, body, gone=account)
         if self.resource.answer == "none":
@@ -205,6 +214,14 @@ class ResourceTarget:
         params = dict(of.params) or None
         response = await self._api.call("GET", of.path(ident), params=params, missing_ok=True)
         return None if response.status_code == 404 else self._record(response, of=of)
+
+    async def _current(self, ident: str) -> dict[str, Any]:
+        """The account's record; a missing account is the "account gone" error (404)."""
+        record = await self._read(ident)
+        if record is None:
+            what = self._api.profile.gone.format(id=ident, path=self._path(ident))
+            raise account_gone(what, "GET")
+        return record
 
     def _record(
         self,

@@ -25,7 +25,6 @@ from provisioning.connectors.paging import Offset
 from provisioning.connectors.profile import ApiClient, ApiProfile
 from provisioning.connectors.resource import Resource, ResourceTarget
 from provisioning.errors import MappingError, TargetConfigError
-from provisioning.responses import account_gone
 
 __all__ = [
     "DEFAULT_FIELD_MAP",
@@ -42,7 +41,7 @@ DEFAULT_BASE_URL = "https://pubapi.talenthr.io/v1"
 ACCEPT = "application/json"
 HIRE_PATH = "/employees/hire"  # [I] POST, JSON -> {"data": {"id": ...}}
 #: [V] ``/employees/{id}``: GET -> {"data": {...}}; PUT requires first_name, last_name and
-#: email whatever it changes (UPDATE_REQUIRED), so the connector always sends them. The
+#: email whatever it changes (``requires``): those a payload lacks are read first. The
 #: public API deletes no employees. Lookups compare the directory's ``email``. [V] An
 #: employee is terminated once ``termination_date`` has come: a later one is still active.
 EMPLOYEES = Resource(
@@ -52,8 +51,9 @@ EMPLOYEES = Resource(
     lookups={"email": "email"},
     delete=None,
     ends="termination_date",
+    requires=("first_name", "last_name", "email"),
 )
-UPDATE_REQUIRED = ("first_name", "last_name", "email")
+UPDATE_REQUIRED = EMPLOYEES.requires
 DIRECTORY_PATH = "/directory"  # [I] GET ?limit=&offset= -> {"data": {"rows": [...]}}
 #: [V] limit defaults to 10, at most 100; read until an empty page, since a server capping
 #: ``limit`` sends short ones.
@@ -200,22 +200,6 @@ class TalentHrConnector(ResourceTarget):
         response = await self._api.call("POST", HIRE_PATH, await self._hire_body(payload))
         return self._account(self._record(response))
 
-    async def update(
-        self, account: RemoteAccount, payload: Mapping[str, Any], context: DeliveryContext
-    ) -> RemoteAccount:
-        """PUT the personal fields; job record names and the hire date are hire-only.
-
-        TalentHR requires first name, last name and email on every update [V]: the ones
-        the payload lacks are taken from the employee as TalentHR has them.
-        """
-        body = _common_fields(payload)
-        missing = [key for key in UPDATE_REQUIRED if not body.get(key)]
-        if missing:
-            current = await self._employee(account.id)
-            body |= {key: current.get(key) for key in missing}
-        await self._api.call("PUT", self._path(account.id), body, gone=account)
-        return RemoteAccount(id=account.id, active=account.active)
-
     async def deactivate(self, account: RemoteAccount, context: DeliveryContext) -> None:
         """Terminate as of today; an employee already terminated, or gone, is left alone."""
         employee = await self._read(account.id)
@@ -233,7 +217,7 @@ class TalentHrConnector(ResourceTarget):
         they are still active, else ``options.rehire_manager_id``; the employment status
         is ``options.employment_status``.
         """
-        employee = await self._employee(account.id)
+        employee = await self._current(account.id)
         if not self._ended(employee):
             return
         status = self.options.employment_status
@@ -270,14 +254,11 @@ class TalentHrConnector(ResourceTarget):
             "set options.rehire_manager_id"
         )
 
-    async def _employee(self, ident: str) -> dict[str, Any]:
-        """``GET /employees/{id}``'s data; a missing employee is the "account gone" error."""
-        employee = await self._read(ident)
-        if employee is None:
-            raise account_gone(f"the TalentHR employee {ident}", "GET")
-        return employee
-
     # -- hiring ---------------------------------------------------------------------------
+
+    def _body(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        """An update's body: the personal fields (job records and hire date are hire-only)."""
+        return _common_fields(payload)
 
     async def _hire_body(self, payload: Mapping[str, Any]) -> dict[str, Any]:
         status = payload.get(EMPLOYMENT_STATUS) or self.options.employment_status

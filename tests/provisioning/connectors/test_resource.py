@@ -238,3 +238,28 @@ def test_an_account_is_active_until_its_end_date_has_come() -> None:
     assert target._account({"id": "1", "end": "2025-12-31"}).active is False
     with pytest.raises(PermanentError, match="Acme answered a end that is not an ISO 8601 date"):
         target._account({"id": "1", "end": "10/03/2026"})
+
+
+async def test_an_update_sends_the_required_fields_the_payload_lacks_as_the_account_has_them() -> (
+    None
+):
+    """TalentHR's PUT requires first name, last name and email whatever it changes [V]."""
+    server = Users()
+    server.users["a/b"].update({"first": "Ada", "mail": "ada@acme.com"})
+    target = server.client(
+        Resource("user", "/users/{id}", envelope=("data",), requires=("first", "mail"))
+    )
+    await target.update(ACCOUNT, {"mail": "lovelace@acme.com", "title": "CTO"}, CONTEXT)
+    [read, put] = server.requests
+    assert read.method == "GET"
+    assert json.loads(put.content) == {"mail": "lovelace@acme.com", "title": "CTO", "first": "Ada"}
+
+    await target.update(ACCOUNT, {"first": "A", "mail": "a@acme.com"}, CONTEXT)
+    assert [r.method for r in server.requests[2:]] == ["PUT"]  # nothing to read
+
+
+async def test_an_update_needing_a_read_of_a_gone_account_says_it_is_gone() -> None:
+    target = Users().client(Resource("user", "/users/{id}", requires=("first",)))
+    with pytest.raises(PermanentError, match="no longer exists") as caught:
+        await target.update(RemoteAccount(id="zz"), {"mail": "x@acme.com"}, CONTEXT)
+    assert caught.value.status == 404
