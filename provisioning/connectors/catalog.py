@@ -173,7 +173,8 @@ class Catalogs:
 
         def fits(entries: Table) -> bool:
             entry = find(catalog, entries, name)
-            return entry is not None and (kind is None or entry.get(catalog.kind or "") == kind)
+            unchecked = kind is None or catalog.kind is None
+            return entry is not None and (unchecked or entry.get(catalog.kind or "") == kind)
 
         entries = await self._cached(catalog).get(fits)
         return pick(catalog, entries, name, vendor, kind)[catalog.key]
