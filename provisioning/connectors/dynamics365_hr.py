@@ -24,12 +24,14 @@ from provisioning.connectors.base import (
     RemoteAccount,
 )
 from provisioning.connectors.catalog import Cached
-from provisioning.connectors.odata import EntitySchema, with_query
+from provisioning.connectors.odata import EDM, QUERY_SAFE, EntitySchema, with_query
 from provisioning.connectors.profile import ApiClient, ApiProfile
 from provisioning.connectors.resource import matching
 from provisioning.errors import ConflictError, MappingError, PermanentError, TargetConfigError
 
 __all__ = [
+    "EDM",
+    "QUERY_SAFE",
     "Dynamics365HrConnector",
     "Dynamics365HrOptions",
     "WorkerSchema",
