@@ -5,7 +5,6 @@ Behaviour, sources ([V] documented, [I] inferred, [A] assumed) and limits:
 """
 
 from collections.abc import AsyncIterator, Mapping
-from datetime import date
 from types import MappingProxyType
 from typing import Any, ClassVar
 
@@ -18,11 +17,12 @@ from provisioning.connectors.base import (
     DeliveryContext,
     RemoteAccount,
 )
+from provisioning.connectors.fields import as_text
 from provisioning.connectors.messages import ErrorBody
 from provisioning.connectors.paging import Whole
 from provisioning.connectors.profile import ApiClient, ApiProfile
 from provisioning.connectors.resource import Resource, ResourceTarget
-from provisioning.errors import MappingError, PermanentError
+from provisioning.errors import PermanentError
 
 __all__ = [
     "DEFAULT_FIELD_MAP",
@@ -126,17 +126,8 @@ PROFILE = ApiProfile(
 )
 
 
-def field_value(name: str, value: Any) -> str:
-    """A payload value as BambooHR's string form [V]; booleans as checkbox values."""
-    if isinstance(value, bool):
-        return CHECKED if value else UNCHECKED
-    if value is None:
-        return ""
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, str | int | float):
-        return str(value)
-    raise MappingError(f"{name}: BambooHR fields take one value, not a {type(value).__name__}")
+#: A payload value as BambooHR's string form [V]; booleans as checkbox values.
+field_value = as_text("BambooHR", CHECKED, UNCHECKED)
 
 
 class BambooHrConnector(ResourceTarget):

@@ -5,12 +5,9 @@ read from ``$metadata``), sources and limits: ``docs/connectors/dynamics365-hr.m
 every vendor fact is in the constants below.
 """
 
-import asyncio
-import io
 import time
-import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import date, datetime
 from types import MappingProxyType
 from typing import Any, ClassVar
@@ -19,19 +16,29 @@ from urllib.parse import quote
 import httpx
 from pydantic import Field
 
+from provisioning.connectors import odata
 from provisioning.connectors.base import (
     ConnectorOptions,
     ConnectorSetup,
     DeliveryContext,
     RemoteAccount,
 )
-from provisioning.connectors.messages import ErrorBody
-from provisioning.connectors.paging import NextLink
+from provisioning.connectors.catalog import Cached
+from provisioning.connectors.odata import EDM, QUERY_SAFE, EntitySchema, with_query
 from provisioning.connectors.profile import ApiClient, ApiProfile
 from provisioning.connectors.resource import matching
 from provisioning.errors import ConflictError, MappingError, PermanentError, TargetConfigError
 
-__all__ = ["Dynamics365HrConnector", "Dynamics365HrOptions", "parse_metadata", "read_odata_error"]
+__all__ = [
+    "EDM",
+    "QUERY_SAFE",
+    "Dynamics365HrConnector",
+    "Dynamics365HrOptions",
+    "WorkerSchema",
+    "odata_string",
+    "parse_metadata",
+    "read_odata_error",
+]
 
 #: [A] Entity set of workers and its key (target-apis.md §1a; confirmed by ``check()``).
 WORKERS = "Workers"
@@ -47,20 +54,15 @@ UNKNOWN_PROPERTY = "does not exist on type"
 #: [A] A date field is an ``Edm.DateTimeOffset``: a date is written as midnight UTC.
 DATE_SUFFIX = "T00:00:00Z"
 #: [V] odata.md: OData v4 with JSON payloads.
-ODATA_HEADERS = MappingProxyType(
-    {"Accept": "application/json", "OData-Version": "4.0", "OData-MaxVersion": "4.0"}
-)
+ODATA_HEADERS = odata.HEADERS
 #: [A] Standard OData: ``PATCH`` with ``If-Match: *`` writes whatever version HR holds (204).
 IF_MATCH_ANY = MappingProxyType({"If-Match": "*"})
-EDM = "{http://docs.oasis-open.org/odata/ns/edm}"
 #: [V] odata.md: pages of at most 10,000 rows linked by ``@odata.nextLink``.
-PAGES = NextLink(items=("value",), link=("@odata.nextLink",))
+PAGES = odata.PAGES
 #: A lookup by key or email fits one page; more than this is a server ignoring the filter.
 LOOKUP_PAGES = 5
 #: A missing field re-reads ``$metadata`` (tens of MB in F&O) at most this often.
 METADATA_REFRESH_SECONDS = 60.0
-#: Characters left readable in query values (quotes of literals, commas of $select).
-QUERY_SAFE = "',"
 #: Added to a bodiless 401: the usual cause is the app missing in F&O itself.
 UNREGISTERED_HINT = (
     "the token was refused; register the app's client id in finance and operations "
@@ -81,59 +83,17 @@ class Dynamics365HrOptions(ConnectorOptions):
     custom_field_suffix: str = Field(CUSTOM_SUFFIX, min_length=1)
 
 
-@dataclass(frozen=True)
-class WorkerSchema:
-    """What ``$metadata`` says about the workers' entity type."""
-
-    entity_type: str
-    keys: tuple[str, ...]
-    #: Custom property name -> its type (``Edm.Decimal``, ``...NoYes``...).
-    custom_fields: Mapping[str, str]
+#: What ``$metadata`` says about the workers' entity type (its custom properties kept).
+WorkerSchema = EntitySchema
 
 
 def parse_metadata(content: bytes, entity_set: str, suffix: str = CUSTOM_SUFFIX) -> WorkerSchema:
-    """The key and custom properties of ``entity_set``'s type in a CSDL document.
-
-    F&O's ``$metadata`` describes thousands of entities: each entity type is dropped once
-    read. (expat >= 2.4.1, which Python bundles, refuses entity-expansion bombs, and
-    ElementTree never fetches external entities.)
-
-    Raises:
-        TargetConfigError: the document does not publish the entity set.
-    """
-    types: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {}
-    sets: dict[str, str] = {}
-    namespace = ""
-    for event, element in ET.iterparse(io.BytesIO(content), events=("start", "end")):
-        if event == "start":
-            if element.tag == f"{EDM}Schema":
-                namespace = element.get("Namespace", "")
-            continue
-        if element.tag == f"{EDM}EntityType":
-            keys = tuple(ref.get("Name", "") for ref in element.iter(f"{EDM}PropertyRef"))
-            custom = {
-                str(prop.get("Name")): str(prop.get("Type"))
-                for prop in element.iter(f"{EDM}Property")
-                if str(prop.get("Name")).endswith(suffix)
-            }
-            types[f"{namespace}.{element.get('Name')}"] = (keys, custom)
-            element.clear()
-        elif element.tag == f"{EDM}EntitySet":
-            sets[str(element.get("Name"))] = str(element.get("EntityType"))
-    entity_type = sets.get(entity_set)
-    if entity_type not in types:
-        raise TargetConfigError(f"$metadata publishes no entity set {entity_set!r}")
-    keys, custom = types[str(entity_type)]
-    return WorkerSchema(str(entity_type), keys, MappingProxyType(custom))
+    """The key and custom properties (named ``*<suffix>``) of ``entity_set``'s type."""
+    return odata.parse_metadata(content, entity_set, lambda name: name.endswith(suffix))
 
 
-#: ``code: message`` of an OData error body, with ``innererror.message`` if it adds to it.
-read_odata_error = ErrorBody(
-    message=(("error", "message"),),
-    code=("error", "code"),
-    inner=("error", "innererror", "message"),
-    silent={401: UNREGISTERED_HINT},
-)
+#: OData's error body, with a hint for the bodiless 401 of an app F&O does not know.
+read_odata_error = replace(odata.ERROR, silent={401: UNREGISTERED_HINT})
 
 #: How an OData v4 service (F&O's HR data entities) answers: its ``error.message``.
 PROFILE = ApiProfile(
@@ -145,9 +105,8 @@ PROFILE = ApiProfile(
 )
 
 
-def odata_string(value: str) -> str:
-    """An OData string literal: single quotes, a quote inside doubled (OData ABNF)."""
-    return "'" + value.replace("'", "''") + "'"
+#: An OData string literal (kept under its old name).
+odata_string = odata.string_literal
 
 
 def _encode(value: Any, edm_type: str) -> Any:
@@ -185,10 +144,7 @@ class Dynamics365HrConnector:
         self.options = Dynamics365HrOptions.model_validate(dict(setup.options))
         self._api = ApiClient(setup.http, setup.base_url, PROFILE)
         self._collection = f"/{self.options.entity_set}"
-        self._clock = clock
-        self._schema: WorkerSchema | None = None
-        self._read_at = float("-inf")
-        self._lock = asyncio.Lock()
+        self._schema = Cached(self._read_schema, every=_refresh_interval, clock=clock)
 
     async def check(self) -> None:
         """Read one worker (proves the token and the app's F&O registration), then ``$metadata``.
@@ -197,7 +153,7 @@ class Dynamics365HrConnector:
         or its key is not the personnel number.
         """
         await self._get(self._collection, {"$top": "1", "$select": PERSONNEL_NUMBER})
-        await self._refresh()
+        await self._schema.reload()
 
     async def find(self, key: str, value: str) -> list[RemoteAccount]:
         """Workers whose personnel number or primary email equals ``value`` (any case).
@@ -211,7 +167,7 @@ class Dynamics365HrConnector:
             "$filter": f"{field} eq {odata_string(value)}",
             "$select": f"{PERSONNEL_NUMBER},{PRIMARY_EMAIL}",
         }
-        rows = self._api.items(_with_query(self._collection, query), max_pages=LOOKUP_PAGES)
+        rows = self._api.items(with_query(self._collection, query), max_pages=LOOKUP_PAGES)
         return [_worker(row) for row in await matching(rows, field, value)]
 
     async def create(self, payload: Mapping[str, Any], context: DeliveryContext) -> RemoteAccount:
@@ -273,7 +229,7 @@ class Dynamics365HrConnector:
         if not fields:
             return
         schema = await self._schema_with(fields)
-        body = {name: _encode(value, schema.custom_fields[name]) for name, value in fields.items()}
+        body = {name: _encode(value, schema.properties[name]) for name, value in fields.items()}
         key = quote(odata_string(number), safe="'")
         url = f"{self._collection}({PERSONNEL_NUMBER}={key})"
         worker = RemoteAccount(id=number)
@@ -281,16 +237,13 @@ class Dynamics365HrConnector:
             "PATCH", url, body, headers=IF_MATCH_ANY, gone=worker, tolerate=_unknown_property
         )
         if _unknown_property(response):
-            self._schema = None  # unpublished since we read $metadata: read it again
+            self._schema.forget()  # unpublished since we read $metadata: read it again
             raise TargetConfigError(f"HR refused a custom field: {read_odata_error(response)}")
 
     async def _schema_with(self, fields: Mapping[str, Any]) -> WorkerSchema:
         """The schema, re-read (at most every minute) when it lacks one of ``fields``."""
-        schema = self._schema
-        stale = self._clock() - self._read_at >= METADATA_REFRESH_SECONDS
-        if schema is None or (stale and any(n not in schema.custom_fields for n in fields)):
-            schema = await self._refresh()
-        missing = sorted(name for name in fields if name not in schema.custom_fields)
+        schema = await self._schema.get(lambda known: all(n in known.properties for n in fields))
+        missing = sorted(name for name in fields if name not in schema.properties)
         if missing:
             raise TargetConfigError(
                 f"custom fields not published on {schema.entity_type} "
@@ -300,36 +253,29 @@ class Dynamics365HrConnector:
             )
         return schema
 
-    async def _refresh(self) -> WorkerSchema:
-        read_before = self._read_at
-        async with self._lock:
-            if self._schema is not None and self._read_at != read_before:
-                return self._schema  # another delivery read it while we waited
-            response = await self._get("/$metadata", {}, accept="application/xml")
-            schema = parse_metadata(
-                response.content, self.options.entity_set, self.options.custom_field_suffix
+    async def _read_schema(self) -> WorkerSchema:
+        response = await self._get("/$metadata", {}, accept="application/xml")
+        schema = parse_metadata(
+            response.content, self.options.entity_set, self.options.custom_field_suffix
+        )
+        if schema.keys != (PERSONNEL_NUMBER,):
+            raise TargetConfigError(
+                f"{schema.entity_type} is keyed by {', '.join(schema.keys) or 'nothing'}, "
+                f"not {PERSONNEL_NUMBER}: point options.entity_set at the workers"
             )
-            if schema.keys != (PERSONNEL_NUMBER,):
-                raise TargetConfigError(
-                    f"{schema.entity_type} is keyed by {', '.join(schema.keys) or 'nothing'}, "
-                    f"not {PERSONNEL_NUMBER}: point options.entity_set at the workers"
-                )
-            self._schema, self._read_at = schema, self._clock()
-            return schema
+        return schema
 
     # -- HTTP ------------------------------------------------------------------------------
 
     async def _get(
         self, url: str, query: Mapping[str, str], accept: str = "application/json"
     ) -> httpx.Response:
-        return await self._api.call("GET", _with_query(url, query), headers={"Accept": accept})
+        return await self._api.call("GET", with_query(url, query), headers={"Accept": accept})
 
 
-def _with_query(url: str, query: Mapping[str, str]) -> str:
-    """Spaces as %20 (OData URL conventions), quotes and commas kept readable."""
-    if not query:
-        return url
-    return url + "?" + "&".join(f"{k}={quote(v, safe=QUERY_SAFE)}" for k, v in query.items())
+def _refresh_interval() -> float:
+    # Read at each miss rather than once, so that a test can let the minutes pass.
+    return METADATA_REFRESH_SECONDS
 
 
 def _unknown_property(response: httpx.Response) -> bool:

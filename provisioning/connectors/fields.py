@@ -8,6 +8,7 @@ when the payload holds a value for it.
 """
 
 from collections.abc import Callable, Mapping
+from datetime import date
 from typing import Any
 
 from provisioning.connectors.dates import as_date
@@ -46,6 +47,25 @@ def day_in(form: str) -> FieldForm:
     return write
 
 
+def as_text(vendor: str, checked: str, unchecked: str) -> FieldForm:
+    """A field the vendor takes as text (a form field, BambooHR's strings): booleans as its
+    checkbox words, None as empty, dates in ISO 8601, numbers as written; MappingError
+    for a list or an object, which one text cannot hold."""
+
+    def write(name: str, value: Any) -> str:
+        if isinstance(value, bool):
+            return checked if value else unchecked
+        if value is None:
+            return ""
+        if isinstance(value, date):
+            return value.isoformat()
+        if isinstance(value, str | int | float):
+            return str(value)
+        raise MappingError(f"{name}: {vendor} fields take one value, not a {type(value).__name__}")
+
+    return write
+
+
 def write_forms(payload: Mapping[str, Any], forms: Mapping[str, FieldForm]) -> dict[str, Any]:
     """The payload with each declared field written in its form (None stays None)."""
     body = dict(payload)
@@ -53,3 +73,21 @@ def write_forms(payload: Mapping[str, Any], forms: Mapping[str, FieldForm]) -> d
         if body.get(name) is not None:
             body[name] = form(name, body[name])
     return body
+
+
+def with_defaults(
+    body: Mapping[str, Any], defaults: Mapping[str, str], options: object
+) -> dict[str, Any]:
+    """The body with each field of ``defaults`` it lacks (None or empty) taken from the
+    option named for it (Lucca's organisation fields, TalentHR's employment status).
+
+    Raises:
+        MappingError: neither the body nor the option gives a value (naming both).
+    """
+    filled = dict(body)
+    for name, option in defaults.items():
+        if filled.get(name) in (None, ""):
+            filled[name] = getattr(options, option)
+        if filled[name] in (None, ""):
+            raise MappingError(f"{name}: the user has none and options.{option} is not set")
+    return filled

@@ -18,13 +18,13 @@ from provisioning.connectors.base import (
     DeliveryContext,
     RemoteAccount,
 )
-from provisioning.connectors.dates import TimeZoneName, has_ended, today_in
-from provisioning.connectors.fields import day_in, positive_id
-from provisioning.connectors.messages import ErrorBody, FieldClash
+from provisioning.connectors.dates import TimeZoneName, today_in
+from provisioning.connectors.fields import day_in, positive_id, with_defaults
+from provisioning.connectors.messages import PROBLEM_DETAILS, FieldClash
 from provisioning.connectors.paging import Offset
 from provisioning.connectors.profile import ApiClient, ApiProfile
 from provisioning.connectors.resource import Resource, ResourceTarget
-from provisioning.errors import MappingError, PermanentError, TargetConfigError
+from provisioning.errors import TargetConfigError
 
 __all__ = ["DEFAULT_FIELD_MAP", "LuccaConnector", "LuccaOptions", "read_lucca_error"]
 
@@ -66,8 +66,11 @@ LOOKUP_FILTERS: Mapping[str, str] = MappingProxyType(
 )
 #: Dates are written ``2025-01-01T00:00:00`` in the tenant's local time, no offset [V].
 LUCCA_DATE = "%Y-%m-%dT00:00:00"
+#: [A] Deactivating sets the user's last day of employment here; reactivating clears it.
+CONTRACT_END = "dtContractEnd"
 #: [V] A user is read, updated (PUT: the fields sent only) and deleted at its path, in a
-#: ``data`` envelope; its organisation fields are Lucca ids [V update-a-user-by-id].
+#: ``data`` envelope; its organisation fields are Lucca ids [V update-a-user-by-id]. A user
+#: is employed until the contract's end has come (``CONTRACT_END``).
 USERS = Resource(
     noun="user",
     item=USERS_PATH + "/{id}",
@@ -78,8 +81,9 @@ USERS = Resource(
         **dict.fromkeys(
             ("legalEntityId", "departmentId", "managerId", "rolePrincipalId"), positive_id("Lucca")
         ),
-        **dict.fromkeys(("dtContractStart", "dtContractEnd", "birthDate"), day_in(LUCCA_DATE)),
+        **dict.fromkeys(("dtContractStart", CONTRACT_END, "birthDate"), day_in(LUCCA_DATE)),
     },
+    ends=CONTRACT_END,
 )
 #: Lucca accounts are mostly French; "today" is the tenant's today [A].
 DEFAULT_TIMEZONE = "Europe/Paris"
@@ -91,8 +95,6 @@ DEFAULTED_FIELDS: Mapping[str, str] = MappingProxyType(
         "rolePrincipalId": "default_role_id",
     }
 )
-#: [A] Deactivating sets the user's last day of employment here; reactivating clears it.
-CONTRACT_END = "dtContractEnd"
 #: A uniqueness clash is a 400 Problem Details naming the field in ``errors`` [A: wording].
 UNIQUE_FIELDS = frozenset({"login", "mail", "employeenumber"})
 CLASH_WORDS = ("already", "unique", "duplicate")
@@ -132,10 +134,8 @@ class LuccaOptions(ConnectorOptions):
     timezone: TimeZoneName = DEFAULT_TIMEZONE
 
 
-#: A Problem Details body (RFC 7807) as ``title; field: message; ...`` [V].
-read_lucca_error = ErrorBody(
-    message=(("detail",), ("title",)), fields=("errors",), with_fields="{message}; {fields}"
-)
+#: Lucca's errors are Problem Details bodies (RFC 7807) [V].
+read_lucca_error = PROBLEM_DETAILS
 
 #: How Lucca's API answers: its error body, and a 400 on a unique field as a conflict.
 PROFILE = ApiProfile(
@@ -178,12 +178,7 @@ class LuccaConnector(ResourceTarget):
 
     async def create(self, payload: Mapping[str, Any], context: DeliveryContext) -> RemoteAccount:
         """Create the user with its contract; a login or mail clash is a ConflictError."""
-        body = self._body(payload)
-        for name, option in DEFAULTED_FIELDS.items():
-            if body.get(name) is None:
-                body[name] = getattr(self.options, option)
-            if body[name] is None:
-                raise MappingError(f"{name}: the user has none and options.{option} is not set")
+        body = with_defaults(self._body(payload), DEFAULTED_FIELDS, self.options)
         body.setdefault("dtContractStart", self._today().strftime(LUCCA_DATE))
         if body.get("managerId") is None and self.options.manager_from_department_head:
             head = await self._department_head(body["departmentId"])
@@ -222,14 +217,3 @@ class LuccaConnector(ResourceTarget):
         """Every user matching ``filters``, page by page (former employees included)."""
         params = {**filters, **WITH_FORMER, "fields": READ_FIELDS}
         return self._api.items(USERS_PATH, params, paging=USER_PAGES)
-
-    def _status(self, active: bool) -> Mapping[str, Any]:
-        """Today as the last day of employment, or none (see ``CONTRACT_END``)."""
-        return {CONTRACT_END: None if active else self._today().strftime(LUCCA_DATE)}
-
-    def _is_active(self, user: Mapping[str, Any]) -> bool:
-        """Employed: no contract end, or one after today."""
-        ended = has_ended(user.get(CONTRACT_END), self._today())
-        if ended is None:
-            raise PermanentError("Lucca answered a contract date that is not ISO 8601")
-        return not ended

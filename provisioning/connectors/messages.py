@@ -82,6 +82,14 @@ class ErrorBody:
         )
 
 
+#: An RFC 7807 Problem Details body (``application/problem+json``), as ASP.NET and many
+#: others answer: ``detail`` (else ``title``), then ``errors``'s field errors:
+#: ``title; field: message; ...``.
+PROBLEM_DETAILS = ErrorBody(
+    message=(("detail",), ("title",)), fields=("errors",), with_fields="{message}; {fields}"
+)
+
+
 @dataclass(frozen=True)
 class FieldClash:
     """A uniqueness clash its status does not say: a field error naming a unique field.

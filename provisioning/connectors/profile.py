@@ -18,7 +18,7 @@ the same rules on every page, and stops an API that loops or never ends.
 """
 
 import json
-from collections.abc import AsyncGenerator, Callable, Collection, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Collection, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,7 +27,7 @@ import httpx
 
 from provisioning.connectors.base import RemoteAccount
 from provisioning.connectors.paging import Paging, Path, Step, member
-from provisioning.errors import PermanentError
+from provisioning.errors import PermanentError, RateLimited
 from provisioning.responses import (
     MessageReader,
     ResponseTest,
@@ -39,6 +39,8 @@ from provisioning.responses import (
 
 #: Turns a request body into bytes when ``json=`` (httpx's own encoding) will not do.
 BodyEncoder = Callable[[Any], bytes]
+#: Turns a throttle naming no wait into the one to raise, having asked the vendor how long.
+ThrottleReader = Callable[[RateLimited], Awaitable[RateLimited]]
 
 
 @dataclass(frozen=True)
@@ -78,12 +80,26 @@ class ApiProfile:
 
 
 class ApiClient:
-    """Sends a vendor's requests under its :class:`ApiProfile`, relative to its API root."""
+    """Sends a vendor's requests under its :class:`ApiProfile`, relative to its API root.
 
-    def __init__(self, http: httpx.AsyncClient, base: str, profile: ApiProfile) -> None:
+    ``on_throttle`` works out the wait of a throttled answer that names none (no
+    ``Retry-After``) when the vendor tells it elsewhere (TalentLMS's ``/ratelimit``): it
+    gets that :class:`RateLimited` and returns the one to raise instead. It asks the
+    vendor through a client without the hook, so that a throttled question cannot recurse.
+    """
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        base: str,
+        profile: ApiProfile,
+        *,
+        on_throttle: ThrottleReader | None = None,
+    ) -> None:
         self.http = http
         self.base = base.rstrip("/")
         self.profile = profile
+        self._on_throttle = on_throttle
 
     async def call(
         self,
@@ -105,7 +121,7 @@ class ApiClient:
         caller has checked). ``headers`` add to the profile's. A 404 is returned when
         ``missing_ok``; it is the "account gone" error when ``gone`` names the account
         (``label`` replaces the method in its message). A failure ``tolerate`` accepts is
-        returned for the caller to read.
+        returned for the caller to read. A throttle naming no wait goes to ``on_throttle``.
         """
         rules = self.profile
         sent = {**rules.headers, **(headers or {})}
@@ -118,24 +134,29 @@ class ApiClient:
         if gone is not None:
             what = rules.gone.format(id=gone.id, path=path)
             missing = account_gone(what, label or method)
-        return await call(
-            self.http,
-            method,
-            path if path.startswith(("https://", "http://")) else self.base + path,
-            json=json_body,
-            data=data,
-            content=content,
-            params=params,
-            headers=sent or None,
-            missing_ok=missing_ok,
-            missing=missing,
-            tolerate=tolerate,
-            read_message=rules.read_message,
-            throttle_statuses=rules.throttle_statuses,
-            conflict_statuses=rules.conflict_statuses,
-            is_conflict=rules.is_conflict,
-            default_wait=rules.default_wait,
-        )
+        try:
+            return await call(
+                self.http,
+                method,
+                path if path.startswith(("https://", "http://")) else self.base + path,
+                json=json_body,
+                data=data,
+                content=content,
+                params=params,
+                headers=sent or None,
+                missing_ok=missing_ok,
+                missing=missing,
+                tolerate=tolerate,
+                read_message=rules.read_message,
+                throttle_statuses=rules.throttle_statuses,
+                conflict_statuses=rules.conflict_statuses,
+                is_conflict=rules.is_conflict,
+                default_wait=rules.default_wait,
+            )
+        except RateLimited as exc:
+            if exc.retry_after is not None or self._on_throttle is None:
+                raise
+            raise await self._on_throttle(exc) from None
 
     def json(self, response: httpx.Response, *path: str) -> Any:
         """The response's JSON body, or the member at ``path`` in it (``"data"``).

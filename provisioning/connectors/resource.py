@@ -14,18 +14,21 @@ differently (how a body is written, a termination that is its own call)::
         resource = USERS
 """
 
-from collections.abc import AsyncIterable, Iterable, Mapping
+from collections.abc import AsyncIterable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any, ClassVar, Literal
 from urllib.parse import quote
 
 import httpx
 
 from provisioning.connectors.base import DeliveryContext, RemoteAccount
+from provisioning.connectors.dates import has_ended
 from provisioning.connectors.fields import FieldForm, write_forms
 from provisioning.connectors.paging import Path, member
 from provisioning.connectors.profile import ApiClient
 from provisioning.errors import PermanentError
+from provisioning.responses import account_gone
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,12 @@ class Resource:
         forms: field -> how its value is written (:mod:`provisioning.connectors.fields`),
             by the default body of creates and updates.
         params: the query of a read at ``item`` (the ``fields`` to answer).
+        ends: the record's member holding the account's last day (a contract's end, a
+            termination): the account is active until that day comes, by the connector's
+            ``_today()``. Without ``status``, deactivating writes today there (in its
+            ``forms``) and reactivating clears it.
+        requires: fields an update must send whatever it changes (a PUT that replaces
+            them): those the body lacks are read from the account first.
     """
 
     noun: str
@@ -64,6 +73,8 @@ class Resource:
     no_delete: str = "use deprovision.action: deactivate"
     forms: Mapping[str, FieldForm] = field(default_factory=dict)
     params: Mapping[str, str] = field(default_factory=dict)
+    ends: str | None = None
+    requires: tuple[str, ...] = ()
 
     def path(self, ident: str) -> str:
         """The path of the item ``ident``."""
@@ -78,12 +89,14 @@ class ResourceTarget:
     ``lookup_keys`` defaults to the keys of ``resource.lookups``.
 
     Hooks: :meth:`_body` (a payload as the vendor's body), :meth:`_status` (the body that
-    (de)activates), :meth:`_is_active` (what a record says).
+    (de)activates), :meth:`_is_active` (what a record says). A resource with an end date
+    (``ends``) needs ``_today``, the tenant's current day.
     """
 
     resource: ClassVar[Resource]
     lookup_keys: ClassVar[tuple[str, ...]]
     _api: ApiClient
+    _today: Callable[[], date]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -94,8 +107,13 @@ class ResourceTarget:
     async def update(
         self, account: RemoteAccount, payload: Mapping[str, Any], context: DeliveryContext
     ) -> RemoteAccount:
-        """Write the mapped fields at the account's path; a 404 says the account is gone."""
+        """Write the mapped fields at the account's path (with the ``requires`` fields the
+        payload lacks, as the account has them); a 404 says the account is gone."""
         body = self._body(payload)
+        missing = [name for name in self.resource.requires if not body.get(name)]
+        if missing:
+            current = await self._current(account.id)
+            body |= {name: current.get(name) for name in missing}
         path = self._path(account.id)
         response = await self._api.call(self.resource.write, path, body, gone=account)
         if self.resource.answer == "none":
@@ -134,19 +152,35 @@ class ResourceTarget:
         return write_forms(payload, self.resource.forms)
 
     def _status(self, active: bool) -> Mapping[str, Any]:
-        if self.resource.status is None:
-            raise NotImplementedError(f"{type(self).__name__} declares no status write")
-        return self.resource.status[active]
+        if self.resource.status is not None:
+            return self.resource.status[active]
+        if self.resource.ends is not None:
+            last_day = None if active else self._today()
+            return write_forms({self.resource.ends: last_day}, self.resource.forms)
+        raise NotImplementedError(f"{type(self).__name__} declares no status write")
 
     def _is_active(self, record: Mapping[str, Any]) -> bool | None:
-        """What the record says by the declared status bodies: the active one's values, the
-        inactive one's, or neither (unknown)."""
+        """What the record says: by its end date if the resource has one, else by the
+        declared status bodies (the active one's values, the inactive one's, or neither:
+        unknown)."""
+        if self.resource.ends is not None:
+            return not self._ended(record)
         for active, body in (self.resource.status or {}).items():
             if body and all(_equal(record.get(name), value) for name, value in body.items()):
                 return active
         return None
 
     # -- helpers -----------------------------------------------------------------------------
+
+    def _ended(self, record: Mapping[str, Any]) -> bool:
+        """Whether the record's end date (``resource.ends``) has come by today: a later one
+        leaves the account active. PermanentError for a value that is not a date."""
+        ends = self.resource.ends or ""
+        ended = has_ended(record.get(ends), self._today())
+        if ended is None:
+            vendor = self._api.profile.vendor
+            raise PermanentError(f"{vendor} answered a {ends} that is not an ISO 8601 date")
+        return ended
 
     def _path(self, ident: str) -> str:
         return self.resource.path(ident)
@@ -180,6 +214,14 @@ class ResourceTarget:
         params = dict(of.params) or None
         response = await self._api.call("GET", of.path(ident), params=params, missing_ok=True)
         return None if response.status_code == 404 else self._record(response, of=of)
+
+    async def _current(self, ident: str) -> dict[str, Any]:
+        """The account's record; a missing account is the "account gone" error (404)."""
+        record = await self._read(ident)
+        if record is None:
+            what = self._api.profile.gone.format(id=ident, path=self._path(ident))
+            raise account_gone(what, "GET")
+        return record
 
     def _record(
         self,

@@ -18,13 +18,13 @@ from provisioning.connectors.base import (
     DeliveryContext,
     RemoteAccount,
 )
-from provisioning.connectors.dates import as_date, has_ended
+from provisioning.connectors.catalog import Catalog, Catalogs
+from provisioning.connectors.dates import as_date
 from provisioning.connectors.messages import ErrorBody, FieldClash
 from provisioning.connectors.paging import Offset
 from provisioning.connectors.profile import ApiClient, ApiProfile
 from provisioning.connectors.resource import Resource, ResourceTarget
-from provisioning.errors import MappingError, PermanentError, TargetConfigError
-from provisioning.responses import account_gone
+from provisioning.errors import MappingError, TargetConfigError
 
 __all__ = [
     "DEFAULT_FIELD_MAP",
@@ -41,16 +41,19 @@ DEFAULT_BASE_URL = "https://pubapi.talenthr.io/v1"
 ACCEPT = "application/json"
 HIRE_PATH = "/employees/hire"  # [I] POST, JSON -> {"data": {"id": ...}}
 #: [V] ``/employees/{id}``: GET -> {"data": {...}}; PUT requires first_name, last_name and
-#: email whatever it changes (UPDATE_REQUIRED), so the connector always sends them. The
-#: public API deletes no employees. Lookups compare the directory's ``email``.
+#: email whatever it changes (``requires``): those a payload lacks are read first. The
+#: public API deletes no employees. Lookups compare the directory's ``email``. [V] An
+#: employee is terminated once ``termination_date`` has come: a later one is still active.
 EMPLOYEES = Resource(
     noun="employee",
     item="/employees/{id}",
     envelope=("data",),
     lookups={"email": "email"},
     delete=None,
+    ends="termination_date",
+    requires=("first_name", "last_name", "email"),
 )
-UPDATE_REQUIRED = ("first_name", "last_name", "email")
+UPDATE_REQUIRED = EMPLOYEES.requires
 DIRECTORY_PATH = "/directory"  # [I] GET ?limit=&offset= -> {"data": {"rows": [...]}}
 #: [V] limit defaults to 10, at most 100; read until an empty page, since a server capping
 #: ``limit`` sends short ones.
@@ -182,7 +185,7 @@ class TalentHrConnector(ResourceTarget):
         self.options = TalentHrOptions.model_validate(dict(setup.options))
         self._api = ApiClient(setup.http, setup.base_url or DEFAULT_BASE_URL, PROFILE)
         self._today = today
-        self._ids: dict[str, dict[str, int]] = {}  # list endpoint -> name -> id
+        self._catalogs = Catalogs(self._api)  # names resolved to ids, read again on a miss
 
     async def check(self) -> None:
         """Resolve the configured employment status: proves the key and the setting."""
@@ -197,26 +200,10 @@ class TalentHrConnector(ResourceTarget):
         response = await self._api.call("POST", HIRE_PATH, await self._hire_body(payload))
         return self._account(self._record(response))
 
-    async def update(
-        self, account: RemoteAccount, payload: Mapping[str, Any], context: DeliveryContext
-    ) -> RemoteAccount:
-        """PUT the personal fields; job record names and the hire date are hire-only.
-
-        TalentHR requires first name, last name and email on every update [V]: the ones
-        the payload lacks are taken from the employee as TalentHR has them.
-        """
-        body = _common_fields(payload)
-        missing = [key for key in UPDATE_REQUIRED if not body.get(key)]
-        if missing:
-            current = await self._employee(account.id)
-            body |= {key: current.get(key) for key in missing}
-        await self._api.call("PUT", self._path(account.id), body, gone=account)
-        return RemoteAccount(id=account.id, active=account.active)
-
     async def deactivate(self, account: RemoteAccount, context: DeliveryContext) -> None:
         """Terminate as of today; an employee already terminated, or gone, is left alone."""
         employee = await self._read(account.id)
-        if employee is None or self._terminated(employee):
+        if employee is None or self._ended(employee):
             return
         body: dict[str, Any] = {EFFECTIVE_DATE: self._today().isoformat()}
         if self.options.termination_type is not None:
@@ -230,8 +217,8 @@ class TalentHrConnector(ResourceTarget):
         they are still active, else ``options.rehire_manager_id``; the employment status
         is ``options.employment_status``.
         """
-        employee = await self._employee(account.id)
-        if not self._terminated(employee):
+        employee = await self._current(account.id)
+        if not self._ended(employee):
             return
         status = self.options.employment_status
         status_id = await self._resolve(EMPLOYMENT_STATUSES, status, EMPLOYMENT_STATUS)
@@ -246,13 +233,6 @@ class TalentHrConnector(ResourceTarget):
 
     # -- termination and rehire ------------------------------------------------------------
 
-    def _is_active(self, employee: Mapping[str, Any]) -> bool:
-        return not self._terminated(employee)
-
-    def _terminated(self, employee: Mapping[str, Any]) -> bool:
-        """Terminated as of today: a later effective date leaves the employee active [V]."""
-        return has_ended(employee.get("termination_date"), self._today()) is True
-
     def _rehire_date(self, employee: Mapping[str, Any]) -> date:
         """Today, unless that is not strictly after the termination [V] (terminated today)."""
         ended = as_date(employee.get("termination_date"))
@@ -264,7 +244,7 @@ class TalentHrConnector(ResourceTarget):
         former = employee.get(MANAGER)
         if isinstance(former, int | str) and str(former).isdigit():
             manager = await self._read(str(former))
-            if manager is not None and not self._terminated(manager):
+            if manager is not None and not self._ended(manager):
                 return int(former)
         if self.options.rehire_manager_id is not None:
             return self.options.rehire_manager_id
@@ -274,14 +254,11 @@ class TalentHrConnector(ResourceTarget):
             "set options.rehire_manager_id"
         )
 
-    async def _employee(self, ident: str) -> dict[str, Any]:
-        """``GET /employees/{id}``'s data; a missing employee is the "account gone" error."""
-        employee = await self._read(ident)
-        if employee is None:
-            raise account_gone(f"the TalentHR employee {ident}", "GET")
-        return employee
-
     # -- hiring ---------------------------------------------------------------------------
+
+    def _body(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        """An update's body: the personal fields (job records and hire date are hire-only)."""
+        return _common_fields(payload)
 
     async def _hire_body(self, payload: Mapping[str, Any]) -> dict[str, Any]:
         status = payload.get(EMPLOYMENT_STATUS) or self.options.employment_status
@@ -304,26 +281,11 @@ class TalentHrConnector(ResourceTarget):
         }
 
     async def _resolve(self, path: str, name: Any, key: str) -> int:
-        """The id of the entry called ``name`` in a list endpoint (reloaded once on a miss)."""
+        """The id of the entry called ``name`` in a list endpoint (read again on a miss)."""
         label = key.replace("_", " ")
         if not isinstance(name, str):
             raise MappingError(f"{label}: takes a name, not a {type(name).__name__}")
-        found = _by_name(self._ids.get(path, {}), name)
-        if found is None:
-            self._ids[path] = await self._names(path)
-            found = _by_name(self._ids[path], name)
-        if found is None:
-            raise TargetConfigError(
-                f"TalentHR has no {label} named {name!r} (GET {path}); "
-                "create it in TalentHR or change the field map"
-            )
-        return found
-
-    async def _names(self, path: str) -> dict[str, int]:
-        entries = self._api.json(await self._api.call("GET", path), "data")
-        if not isinstance(entries, list):
-            raise PermanentError(f"TalentHR's GET {path} did not answer a list")
-        return {str(e["name"]): int(e["id"]) for e in entries if isinstance(e, dict)}
+        return int(await self._catalogs.key(Catalog(label, path, items=("data",)), name))
 
 
 def _common_fields(payload: Mapping[str, Any]) -> dict[str, Any]:
@@ -331,11 +293,3 @@ def _common_fields(payload: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(body.get(MANAGER), str) and body[MANAGER].isdigit():
         body[MANAGER] = int(body[MANAGER])  # the manager's remote id, as TalentHR's integer
     return body
-
-
-def _by_name(ids: Mapping[str, int], name: str) -> int | None:
-    """Exact name first, else the one entry equal to it case-insensitively."""
-    if name in ids:
-        return ids[name]
-    folded = [ident for known, ident in ids.items() if known.casefold() == name.casefold()]
-    return folded[0] if len(folded) == 1 else None

@@ -16,12 +16,15 @@ from urllib.parse import quote
 import httpx
 from pydantic import Field
 
+from provisioning.connectors import catalog
 from provisioning.connectors.base import (
     ConnectorOptions,
     ConnectorSetup,
     DeliveryContext,
     RemoteAccount,
 )
+from provisioning.connectors.catalog import Catalog, Catalogs
+from provisioning.connectors.fields import as_text
 from provisioning.connectors.messages import ErrorBody
 from provisioning.connectors.paging import Whole
 from provisioning.connectors.profile import ApiClient, ApiProfile
@@ -89,6 +92,18 @@ PASSWORD_LENGTH = 24
 SECRET_USER_FIELDS = ("login_key",)
 #: Booleans as v1 form values (``restrict_email``, checkbox custom fields) [I Trifoia SDK].
 FORM_BOOLEANS = {True: "on", False: "off"}
+#: Custom user fields are sent as their ``key`` (``custom_field_N``), found by exact name.
+CUSTOM_FIELD_CATALOG = Catalog(
+    noun="custom user field",
+    path=f"/{CUSTOM_FIELDS}",
+    key="key",
+    kind="type",
+    exact=True,
+    fix="create it in the portal or fix options.custom_fields",
+    setting="options.custom_fields",
+)
+#: A payload value as a v1 form field.
+form_value = as_text("TalentLMS", FORM_BOOLEANS[True], FORM_BOOLEANS[False])
 
 #: Target field <- SCIM path (S2.3 defaults: first and last name, email, language).
 DEFAULT_FIELD_MAP: Mapping[str, Any] = MappingProxyType(
@@ -126,6 +141,10 @@ def _is_duplicate(response: httpx.Response) -> bool:
     return read_talentlms_error(response) in DUPLICATE_MESSAGES
 
 
+def _already_in_branch(response: httpx.Response) -> bool:
+    return read_talentlms_error(response) == ALREADY_IN_BRANCH
+
+
 #: How TalentLMS v1 answers: ``error.message``, and its duplicate messages as conflicts.
 PROFILE = ApiProfile(
     vendor="TalentLMS",
@@ -143,22 +162,11 @@ def resolve_custom_fields(wanted: Mapping[str, str], definitions: Any) -> dict[s
     reads the definitions again.
     """
     items = definitions if isinstance(definitions, list) else []
-    by_name = {str(i.get("name")): i for i in items if isinstance(i, dict) and i.get("key")}
-    keys = {}
-    for name, kind in wanted.items():
-        found = by_name.get(name)
-        if found is None:
-            raise TargetConfigError(
-                f"TalentLMS has no custom user field named {name!r} (names match exactly, "
-                "case-sensitively); create it in the portal or fix options.custom_fields"
-            )
-        if found.get("type") != kind:
-            raise TargetConfigError(
-                f"TalentLMS custom user field {name!r} is of type {found.get('type')!r}, "
-                f"not {kind!r} as options.custom_fields says"
-            )
-        keys[name] = str(found["key"])
-    return keys
+    entries = catalog.table(CUSTOM_FIELD_CATALOG, items, PROFILE.vendor)
+    return {
+        name: str(catalog.pick(CUSTOM_FIELD_CATALOG, entries, name, PROFILE.vendor, kind)["key"])
+        for name, kind in wanted.items()
+    }
 
 
 class TalentLmsConnector:
@@ -176,9 +184,11 @@ class TalentLmsConnector:
 
     def __init__(self, setup: ConnectorSetup, *, now: Callable[[], float] = time.time) -> None:
         self.options = TalentLmsOptions.model_validate(dict(setup.options))
-        self._api = ApiClient(setup.http, setup.base_url, PROFILE)
+        # /ratelimit is read without the hook: a throttled read of it falls back to the window.
+        self._quota = ApiClient(setup.http, setup.base_url, PROFILE)
+        self._api = ApiClient(setup.http, setup.base_url, PROFILE, on_throttle=self._throttled)
         self._now = now  # unix seconds, to turn /ratelimit's reset into a wait
-        self._custom_keys: dict[str, str] | None = None  # resolved once, on success
+        self._catalogs = Catalogs(self._api)  # custom field definitions, read again on a miss
 
     async def check(self) -> None:
         """Read the custom field definitions (proving the key) and the branch, if any.
@@ -186,8 +196,9 @@ class TalentLmsConnector:
         Raises AuthError for a bad key, TargetConfigError for a configured custom field or
         branch the portal lacks.
         """
-        self._custom_keys = None
-        await self._resolve_custom_fields()
+        entries = await self._catalogs.reload(CUSTOM_FIELD_CATALOG)
+        for name, kind in self.options.custom_fields.items():
+            catalog.pick(CUSTOM_FIELD_CATALOG, entries, name, PROFILE.vendor, kind)
         branch = self.options.branch_id
         if branch is not None:
             response = await self._get(BRANCHES, {"id": branch}, missing_ok=True)
@@ -280,14 +291,12 @@ class TalentLmsConnector:
                 f"TalentLMS users have no field {', '.join(unknown)}; custom fields must be "
                 "declared under options.custom_fields"
             )
-        keys = await self._resolve_custom_fields() if any(k in custom for k in payload) else {}
-        return {keys.get(name, name): _form_value(value) for name, value in payload.items()}
-
-    async def _resolve_custom_fields(self) -> dict[str, str]:
-        if self._custom_keys is None:
-            definitions = self._api.json(await self._get(CUSTOM_FIELDS))
-            self._custom_keys = resolve_custom_fields(self.options.custom_fields, definitions)
-        return self._custom_keys
+        wanted = custom if any(k in custom for k in payload) else {}
+        keys = {
+            name: str(await self._catalogs.key(CUSTOM_FIELD_CATALOG, name, kind))
+            for name, kind in wanted.items()
+        }
+        return {keys.get(name, name): form_value(name, value) for name, value in payload.items()}
 
     async def _join_branch(self, account: RemoteAccount) -> None:
         branch = self.options.branch_id
@@ -297,58 +306,29 @@ class TalentLmsConnector:
         if any(isinstance(b, dict) and str(b.get("id")) == str(branch) for b in known):
             return
         args = {"user_id": account.id, "branch_id": branch}
-        await self._get(ADD_TO_BRANCH, args, allow=ALREADY_IN_BRANCH)
+        await self._get(ADD_TO_BRANCH, args, tolerate=_already_in_branch)
 
     # -- HTTP ----------------------------------------------------------------------------
 
     async def _get(
         self, action: str, args: Mapping[str, Any] | None = None, **how: Any
     ) -> httpx.Response:
+        """``GET /{action}/{arg}:{value},...``; ``how`` as for ``ApiClient.call``."""
         path = f"/{action}"
         if args:
             path += "/" + ",".join(f"{k}:{quote(str(v), safe='@')}" for k, v in args.items())
-        return await self._call("GET", action, path, **how)
+        return await self._api.call("GET", path, label=action, **how)
 
     async def _post(self, action: str, form: Mapping[str, str], **how: Any) -> httpx.Response:
         # data= makes httpx send application/x-www-form-urlencoded, which v1 requires.
-        return await self._call("POST", action, f"/{action}", data=dict(form), **how)
-
-    async def _call(
-        self,
-        method: str,
-        action: str,
-        path: str,
-        *,
-        data: Mapping[str, str] | None = None,
-        gone: RemoteAccount | None = None,
-        missing_ok: bool = False,
-        allow: str | None = None,
-    ) -> httpx.Response:
-        """Send; raise the typed error of a failure.
-
-        A 404 is returned when ``missing_ok`` and is the PermanentError saying the user is
-        gone when ``gone`` names it; a failure whose message is ``allow`` is returned too.
-        """
-        try:
-            return await self._api.call(
-                method,
-                path,
-                data=data,
-                gone=gone,
-                missing_ok=missing_ok,
-                tolerate=None if allow is None else lambda r: read_talentlms_error(r) == allow,
-                label=action,
-            )
-        except RateLimited as exc:
-            if exc.retry_after is not None:  # a Retry-After, should the portal send one
-                raise
-            raise await self._throttled(exc) from None
+        return await self._api.call("POST", f"/{action}", data=dict(form), label=action, **how)
 
     async def _throttled(self, exc: RateLimited) -> RateLimited:
-        """The throttle with its wait: until the quota's reset when ``/ratelimit`` says it
-        is spent, else the 5-second window (also when ``/ratelimit`` cannot be read)."""
+        """The wait of a throttle without ``Retry-After``: until the quota's reset when
+        ``/ratelimit`` says it is spent, else the 5-second window (also when ``/ratelimit``
+        cannot be read)."""
         try:
-            response = await self._api.call("GET", f"/{RATE_LIMIT}")
+            response = await self._quota.call("GET", f"/{RATE_LIMIT}")
             quota = response.json()
         except (DeliveryError, ValueError):
             quota = None
@@ -378,12 +358,6 @@ def _spent_quota(quota: Any) -> tuple[float, str] | None:
 
 def _is_custom(name: str) -> bool:
     return name.startswith("custom_field_")
-
-
-def _form_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return FORM_BOOLEANS[value]
-    return "" if value is None else str(value)
 
 
 def _password() -> str:

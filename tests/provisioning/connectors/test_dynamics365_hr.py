@@ -408,7 +408,7 @@ def test_metadata_keeps_only_custom_properties_with_their_types() -> None:
     )
     schema = parse_metadata(METADATA.format(key="PersonnelNumber", props=props).encode(), "Workers")
     assert schema.entity_type == "Microsoft.Dynamics.DataEntities.Worker"
-    assert dict(schema.custom_fields) == {"Points_Custom": "Edm.Decimal"}
+    assert dict(schema.properties) == {"Points_Custom": "Edm.Decimal"}
 
 
 async def test_a_metadata_key_other_than_the_personnel_number_fails_check() -> None:

@@ -7,7 +7,7 @@ readers; their own tests read them through the contract fakes).
 import httpx
 import pytest
 
-from provisioning.connectors.messages import ErrorBody, FieldClash, field_errors
+from provisioning.connectors.messages import PROBLEM_DETAILS, ErrorBody, FieldClash, field_errors
 
 NESTED = ErrorBody(message=(("error",), ("error", "message")), fields=("error", "errors"))
 ODATA = ErrorBody(
@@ -111,3 +111,13 @@ def test_field_errors_reads_a_map_and_ignores_anything_else() -> None:
     assert field_errors({"e": {"a": "x", "b": ["y", 1]}}, ("e",)) == {"a": ["x"], "b": ["y", "1"]}
     assert field_errors({"e": ["x"]}, ("e",)) == {}
     assert field_errors({"e": {"a": "x"}}, None) == {}
+
+
+def test_problem_details_read_detail_else_title_then_the_field_errors() -> None:
+    """RFC 7807 §3.1: ``title`` is a summary, ``detail`` this occurrence's explanation."""
+    body = {"title": "Validation failed", "errors": {"login": ["is already used"]}}
+    assert PROBLEM_DETAILS(httpx.Response(400, json=body)) == (
+        "Validation failed; login: is already used"
+    )
+    detailed = {"title": "Bad Request", "detail": "departmentId 9 does not exist"}
+    assert PROBLEM_DETAILS(httpx.Response(400, json=detailed)) == "departmentId 9 does not exist"

@@ -114,3 +114,25 @@ async def test_call_headers_add_to_the_profile_and_a_whole_url_is_sent_as_is() -
     assert seen[0].headers["V"] == "4"
     assert str(seen[0].url) == "https://api.example.test/v1/$metadata"
     assert str(seen[1].url) == "https://api.example.test/v1/users?$skiptoken=2"
+
+
+async def test_a_throttle_naming_no_wait_goes_to_the_clients_hook_one_naming_it_does_not() -> None:
+    """TalentLMS v1 sends no Retry-After: its connector asks ``/ratelimit`` how long."""
+    asked: list[RateLimited] = []
+
+    async def ask_the_vendor(exc: RateLimited) -> RateLimited:
+        asked.append(exc)
+        return RateLimited(f"{exc.message} (quota spent)", status=exc.status, retry_after=42.0)
+
+    answers = iter([httpx.Response(429), httpx.Response(429, headers={"Retry-After": "3"})])
+    http = httpx.AsyncClient(transport=httpx.MockTransport(lambda request: next(answers)))
+    api = ApiClient(
+        http, "https://api.example.test", ApiProfile("Acme"), on_throttle=ask_the_vendor
+    )
+
+    with pytest.raises(RateLimited, match="quota spent") as caught:
+        await api.call("GET", "/users")
+    assert caught.value.retry_after == 42.0
+    with pytest.raises(RateLimited) as told:
+        await api.call("GET", "/users")
+    assert told.value.retry_after == 3.0 and len(asked) == 1

@@ -5,12 +5,14 @@ answers 404 for an unknown id, as the vendors' contracts say, and records every 
 """
 
 import json
+from datetime import date
 from typing import Any, ClassVar
 
 import httpx
 import pytest
 
 from provisioning.connectors.base import DeliveryContext, RemoteAccount
+from provisioning.connectors.fields import day_in
 from provisioning.connectors.profile import ApiClient, ApiProfile
 from provisioning.connectors.resource import Resource, ResourceTarget, matching, same
 from provisioning.errors import PermanentError
@@ -198,3 +200,66 @@ def test_lookup_keys_default_to_the_resource_lookups_unless_declared() -> None:
     assert LuccaConnector.lookup_keys == ("email", "userName", "employeeNumber")
     assert TalentHrConnector.lookup_keys == ("email",)
     assert "externalId" in TribalHabitsConnector.lookup_keys  # its own: the username keys
+
+
+#: A contract's end as the status (Lucca's ``dtContractEnd``), written in the vendor's form.
+CONTRACTS = Resource(
+    noun="user",
+    item="/users/{id}",
+    envelope=("data",),
+    forms={"end": day_in("%Y-%m-%dT00:00:00")},
+    ends="end",
+)
+TODAY = date(2026, 3, 10)
+
+
+def _contracts(server: Users) -> "Target":
+    target = server.client(CONTRACTS)
+    target._today = lambda: TODAY
+    return target
+
+
+async def test_an_end_date_resource_deactivates_by_writing_today_and_reactivates_by_clearing() -> (
+    None
+):
+    server = Users()
+    target = _contracts(server)
+    await target.deactivate(ACCOUNT, CONTEXT)
+    assert server.users["a/b"]["end"] == "2026-03-10T00:00:00"
+    await target.reactivate(ACCOUNT, CONTEXT)
+    assert server.users["a/b"]["end"] is None
+
+
+def test_an_account_is_active_until_its_end_date_has_come() -> None:
+    target = _contracts(Users())
+    assert target._account({"id": "1"}).active is True
+    assert target._account({"id": "1", "end": "2026-03-11T00:00:00"}).active is True
+    assert target._account({"id": "1", "end": "2026-03-10T00:00:00"}).active is False
+    assert target._account({"id": "1", "end": "2025-12-31"}).active is False
+    with pytest.raises(PermanentError, match="Acme answered a end that is not an ISO 8601 date"):
+        target._account({"id": "1", "end": "10/03/2026"})
+
+
+async def test_an_update_sends_the_required_fields_the_payload_lacks_as_the_account_has_them() -> (
+    None
+):
+    """TalentHR's PUT requires first name, last name and email whatever it changes [V]."""
+    server = Users()
+    server.users["a/b"].update({"first": "Ada", "mail": "ada@acme.com"})
+    target = server.client(
+        Resource("user", "/users/{id}", envelope=("data",), requires=("first", "mail"))
+    )
+    await target.update(ACCOUNT, {"mail": "lovelace@acme.com", "title": "CTO"}, CONTEXT)
+    [read, put] = server.requests
+    assert read.method == "GET"
+    assert json.loads(put.content) == {"mail": "lovelace@acme.com", "title": "CTO", "first": "Ada"}
+
+    await target.update(ACCOUNT, {"first": "A", "mail": "a@acme.com"}, CONTEXT)
+    assert [r.method for r in server.requests[2:]] == ["PUT"]  # nothing to read
+
+
+async def test_an_update_needing_a_read_of_a_gone_account_says_it_is_gone() -> None:
+    target = Users().client(Resource("user", "/users/{id}", requires=("first",)))
+    with pytest.raises(PermanentError, match="no longer exists") as caught:
+        await target.update(RemoteAccount(id="zz"), {"mail": "x@acme.com"}, CONTEXT)
+    assert caught.value.status == 404
