@@ -230,12 +230,12 @@ class Dynamics365HrSource:
             )
         except ET.ParseError:
             raise PermanentError("HR answered $metadata without a CSDL document") from None
-        if PERSONNEL_NUMBER not in schema.custom_fields:
+        if PERSONNEL_NUMBER not in schema.properties:
             raise TargetConfigError(
                 f"{schema.entity_type} has no {PERSONNEL_NUMBER}: "
                 "point options.entity_set at the workers"
             )
-        return schema.entity_type, schema.custom_fields
+        return schema.entity_type, schema.properties
 
     async def _employment_dates(self) -> Mapping[str, dict[str, Any]]:
         """Each worker's latest employment's dates, read once a run (when configured)."""
