@@ -2,7 +2,8 @@
 report the run."""
 
 from provisioning.sources.guard import confirm
-from provisioning.sources.runner import SOURCE_TYPES, SourceRunner, source_class
+from provisioning.sources.registry import SOURCE_TYPES, source_class
+from provisioning.sources.runner import SourceRunner
 from provisioning.sources.validation import source_problems
 
 __all__ = [

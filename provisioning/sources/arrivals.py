@@ -28,7 +28,9 @@ from provisioning.records import runs
 from provisioning.sources import links
 from provisioning.sources.apply import Applier, owned_paths
 from provisioning.sources.people import PersonMapper
-from provisioning.sources.runner import SourceRunner, Tally, _Pass, source_class, utcnow
+from provisioning.sources.registry import source_class
+from provisioning.sources.runner import SourceRunner, utcnow
+from provisioning.sources.walk import Tally, Walk
 from provisioning.targets import build_client
 
 #: The wait before a transient failure is tried again when the source names none.
@@ -132,7 +134,7 @@ class ArrivalRunner:
             self._runs.clock,
         )
         known = await self._runs._thread(self._link, request.tenant, request.connection, person_id)
-        walk = _Pass(self._runs, applier, mapper, known, tally, self._runs.clock())
+        walk = Walk(self._runs, applier, mapper, known, tally, self._runs.clock())
         await walk.read(_one_page(record), None)
         await walk.managers()
 

@@ -26,7 +26,7 @@ from gateway.store.database import writer
 from provisioning.connectors import inbound
 from provisioning.records import hooks, runs
 from provisioning.sources.arrivals import ArrivalRunner
-from provisioning.sources.runner import source_class
+from provisioning.sources.registry import source_class
 
 log = structlog.get_logger("scimgw.hooks")
 

@@ -10,7 +10,7 @@ from gateway.config import GatewayConfig, SourceSettings, TargetConnection
 from gateway.scim.kinds import Kind, kinds_for
 from provisioning.mapping import parse_doc_path
 from provisioning.sources.people import PersonMapper
-from provisioning.sources.runner import source_class, source_settings
+from provisioning.sources.registry import source_class, source_settings
 
 
 def source_problems(config: GatewayConfig) -> list[str]:

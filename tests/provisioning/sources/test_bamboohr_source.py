@@ -588,7 +588,7 @@ def test_config_check_accepts_a_bamboohr_source_and_names_bad_options(
 
 
 def test_source_settings_win_over_the_options_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
-    from provisioning.sources.runner import source_settings
+    from provisioning.sources.registry import source_settings
 
     monkeypatch.setenv("BHR_KEY", API_KEY)
     monkeypatch.setenv("BHR_PASSWORD", "x")

@@ -74,11 +74,11 @@ RAW_CONFIG: dict[str, Any] = {
 
 
 class Clock:
-    """The processor's time: starts a second after now (the endpoint records at the real
-    time), then moved by tests."""
+    """The processor's time: starts a minute after now (the endpoint records at the real
+    time, which a loaded machine may take seconds to reach), then moved by tests."""
 
     def __init__(self) -> None:
-        self.now = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
+        self.now = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=1)
 
     def __call__(self) -> datetime:
         return self.now

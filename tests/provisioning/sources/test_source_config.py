@@ -2,7 +2,7 @@
 
 from gateway.config.file import parse_config
 from provisioning.sources import source_problems
-from provisioning.sources.runner import SOURCE_TYPES
+from provisioning.sources.registry import SOURCE_TYPES
 
 
 def _config(**connection: object) -> dict:
