@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.fakes.talenthr import TalentHrFake
 from tests.fakes.talentlms import TalentLmsFake
@@ -23,6 +24,7 @@ from tests.scenarios.conftest import Gateway, wait_for
 HR_KEY, LMS_KEY = "scenario-talenthr-key", "scenario-talentlms-key"
 SMTP_USER, SMTP_PASSWORD = "scimgw", "scenario-smtp-password"
 CREATED = datetime(2024, 9, 17, 8, 30, tzinfo=UTC)
+SEED = Path(__file__).parents[2] / "examples" / "seeds" / "s2-talenthr-talentlms.yaml"
 #: What HR owns on people the LMS also has: not userName, which stays the LMS login of
 #: people who started there (their SSO name).
 HR_OWNS = [
@@ -89,32 +91,19 @@ def config(hr_url: str, lms_url: str, **extra: dict[str, Any]) -> dict[str, Any]
     return {"default_tenant": "acme", "tenants": {"acme": {"connections": connections}}}
 
 
-def lms_to_hr(hr_url: str, lms_url: str, branch: int | None = None) -> dict[str, Any]:
-    """The LMS -> HR half of two-way: a source that only brings people in, and a TalentHR
-    target that creates employees and never touches one afterwards (S2.2)."""
-    return {
-        "lms_pull": {
-            "type": "talentlms",
-            "direction": "source",
-            "base_url": f"{lms_url}/api/v1",
-            "auth": {"type": "basic", "username": "${TALENTLMS_API_KEY}"},
-            "options": {"branch_id": branch} if branch else {},
-            "source": {
-                "match": ["email"],
-                "manager_field": None,
-                "authoritative": [],
-                "on_leave": "keep",
-            },
-        },
-        "hr_hire": {
-            "type": "talenthr",
-            "base_url": f"{hr_url}/v1",
-            "auth": {"type": "basic", "username": "${TALENTHR_API_KEY}"},
-            "matching": {"key": "email", "adopt_existing": True},
-            "create_only": True,
-            "deprovision": {"action": "none"},
-        },
-    }
+def seed(hr_url: str, lms_url: str, branch: int) -> dict[str, Any]:
+    """examples/seeds/s2-talenthr-talentlms.yaml (two-way) as a user copies it, pointed at
+    the fakes, the LMS pull limited to ``branch``, and run by hand (``scimgw sync``, S2.7)."""
+    config: dict[str, Any] = yaml.safe_load(SEED.read_text(encoding="utf-8"))
+    connections = config["tenants"]["acme"]["connections"]
+    for name, url in (("hr", hr_url), ("hr_hire", hr_url)):
+        connections[name]["base_url"] = f"{url}/v1"
+    for name in ("lms", "lms_pull"):
+        connections[name]["base_url"] = f"{lms_url}/api/v1"
+    connections["lms_pull"].setdefault("options", {})["branch_id"] = branch
+    for settings in connections.values():
+        settings.pop("schedule", None)  # manual runs only: a slot would run at start
+    return config
 
 
 def synced(gateway: Gateway, connection: str) -> dict[str, Any]:
@@ -218,9 +207,7 @@ def test_two_way_lms_only_people_become_employees_and_lms_edits_never_update_hr(
     fay.branches = {1}  # not in branch 2: the branch limits the sync (S2.1)
     hr_url, lms_url = serve(hr.app), serve(lms.app)
     gateway.configure(
-        config(hr_url, lms_url, **lms_to_hr(hr_url, lms_url, branch=2)),
-        TALENTHR_API_KEY=HR_KEY,
-        TALENTLMS_API_KEY=LMS_KEY,
+        seed(hr_url, lms_url, branch=2), TALENTHR_API_KEY=HR_KEY, TALENTLMS_API_KEY=LMS_KEY
     )
     gateway.start()
     assert synced(gateway, "hr")["status"] == "succeeded"

@@ -18,6 +18,7 @@ from typing import Any
 
 import asyncssh
 import sqlalchemy as sa
+import yaml
 
 from gateway.store.tables import SyncRun
 from tests.fakes.bamboohr import API_KEY, BambooHrFake, employee
@@ -25,6 +26,7 @@ from tests.fakes.sftp_server import SftpServer, sftp_server
 from tests.scenarios.conftest import Gateway, wait_for
 
 EVERY_SECONDS = 2
+SEED = Path(__file__).parents[2] / "examples" / "seeds" / "s3-bamboohr-elevo.yaml"
 
 
 @contextmanager
@@ -54,37 +56,20 @@ def sftp_in_thread(root: Path, client_key: asyncssh.SSHKey) -> Iterator[SftpServ
 
 
 def _config(bamboo_url: str, sftp: SftpServer) -> dict[str, Any]:
-    return {
-        "default_tenant": "acme",
-        "tenants": {
-            "acme": {
-                "connections": {
-                    "bamboohr": {
-                        "type": "bamboohr",
-                        "direction": "source",
-                        "base_url": bamboo_url,
-                        "auth": {
-                            "type": "basic",
-                            "username": "${BAMBOOHR_API_KEY}",
-                            "password": "${BAMBOOHR_PASSWORD}",
-                        },
-                        "options": {"company_domain": "acme"},
-                        "schedule": {"every": f"{EVERY_SECONDS}s"},
-                    },
-                    "elevo": {
-                        "type": "elevo",
-                        "options": {
-                            "host": sftp.host,
-                            "port": sftp.port,
-                            "username": sftp.username,
-                            "private_key": "${ELEVO_SSH_KEY}",
-                            "host_key": sftp.fingerprint,
-                        },
-                    },
-                }
-            }
-        },
-    }
+    """examples/seeds/s3-bamboohr-elevo.yaml as a user copies it, pointed at the fakes and
+    read every few seconds instead of hourly."""
+    config: dict[str, Any] = yaml.safe_load(SEED.read_text(encoding="utf-8"))
+    connections = config["tenants"]["acme"]["connections"]
+    connections["bamboohr"]["base_url"] = bamboo_url
+    connections["bamboohr"]["schedule"] = {"every": f"{EVERY_SECONDS}s"}
+    connections["elevo"]["options"].update(
+        host=sftp.host,
+        port=sftp.port,
+        username=sftp.username,
+        private_key="${ELEVO_SSH_KEY}",
+        host_key=sftp.fingerprint,
+    )
+    return config
 
 
 class ElevoDrop:

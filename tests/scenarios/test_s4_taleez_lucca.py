@@ -8,11 +8,13 @@ and ``scimgw deliveries`` run as commands; assertions on what Lucca holds afterw
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
 import sqlalchemy as sa
+import yaml
 
 from gateway.store.tables import OutboxEvent
 from tests.fakes.lucca import LuccaFake
@@ -20,6 +22,7 @@ from tests.fakes.serving import free_port
 from tests.fakes.taleez import API_KEY, TaleezFake, hired_event, post_hired
 from tests.scenarios.conftest import Gateway, wait_for
 
+SEED = Path(__file__).parents[2] / "examples" / "seeds" / "s4-taleez-lucca.yaml"
 OUTBOX = OutboxEvent.__table__  # type: ignore[attr-defined]
 HOOK_SECRET = "scenario-taleez-hook-secret-0123456789"
 LUCCA_KEY = "scenario-lucca-key"
@@ -35,46 +38,19 @@ def _ids(scim_path: str, table: dict[str, int]) -> dict[str, Any]:
 
 
 def _config(taleez_url: str, lucca_url: str) -> dict[str, Any]:
-    return {
-        "default_tenant": "acme",
-        "tenants": {
-            "acme": {
-                "connections": {
-                    "taleez": {
-                        "type": "taleez",
-                        "direction": "source",
-                        "base_url": f"{taleez_url}/0",
-                        "auth": {
-                            "type": "api_key",
-                            "key": "${TALEEZ_API_KEY}",
-                            "header": "x-taleez-api-secret",
-                        },
-                        "options": {"webhook_secret": "${TALEEZ_WEBHOOK_SECRET}"},
-                    },
-                    "lucca": {
-                        "type": "lucca",
-                        "base_url": lucca_url,
-                        "auth": {
-                            "type": "api_key",
-                            "key": "${LUCCA_API_KEY}",
-                            "template": "lucca application={key}",
-                        },
-                        "create_only": True,
-                        "max_attempts": 3,
-                        "options": {
-                            "default_legal_entity_id": ENTITY,
-                            "default_department_id": SALES,
-                            "default_role_id": ROLE,
-                        },
-                        "field_map_extra": {
-                            "departmentId": _ids("enterprise:department", DEPARTMENTS),
-                            "legalEntityId": _ids("enterprise:organization", ENTITIES),
-                        },
-                    },
-                }
-            }
-        },
-    }
+    """examples/seeds/s4-taleez-lucca.yaml as a user copies it, pointed at the fakes."""
+    config: dict[str, Any] = yaml.safe_load(SEED.read_text(encoding="utf-8"))
+    connections = config["tenants"]["acme"]["connections"]
+    connections["taleez"]["base_url"] = f"{taleez_url}/0"
+    connections["lucca"]["base_url"] = lucca_url
+    connections["lucca"]["max_attempts"] = 3  # the inactive head's error: dead in seconds
+    options = connections["lucca"]["options"]
+    assert (options["default_legal_entity_id"], options["default_role_id"]) == (ENTITY, ROLE)
+    assert options["default_department_id"] == SALES
+    mapped = connections["lucca"]["field_map_extra"]
+    assert mapped["departmentId"] == _ids("enterprise:department", DEPARTMENTS)
+    assert mapped["legalEntityId"] == _ids("enterprise:organization", ENTITIES)
+    return config
 
 
 def _lucca() -> LuccaFake:
