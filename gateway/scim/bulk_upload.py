@@ -84,14 +84,30 @@ async def read_result(request: Request) -> Response:
     caller = await principal(request, "scim:read")
     app = runtime(request)
     result_id = str(request.path_params["id"])
-    found = await app.store(_load, app, caller.tenant, result_id)
+    canonical = _result_id(result_id)
+    found = None if canonical is None else await app.store(_load, app, caller.tenant, canonical)
+    if canonical is None:
+        raise NotFoundException(
+            detail="no bulkUpload result: its id is a UUID, as Location gave it"
+        )
     if found is None:
         days = app.config.tenant(caller.tenant).bulk_upload.keep_results_days
         raise NotFoundException(
-            detail=f"no bulkUpload result {result_id} in this tenant (results are kept"
+            detail=f"no bulkUpload result {canonical} in this tenant (results are kept"
             f" {days} days, bulk_upload.keep_results_days)"
         )
     return scim_response(document(found, f"{base_url(request)}/bulkUpload/{found.id}"))
+
+
+def _result_id(text: str) -> str | None:
+    """The stored form of a result id (a UUID, any case); None for anything else, which
+    no result has: it is not sent to the store (PostgreSQL refuses a NUL in text)."""
+    if len(text) > 45:  # a UUID in any of its spellings is shorter
+        return None
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        return None
 
 
 def document(result: uploads.UploadResult, location: str) -> dict[str, Any]:

@@ -47,6 +47,14 @@ def named_manager(payload: Payload) -> NamedManager | None:
     return NamedManager(value, without)
 
 
+def without_manager(payload: Payload) -> Payload:
+    """The data with its manager cleared (null), as a push of ``"manager": null`` has it."""
+    enterprise_key = _key(payload, ENTERPRISE_SCHEMA) or ENTERPRISE_SCHEMA
+    enterprise = dict(payload.get(enterprise_key) or {})
+    enterprise[_key(enterprise, "manager") or "manager"] = None
+    return {**payload, enterprise_key: enterprise}
+
+
 def with_manager(payload: Payload, user_id: str) -> Payload:
     """The data naming the manager by scimgw id, with the ``$ref`` a created user's
     manager gets from the Entra dialect (gateway.scim.dialects), updates included."""

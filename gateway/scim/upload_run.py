@@ -35,7 +35,7 @@ from gateway.scim import dialects, limits
 from gateway.scim.kinds import Kind
 from gateway.scim.offload import off_loop
 from gateway.scim.upload_attributes import apply_attribute_map
-from gateway.scim.upload_managers import named_manager, with_manager
+from gateway.scim.upload_managers import named_manager, with_manager, without_manager
 from gateway.scim.upload_request import Upload
 from gateway.service import ResourceService, Transaction
 from gateway.store import uploads
@@ -173,7 +173,7 @@ class UploadRun:
                 detail=f"externalId matches more than one user ({' and '.join(found)});"
                 " give one of them another externalId"
             )
-        read = self._read_manager(tx, payload, later)
+        read = self._read_manager(tx, payload, later, upload.external_id)
         if not found:
             standard = dialects.resource_payload(self.kind, read.payload)
             listing = self.service.create(self.tenant, self.kind, standard, tx=tx)
@@ -197,15 +197,18 @@ class UploadRun:
         return UNCHANGED if listing.page.resources[0].version == current.version else UPDATED
 
     def _read_manager(
-        self, tx: Transaction, payload: dict[str, Any], later: frozenset[str]
+        self, tx: Transaction, payload: dict[str, Any], later: frozenset[str], own: str
     ) -> _ManagerRead:
         """The data with its manager named by scimgw id; else without the manager, and
-        the manager's externalId as unresolved or as deferred (its operation is later)."""
+        the manager's externalId as unresolved or as deferred (its operation is later).
+        A user naming itself (``own``, as HR systems list their head) has no manager."""
         manager = named_manager(payload)
         if manager is None:
             return _ManagerRead(payload)
         if manager.external_id is None:  # cleared
             return _ManagerRead(manager.without, named=True)
+        if manager.external_id == own:
+            return _ManagerRead(without_manager(payload), named=True)
         ids = uploads.user_ids_by_external_id(tx.connection, self.tenant, manager.external_id)
         if len(ids) == 1:
             return _ManagerRead(with_manager(payload, ids[0]), named=True)

@@ -10,9 +10,9 @@ Lucca like any change. Behaviour, options, limits and what is assumed:
 from collections.abc import Mapping
 from datetime import date, datetime
 from types import MappingProxyType
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from gateway.config import Secret
 from provisioning.connectors.base import ConnectorOptions, ConnectorSetup, SourcePage
@@ -76,22 +76,33 @@ class _Event(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True, hide_input_in_errors=True)
 
 
+def _not_a_boolean(value: Any) -> Any:
+    if isinstance(value, bool):  # JSON true is no id, though Python counts it as 1
+        raise ValueError("an id is a number, not true or false")
+    return value
+
+
+#: A Taleez id: a positive int64, digits in a string accepted, true and false refused.
+TaleezId = Annotated[int, BeforeValidator(_not_a_boolean), Field(ge=1, le=MAX_ID)]
+OptionalId = Annotated[int | None, BeforeValidator(_not_a_boolean), Field(ge=1, le=MAX_ID)]
+
+
 class EventCandidate(_Event):
-    id: int = Field(ge=1, le=MAX_ID)
+    id: TaleezId
 
 
 class EventJob(_Event):
-    id: int = Field(ge=1, le=MAX_ID)
+    id: TaleezId
     label: str | None = Field(None, max_length=300)
 
 
 class EventUnit(_Event):
-    id: int | None = Field(None, ge=1, le=MAX_ID)
+    id: OptionalId = None
     publicName: str | None = Field(None, max_length=300)  # noqa: N815 - Taleez's name
 
 
 class EventDepartment(_Event):
-    id: int | None = Field(None, ge=1, le=MAX_ID)
+    id: OptionalId = None
     name: str | None = Field(None, max_length=300)
 
 

@@ -10,13 +10,13 @@ serve`` and ``scimgw worker``; an event recorded before a restart is processed a
 """
 
 import asyncio
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
+import orjson
 import structlog
 from pydantic import ValidationError
 from sqlalchemy.engine import Engine
@@ -40,6 +40,10 @@ MAX_RETRY_SECONDS = 3600.0
 POLL_SECONDS = 2.0
 #: The wait when the connection is running (a sync, another event): soon.
 BUSY_RETRY_SECONDS = 3.0
+
+
+#: The answer to a wrong or missing secret, and to an address that takes no webhook.
+WRONG_SECRET = "missing or wrong webhook secret"
 
 
 class HookRefused(Exception):
@@ -71,12 +75,17 @@ def receive(
     """Check and record one event (blocking: call it in a worker thread).
 
     Raises:
-        HookRefused: 404 no such webhook, 401 wrong or missing secret, 400 a body that
-            is not an event of the source's contract.
+        HookRefused: 401 wrong or missing secret, or no webhook at that address; 400 a
+            body that is not an event of the source's contract.
     """
-    source, expected, header = _webhook(config, tenant, name)
+    found = _webhook(config, tenant, name)
+    if found is None:
+        # Answered as a wrong secret is: a caller cannot map tenants and connections.
+        log.info("hook.no_webhook", tenant=tenant[:100], connection=name[:100])
+        raise HookRefused(401, WRONG_SECRET)
+    source, expected, header = found
     if not inbound.secret_matches(expected, headers.get(header)):
-        raise HookRefused(401, "missing or wrong webhook secret")
+        raise HookRefused(401, WRONG_SECRET)
     event = _event(source, body)
     if event is None:
         return Receipt("ignored")
@@ -93,28 +102,29 @@ def receive(
     return Receipt("duplicate") if event_id is None else Receipt("accepted", event_id)
 
 
-def _webhook(config: GatewayConfig, tenant: str, name: str) -> tuple[Any, str, str]:
-    """The source class, secret and secret header of a connection taking webhooks; 404 else."""
+def _webhook(config: GatewayConfig, tenant: str, name: str) -> tuple[Any, str, str] | None:
+    """The source class, secret and secret header of a connection taking webhooks."""
     found = config.tenants.get(tenant)
     settings = None if found is None else found.connections.get(name)
-    missing = HookRefused(404, f"no webhook at {tenant}/{name}")
     if settings is None or settings.direction not in ("source", "both"):
-        raise missing
+        return None
     try:
         source = source_class(settings.type)
         options = source.options_model.model_validate(dict(settings.options))
     except (ValueError, ValidationError):
-        raise missing from None
+        return None
     secret = getattr(options, "webhook_secret", None)
     if secret is None or not hasattr(source, "hook_event"):
-        raise missing
+        return None
     return source, secret.get_secret_value(), options.webhook_header
 
 
 def _event(source: Any, body: bytes) -> inbound.InboundEvent | None:
     try:
-        parsed = json.loads(body)
-    except ValueError:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        if "depth limit" in str(exc):  # orjson stops at 1,024 levels
+            raise HookRefused(400, "the body is nested too deeply to be an event") from None
         raise HookRefused(400, "the body is not JSON") from None
     try:
         event: inbound.InboundEvent | None = source.hook_event(parsed)

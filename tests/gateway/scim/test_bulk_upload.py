@@ -503,3 +503,29 @@ async def test_requests_past_the_tenants_rate_get_429_with_retry_after(
     headers = {"Authorization": f"Bearer {other}"}
     body = copy.deepcopy(MICROSOFT_EXAMPLE)
     assert (await client.post("/bulkUpload", json=body, headers=headers)).status_code == 202
+
+
+@pytest.mark.parametrize(
+    "result_id", ["%00", "x%27%3B--", "a" * 300, "12345678-1234-1234-1234-1234567890zz"]
+)
+async def test_a_result_address_that_is_no_result_id_is_not_found_on_either_engine(
+    client: httpx.AsyncClient, result_id: str
+) -> None:
+    response = await client.get(f"/bulkUpload/{result_id}")
+    assert response.status_code == 404, response.text
+    assert response.json()["status"] == "404"
+
+
+async def test_a_user_naming_itself_its_manager_is_written_without_a_manager(
+    client: httpx.AsyncClient,
+) -> None:
+    result = await outcome(client, person("7", **managed_by("7")))
+    [entry] = result["Operations"]
+    assert entry["status"] == "created"
+    assert "unresolvedManager" not in entry
+    user = await user_by_external_id(client, "7")
+    assert "manager" not in user.get(ENTERPRISE, {})
+    # and pushed again with itself as manager, it stays without one
+    again = await outcome(client, person("7", **managed_by("7")))
+    assert again["Operations"][0]["status"] == "unchanged"
+    assert "manager" not in (await user_by_external_id(client, "7")).get(ENTERPRISE, {})

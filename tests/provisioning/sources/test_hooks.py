@@ -162,14 +162,18 @@ async def test_a_sender_without_the_shared_secret_is_refused_401_and_nothing_is_
     assert hooks.events() == []
 
 
-async def test_a_connection_without_a_webhook_secret_takes_no_webhook(hooks: Hooks) -> None:
+async def test_an_address_with_no_webhook_answers_as_a_wrong_secret_does(hooks: Hooks) -> None:
+    # A caller cannot tell which tenants and connections exist by probing addresses.
     transport = httpx.ASGITransport(app=hooks.endpoint)
     async with httpx.AsyncClient(transport=transport) as client:
-        for path in ("/hooks/acme/plain", "/hooks/acme/lucca", "/hooks/globex/taleez"):
+        paths = ("/hooks/acme/plain", "/hooks/acme/lucca", "/hooks/globex/taleez", "/hooks/x/y")
+        for path in paths:
             answer = await client.post(
                 f"http://scimgw.test{path}", json=hired_event(1), headers={SECRET_HEADER: SECRET}
             )
-            assert answer.status_code == 404, path
+            assert answer.status_code == 401, path
+            assert answer.json() == {"error": "missing or wrong webhook secret"}
+    assert hooks.events() == []
 
 
 @pytest.mark.parametrize(
@@ -181,6 +185,10 @@ async def test_a_connection_without_a_webhook_secret_takes_no_webhook(hooks: Hoo
             {"event": "candidate.hired", "candidate": {"id": -3}},
             "candidate.id: Input should be greater than or equal to 1",
         ),
+        ({"event": "candidate.hired", "candidate": {"id": True}}, "candidate.id: "),
+        ({"event": "candidate.hired", "candidate": {"id": 1.5}}, "candidate.id: "),
+        (b"[" * 30_000 + b"]" * 30_000, "nested too deeply"),
+        (b'{"event": "candidate.hired", "candidate": ' * 1_400, "nested too deeply"),
     ],
 )
 async def test_a_malformed_event_is_refused_400_with_a_clear_message(
