@@ -261,9 +261,18 @@ async def delete_resource(request: Request) -> Response:
     return Response(status_code=204)
 
 
+#: Resource ids are at most 36 characters (a UUID; the id columns' width).
+MAX_ID_LENGTH = 36
+
+
 def _id(request: Request, caller: Principal) -> str:
     if "id" in request.path_params:
-        return str(request.path_params["id"])
+        resource_id = str(request.path_params["id"])
+        if len(resource_id) > MAX_ID_LENGTH or "\x00" in resource_id:
+            # No resource has it; not sent to the store, where PostgreSQL refuses a NUL
+            # in text (a 500) and SQLite answers none: both answer 404 here.
+            raise NotFoundException(detail=f"no {kind_of(request, caller).name} has this id")
+        return resource_id
     if caller.user_id is None:  # /Me
         raise NotFoundException(
             detail="/Me needs a token linked to a user (scimgw token create --user ID)"
