@@ -67,7 +67,7 @@ def hooks_app(
 async def _body(request: Request) -> bytes:
     """The body, read no further than the limit (a lying Content-Length changes nothing)."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > hooks.MAX_BODY:
+    if declared.isascii() and declared.isdigit() and int(declared) > hooks.MAX_BODY:
         raise TooLarge
     chunks, size = [], 0
     async for chunk in request.stream():

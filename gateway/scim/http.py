@@ -36,7 +36,7 @@ async def read_json(request: Request, limit: int) -> dict[str, Any]:
     if media_type and media_type not in ACCEPTED_MEDIA_TYPES:
         raise UnsupportedMediaType()
     declared = header(request, b"content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
+    if declared and declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLargeException(detail=f"request body exceeds {limit} bytes")
     body = bytearray()
     async for chunk in request.stream():

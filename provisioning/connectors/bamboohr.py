@@ -176,8 +176,8 @@ def _created_id(response: httpx.Response) -> str:
     """The id at the end of ``Location`` (``.../employees/123``), or its ``id=`` query."""
     location = httpx.URL(response.headers.get("Location", ""))
     last = location.path.rstrip("/").rsplit("/", 1)[-1]
-    found = last if last.isdigit() else location.params.get("id", "")
-    if not found.isdigit():
+    found = last if last.isascii() and last.isdigit() else location.params.get("id", "")
+    if not (found.isascii() and found.isdigit()):
         raise PermanentError(
             f"BambooHR answered {response.status_code} without the new employee's id in "
             "Location; replaying the event links the employee by its matching key",

@@ -25,7 +25,12 @@ def positive_id(vendor: str) -> FieldForm:
     def write(name: str, value: Any) -> int:
         if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
             return value
-        if isinstance(value, str) and value.strip().isdigit() and int(value) >= 1:
+        if (
+            isinstance(value, str)
+            and value.strip().isascii()
+            and value.strip().isdigit()
+            and int(value) >= 1
+        ):
             return int(value)
         # The value is not quoted: messages are kept in delivery rows.
         raise MappingError(

@@ -208,7 +208,7 @@ class TaleezSource:
 
 def _candidate_id(person_id: str) -> int:
     """A candidate id is a positive integer [V]: anything else never reaches the URL."""
-    if not person_id.isdigit() or int(person_id) < 1:
+    if not (person_id.isascii() and person_id.isdigit()) or not 1 <= int(person_id) <= MAX_ID:
         raise PermanentError(f"{person_id!r} is not a Taleez candidate id (a positive integer)")
     return int(person_id)
 

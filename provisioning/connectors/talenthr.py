@@ -242,7 +242,7 @@ class TalentHrConnector(ResourceTarget):
     async def _rehire_manager(self, employee: Mapping[str, Any]) -> int:
         """The manager on record if still an active employee, else the configured one."""
         former = employee.get(MANAGER)
-        if isinstance(former, int | str) and str(former).isdigit():
+        if isinstance(former, int | str) and str(former).isascii() and str(former).isdigit():
             manager = await self._read(str(former))
             if manager is not None and not self._ended(manager):
                 return int(former)
@@ -290,6 +290,6 @@ class TalentHrConnector(ResourceTarget):
 
 def _common_fields(payload: Mapping[str, Any]) -> dict[str, Any]:
     body = {key: value for key, value in payload.items() if key not in HIRE_ONLY}
-    if isinstance(body.get(MANAGER), str) and body[MANAGER].isdigit():
+    if isinstance(body.get(MANAGER), str) and body[MANAGER].isascii() and body[MANAGER].isdigit():
         body[MANAGER] = int(body[MANAGER])  # the manager's remote id, as TalentHR's integer
     return body

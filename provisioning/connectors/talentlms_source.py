@@ -190,7 +190,7 @@ def _day(value: Any, date_format: str) -> date | None:
 
 def _created(user: Mapping[str, Any], date_format: str) -> date | None:
     stamp = user.get(CREATED_ON_TIMESTAMP)
-    if isinstance(stamp, str | int) and str(stamp).isdigit():
+    if isinstance(stamp, str | int) and str(stamp).isascii() and str(stamp).isdigit():
         return datetime.fromtimestamp(int(stamp), UTC).date()
     created = user.get(CREATED_ON)
     if isinstance(created, str):

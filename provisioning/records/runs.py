@@ -367,7 +367,7 @@ def _dead_here(runner: str) -> bool:
     """Whether ``runner`` (``host:pid``, :func:`this_process`) is a process of this host
     that no longer exists."""
     host, _, pid = runner.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
+    if host != socket.gethostname() or not (pid.isascii() and pid.isdigit()):
         return False
     try:
         os.kill(int(pid), 0)

@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from provisioning.errors import ConflictError, PermanentError, RateLimited, TransientError
-from provisioning.responses import account_gone, call, read_json
+from provisioning.responses import account_gone, call, read_json, retry_after_seconds
 
 URL = "https://target.example/api/users/42"
 
@@ -63,6 +63,11 @@ async def test_a_429_is_rate_limited_with_retry_after() -> None:
         with pytest.raises(RateLimited) as caught:
             await call(http, "GET", URL)
     assert caught.value.retry_after == 30.0
+
+
+@pytest.mark.parametrize("value", ["\u00b2", "\u0661\u0662", "soon", "-5"])
+def test_a_retry_after_that_is_neither_seconds_nor_a_date_is_no_wait(value: str) -> None:
+    assert retry_after_seconds(value) is None
 
 
 async def test_a_vendor_throttle_status_and_default_wait() -> None:

@@ -104,11 +104,13 @@ async def test_an_unknown_candidate_is_a_plain_permanent_error(http: httpx.Async
         await source(http).read_person("99", {})
 
 
+@pytest.mark.parametrize("person_id", ["1/../../jobs", "\u00b2", "\u0661\u0662", "9" * 30, "0"])
 async def test_an_id_that_is_no_candidate_id_never_reaches_the_url(
-    fake: TaleezFake, http: httpx.AsyncClient
+    fake: TaleezFake, http: httpx.AsyncClient, person_id: str
 ) -> None:
+    # Unicode digits are digits to str.isdigit(), not to Taleez; past int64 is no id.
     with pytest.raises(PermanentError, match="not a Taleez candidate id"):
-        await source(http).read_person("1/../../jobs", {})
+        await source(http).read_person(person_id, {})
     assert fake.requests == []
 
 
