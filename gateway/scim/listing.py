@@ -1,23 +1,20 @@
 """List and search parameters (RFC 7644 §3.4.2) and cursor paging (RFC 9865)."""
 
 import base64
-import hashlib
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
 from scim2_models import InvalidCursorException
-from scim2_models.path import FilterNode
 
 from gateway.config import ServerConfig
 from gateway.errors import InvalidValueException
-from gateway.scim.kinds import GROUP, Kind
 from gateway.scim.limits import Limits, check_projection
+from gateway.scim.list_query import ListQuery
+from gateway.scim.query_templates import QueryTemplates, split_query
 from gateway.scim.representation import Projection, parse_attribute_list
 from gateway.store.filter_limits import FilterLimits
 from gateway.store.filters import parse_filter
-from gateway.store.queries import Search
 
 LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 #: The largest startIndex (and cursor position) taken: far beyond any collection, and an
@@ -25,42 +22,6 @@ LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 #: gives no upper bound; a larger one is 400 invalidValue rather than an empty page, so a
 #: client learns its paging went wrong.
 MAX_START_INDEX = 2**31 - 1
-
-
-@dataclass(frozen=True)
-class ListQuery:
-    """A list request, from query parameters or a ``.search`` body."""
-
-    filter: str | None = None
-    sort_by: str | None = None
-    descending: bool = False
-    start_index: int = 1
-    count: int = 100
-    cursor: str | None = None
-    projection: Projection = Projection()
-    #: ``filter`` parsed (syntax only; the store checks it against each kind's model).
-    filter_node: FilterNode | None = None
-    #: The store's searches for this query, by kind and page (see :meth:`search`).
-    searches: dict[tuple[Any, ...], Search] = field(default_factory=dict, compare=False, repr=False)
-
-    def search(self, kind: Kind, offset: int, limit: int) -> Search:
-        """The store's search for a page of this query over ``kind``, kept: a query
-        parsed once (:class:`ListQueries`) gives the same search each time, and the store
-        keeps that search's plan and operands on it."""
-        key = (kind.name, kind.model, offset, limit)
-        search = self.searches.get(key)
-        if search is None:
-            related = self.projection.wants("members" if kind.name == GROUP.name else "groups")
-            search = Search(self.filter_node, self.sort_by, self.descending, offset, limit, related)
-            if len(self.searches) >= 64:  # cursors page through one query: bounded
-                self.searches.clear()
-            self.searches[key] = search
-        return search
-
-    def fingerprint(self) -> str:
-        """What a cursor is bound to: reusing it with another filter or sort is an error."""
-        key = f"{self.filter}|{self.sort_by}|{self.descending}"
-        return hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
 def _integer(value: Any, name: str) -> int | None:
@@ -122,18 +83,27 @@ class ListQueries:
     def __init__(self, server: ServerConfig) -> None:
         self.server = server
         self._memo: dict[tuple[bytes, bool], ListQuery] = {}
+        self.templates = QueryTemplates()
 
     def __call__(self, query_string: bytes, privileged: bool) -> ListQuery:
         """The query of ``GET /<collection>?<query_string>``; 400 when it is not one."""
         key = (query_string, privileged)
         query = self._memo.get(key)
+        if query is not None:
+            return query
+        # A lookup of a name not asked for before: the template of an earlier one
+        # (gateway.scim.query_templates), else the full parse.
+        split = split_query(query_string)
+        query = None if split is None else self.templates.query(split, privileged)
         if query is None:
             # The last value of each name, as dict(request.query_params) would give.
             pairs = parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)
             query = parse_list_query(dict(pairs), self.server, privileged)
-            if len(self._memo) >= self.MAX_ENTRIES:
-                self._memo.clear()
-            self._memo[key] = query
+            if split is not None:
+                self.templates.learn(split, privileged, query)
+        if len(self._memo) >= self.MAX_ENTRIES:
+            self._memo.clear()
+        self._memo[key] = query
         return query
 
 
