@@ -131,8 +131,8 @@ async def list_resources(request: Request) -> Response:
 async def search_resources(request: Request) -> Response:
     caller = await principal(request, "scim:read")
     body = await read_json(request, runtime(request).config.server.max_request_size)
-    schemas = body.get("schemas") or []
-    if SEARCH_REQUEST not in schemas:
+    schemas = body.get("schemas")
+    if not isinstance(schemas, list) or SEARCH_REQUEST not in schemas:
         raise InvalidValueException(detail=f"a search request has the schema {SEARCH_REQUEST}")
     server, privileged = runtime(request).config.server, caller.can("scim:sensitive")
     if len(str(body.get("filter") or "")) > LONG_QUERY:

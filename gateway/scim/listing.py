@@ -33,8 +33,36 @@ def _integer(value: Any, name: str) -> int | None:
         raise InvalidValueException(detail=f"{name} must be an integer") from None
 
 
+#: What each list parameter may be in a ``.search`` body (RFC 7644 §3.4.3); a query
+#: string gives only strings. null is taken as absent, as for any SCIM attribute.
+_PARAMETER_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
+    "filter": ((str,), "a filter string"),
+    "sortBy": ((str,), "an attribute name"),
+    "sortOrder": ((str,), '"ascending" or "descending"'),
+    "cursor": ((str,), "a cursor string"),
+    "startIndex": ((int, str), "an integer"),
+    "count": ((int, str), "an integer"),
+    "attributes": ((list, str), "a list of attribute names"),
+    "excludedAttributes": ((list, str), "a list of attribute names"),
+}
+
+
+def _check_parameter_types(params: dict[str, Any]) -> None:
+    """Refuse a parameter of the wrong JSON type with 400 ``invalidValue``."""
+    for name, (types, expected) in _PARAMETER_TYPES.items():
+        value = params.get(name)
+        if value is None:
+            continue
+        wrong = isinstance(value, bool) or not isinstance(value, types)
+        if not wrong and isinstance(value, list):
+            wrong = not all(isinstance(item, str) for item in value)
+        if wrong:
+            raise InvalidValueException(detail=f"{name} must be {expected}")
+
+
 def parse_list_query(params: dict[str, Any], server: ServerConfig, privileged: bool) -> ListQuery:
     """Build a ListQuery from query parameters or a SearchRequest body (same names)."""
+    _check_parameter_types(params)
     attributes = parse_attribute_list(params.get("attributes"))
     excluded = parse_attribute_list(params.get("excludedAttributes"))
     check_projection(attributes, excluded, Limits.of(server))

@@ -143,9 +143,48 @@ async def test_search_endpoint_takes_the_same_parameters(
     assert set(page["Resources"][0]) == {"schemas", "id", "userName"}
 
 
-async def test_search_without_search_schema_is_refused(client: httpx.AsyncClient) -> None:
-    response = await client.post("/Users/.search", json={"filter": "active eq true"})
-    assert response.status_code == 400
+@pytest.mark.parametrize("schemas", [None, True, "x", SEARCH, {"a": SEARCH}, [1]])
+async def test_search_without_search_schema_is_refused(
+    client: httpx.AsyncClient, schemas: object
+) -> None:
+    body = {"filter": "active eq true"} if schemas is None else {"schemas": schemas}
+    response = await client.post("/Users/.search", json=body)
+    assert response.status_code == 400, response.text
+    assert response.json()["scimType"] == "invalidValue"
+
+
+@pytest.mark.parametrize(
+    ("member", "value"),
+    [
+        ("filter", 1.5),
+        ("filter", ["userName pr"]),
+        ("sortBy", {"a": 1}),
+        ("sortOrder", 1),
+        ("cursor", 7),
+        ("startIndex", True),
+        ("count", 2.5),
+        ("attributes", [1, 2]),
+        ("attributes", 3),
+        ("excludedAttributes", ["userName", None]),
+    ],
+)
+@pytest.mark.parametrize("path", ["/Users/.search", "/.search"])
+async def test_a_search_member_of_the_wrong_json_type_is_invalid_value(
+    client: httpx.AsyncClient, member: str, value: object, path: str
+) -> None:
+    response = await client.post(path, json={"schemas": [SEARCH], member: value})
+    assert response.status_code == 400, response.text
+    assert response.json()["scimType"] == "invalidValue"
+    assert response.json()["detail"].startswith(f"{member} must be")
+
+
+async def test_a_null_search_member_is_taken_as_absent(
+    client: httpx.AsyncClient, people: list[str]
+) -> None:
+    body = {"schemas": [SEARCH], "filter": None, "excludedAttributes": None, "count": None}
+    response = await client.post("/Users/.search", json=body)
+    assert response.status_code == 200, response.text
+    assert response.json()["totalResults"] == len(people)
 
 
 async def test_root_search_spans_users_and_groups(
