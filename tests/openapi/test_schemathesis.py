@@ -25,6 +25,7 @@ from gateway.config import GatewayConfig
 from gateway.settings import Settings
 from gateway.store import migrations
 from gateway.store.database import create_engine
+from tests.conftest import DATABASES, _truncate
 
 SPEC_PATH = Path(__file__).resolve().parents[2] / "openapi" / "scim.yaml"
 CONFIG = schemathesis.Config.from_dict(
@@ -67,12 +68,23 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    """(base URL, token) of the app on a real socket; the token may write and read all."""
-    url = f"sqlite:///{tmp_path_factory.mktemp('schemathesis')}/scimgw.db"
-    migrations.upgrade(url)
+@pytest.fixture(scope="module", params=DATABASES)
+def live(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, str]]:
+    """(base URL, token) of the app on a real socket; the token may write and read all.
+
+    On both engines: they must accept and refuse the same input (a path id holding a
+    NUL was a 500 on PostgreSQL only).
+    """
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('schemathesis')}/scimgw.db"
+        migrations.upgrade(url)
+    else:
+        url = request.getfixturevalue("postgres_database_url")
     engine = create_engine(url)
+    if request.param != "sqlite":
+        _truncate(engine)
     ensure_tenant(engine, "default")
     token = create_token(engine, "default", "schemathesis", ("scim:write", "scim:sensitive"))
     # schemathesis sends bulkUpload requests faster than Entra's 40/s: a 429 is not the
