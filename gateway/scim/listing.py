@@ -40,8 +40,9 @@ _PARAMETER_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
     "sortBy": ((str,), "an attribute name"),
     "sortOrder": ((str,), '"ascending" or "descending"'),
     "cursor": ((str,), "a cursor string"),
-    "startIndex": ((int, str), "an integer"),
-    "count": ((int, str), "an integer"),
+    # A JSON integer past 64 bits arrives as a float (orjson): integral, it is one.
+    "startIndex": ((int, float, str), "an integer"),
+    "count": ((int, float, str), "an integer"),
     "attributes": ((list, str), "a list of attribute names"),
     "excludedAttributes": ((list, str), "a list of attribute names"),
 }
@@ -54,6 +55,8 @@ def _check_parameter_types(params: dict[str, Any]) -> None:
         if value is None:
             continue
         wrong = isinstance(value, bool) or not isinstance(value, types)
+        if not wrong and isinstance(value, float):
+            wrong = not value.is_integer()
         if not wrong and isinstance(value, list):
             wrong = not all(isinstance(item, str) for item in value)
         if wrong:

@@ -44,13 +44,10 @@ class Split:
 
 def split_query(query_string: bytes) -> Split | None:
     """The query string around its only quoted string; None when it has not exactly one."""
-    quotes = _QUOTE.findall(query_string, 0)
+    quotes = list(_QUOTE.finditer(query_string))
     if len(quotes) != 2:
         return None
-    opening = _QUOTE.search(query_string)
-    assert opening is not None
-    closing = _QUOTE.search(query_string, opening.end())
-    assert closing is not None
+    opening, closing = quotes
     literal = query_string[opening.end() : closing.start()]
     if _UNSAFE_RAW.search(literal):
         return None
@@ -85,8 +82,9 @@ class QueryTemplates:
         if template is None:
             return None
         value = decoded(split.literal)
-        # What the filter limits check of a string (gateway.store.filter_limits) holds
-        # here: no NUL (refused below), no unpaired surrogate (UTF-8 decoded, replaced).
+        # The filter limits' checks of a string (gateway.store.filter_limits) hold here:
+        # a NUL or another control character goes to the full parse (next line), which
+        # refuses it; an unpaired surrogate cannot come out of a UTF-8 decoding.
         if _PLAIN_VALUE.fullmatch(value) is None:
             return None  # the full parse decides (and words the refusal)
         comparison, query = template.comparison, template.query
