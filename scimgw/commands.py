@@ -37,7 +37,7 @@ from scimgw.cli_common import (
     required_config,
     settings_from,
 )
-from scimgw.hooks import processing
+from scimgw.hooks import process_due, processing, takes_hooks
 from scimgw.syncing import scheduling
 
 config_app = typer.Typer(help="Configuration file", no_args_is_help=True)
@@ -116,6 +116,11 @@ async def _run_worker(
     delivery = Worker(engine, targets, lease=timedelta(seconds=lease))
     try:
         if once:
+            # Webhook events recorded since the last run first (a cron job beside
+            # `serve --no-worker`): the people they bring are then delivered in this run.
+            if only is None and takes_hooks(config):
+                processed = await process_due(engine, config)
+                typer.echo(f"processed {processed} webhook event{'' if processed == 1 else 's'}")
             typer.echo(f"settled {await delivery.drain()} events")
             return
         stop = asyncio.Event()

@@ -125,3 +125,8 @@ async def processing(
     finally:
         stop.set()
         await task
+
+
+async def process_due(engine: Engine, config: GatewayConfig) -> int:
+    """Process the recorded events due now, once (``scimgw worker --once``); how many."""
+    return await hooks.HookProcessor(engine, config).drain()

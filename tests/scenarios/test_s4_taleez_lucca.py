@@ -227,11 +227,9 @@ def test_hr_edits_in_lucca_after_the_creation_are_never_overwritten(
     )
 
 
-def test_a_hire_received_before_a_restart_is_delivered_after_it(
-    gateway: Gateway, serve: Any
-) -> None:
-    """The event is recorded by a server that does not process (``serve --no-worker``,
-    then stopped); the next ``scimgw serve`` processes it: nothing is lost."""
+def _recorded_while_nobody_processes(gateway: Gateway, serve: Any) -> tuple[TaleezFake, LuccaFake]:
+    """Fay's hire, recorded by a server that does not process (``serve --no-worker``,
+    then stopped): Taleez not read yet, Fay not in Lucca."""
     taleez, lucca = TaleezFake(), _lucca()
     taleez.add_job(45, "Account manager")
     gateway.configure(
@@ -258,9 +256,28 @@ def test_a_hire_received_before_a_restart_is_delivered_after_it(
         receiving.terminate()
         receiving.wait(timeout=15)
     assert taleez.requests == [] and _employee(lucca, "fay@mail.test") is None
+    return taleez, lucca
 
+
+def test_a_hire_received_before_a_restart_is_delivered_after_it(
+    gateway: Gateway, serve: Any
+) -> None:
+    """The next ``scimgw serve`` processes an event recorded before: nothing is lost."""
+    _taleez, lucca = _recorded_while_nobody_processes(gateway, serve)
     gateway.start()
     wait_for(lambda: _employee(lucca, "fay@mail.test"), what="Fay in Lucca after the restart")
+
+
+def test_a_worker_run_once_from_cron_processes_the_recorded_hire_and_delivers_it(
+    gateway: Gateway, serve: Any
+) -> None:
+    """``scimgw worker --once`` (a cron job beside ``serve --no-worker``) processes the
+    webhook events recorded since, then delivers what they enqueued, before it exits."""
+    _taleez, lucca = _recorded_while_nobody_processes(gateway, serve)
+    ran = gateway.cli("worker", "--once")
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert "processed 1 webhook event" in ran.stdout, ran.stdout
+    assert _employee(lucca, "fay@mail.test") is not None  # delivered before the exit
 
 
 def _answers(url: str) -> bool:
