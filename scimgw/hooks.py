@@ -54,7 +54,9 @@ def hooks_app(
         try:
             receipt = await anyio.to_thread.run_sync(receive, limiter=limiter)
         except hooks.HookRefused as refused:
-            log.info("hook.refused", tenant=tenant, connection=name, status=refused.status)
+            # The address is the caller's: logged bounded (a refused one may be anything).
+            shown = {"tenant": tenant[:100], "connection": name[:100]}
+            log.info("hook.refused", **shown, status=refused.status)
             return _answer(refused.status, refused.message)
         log.info("hook.received", tenant=tenant, connection=name, outcome=receipt.status)
         if receipt.status == "accepted" and wake is not None:
