@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from provisioning.connectors.base import ConnectorOptions, ConnectorSetup, SourcePage
-from provisioning.connectors.dates import as_date
+from provisioning.connectors.dates import TimeZoneName, as_date, today_in
 from provisioning.connectors.paging import member
 from provisioning.connectors.profile import ApiClient
 from provisioning.connectors.talenthr import DEFAULT_BASE_URL, DIRECTORY_PATH, PROFILE
@@ -85,6 +85,9 @@ class TalentHrSourceOptions(ConnectorOptions):
     #: trusts the directory rows: one request per 100 people instead of one per person,
     #: for accounts whose directory carries ``termination_date``.
     details: bool = True
+    #: The company's time zone: a termination takes effect on its day there, not on the
+    #: server's (a Paris leaver of today is one from midnight Paris time).
+    timezone: TimeZoneName = "UTC"
 
 
 def employee_status(employee: Mapping[str, Any], today: date) -> tuple[str, str | None]:
@@ -106,17 +109,18 @@ class TalentHrSource:
     Args:
         setup: ``base_url`` defaults to TalentHR's public API; ``http`` carries the basic
             auth (API key as username).
-        today: the current date, for the leaver rule.
+        today: the current date, for the leaver rule; by default the day in the
+            ``timezone`` option.
     """
 
     type: ClassVar[str] = "talenthr"
     default_read_map: ClassVar[Mapping[str, Any]] = DEFAULT_READ_MAP
     options_model: ClassVar[Any] = TalentHrSourceOptions
 
-    def __init__(self, setup: ConnectorSetup, *, today: Callable[[], date] = date.today) -> None:
+    def __init__(self, setup: ConnectorSetup, *, today: Callable[[], date] | None = None) -> None:
         self.options = TalentHrSourceOptions.model_validate(dict(setup.options))
         self._api = ApiClient(setup.http, setup.base_url or DEFAULT_BASE_URL, PROFILE)
-        self._today = today
+        self._today = today or today_in(self.options.timezone)
 
     async def check(self) -> None:
         """One directory row: proves the key, the base URL and the filter."""

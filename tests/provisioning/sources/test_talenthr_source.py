@@ -1,8 +1,9 @@
 """TalentHR as a source (S2, HR -> LMS): the connector against its contract fake, and runs
 of it into the store (SQLite and PostgreSQL)."""
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -11,7 +12,11 @@ from sqlalchemy.engine import Engine
 from gateway.auth.tokens import ensure_tenant
 from gateway.config.file import parse_config
 from provisioning.connectors import ConnectorSetup
-from provisioning.connectors.talenthr_source import TalentHrSource, employee_status
+from provisioning.connectors.talenthr_source import (
+    TalentHrSource,
+    TalentHrSourceOptions,
+    employee_status,
+)
 from provisioning.errors import AuthError, RateLimited
 from provisioning.records.runs import RunRequest
 from provisioning.sources import SourceRunner
@@ -101,6 +106,27 @@ async def test_a_terminated_employee_is_read_as_terminated_from_their_own_record
     records = {r["id"]: r for r in await read_all(source(fake))}
     assert records[102]["status"] == "terminated" and records[102]["last_day"] == "2026-02-26"
     assert records[101]["status"] == "active"
+
+
+@pytest.mark.parametrize(
+    ("zone", "status"), [("Pacific/Kiritimati", "terminated"), ("Pacific/Pago_Pago", "active")]
+)
+async def test_a_termination_takes_effect_on_its_day_in_the_company_time_zone(
+    zone: str, status: str
+) -> None:
+    # Kiritimati (UTC+14) is always a day or two ahead of Pago Pago (UTC-11): a leaver of
+    # Kiritimati's today has left there, and leaves tomorrow or later in Pago Pago.
+    fake = fake_with(1)
+    fake.terminate(101, datetime.now(ZoneInfo("Pacific/Kiritimati")).date().isoformat())
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=fake.app), auth=(KEY, "x"))
+    connector = TalentHrSource(ConnectorSetup("hr", "http://hr.test/v1", http, {"timezone": zone}))
+    [record] = await read_all(connector)
+    assert record["status"] == status
+
+
+def test_an_unknown_time_zone_is_refused_with_the_configuration() -> None:
+    with pytest.raises(ValueError, match="unknown time zone 'Mars/Olympus'"):
+        TalentHrSourceOptions.model_validate({"timezone": "Mars/Olympus"})
 
 
 async def test_a_bad_key_is_an_auth_error_and_a_throttle_carries_its_wait() -> None:
