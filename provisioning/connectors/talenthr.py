@@ -19,7 +19,7 @@ from provisioning.connectors.base import (
     RemoteAccount,
 )
 from provisioning.connectors.catalog import Catalog, Catalogs
-from provisioning.connectors.dates import as_date
+from provisioning.connectors.dates import TimeZoneName, as_date, today_in
 from provisioning.connectors.messages import ErrorBody, FieldClash
 from provisioning.connectors.paging import Offset
 from provisioning.connectors.profile import ApiClient, ApiProfile
@@ -136,6 +136,9 @@ class TalentHrOptions(ConnectorOptions):
     #: ``termination_type`` sent on termination [V]; None lets TalentHR default to
     #: ``termination``.
     termination_type: Literal["termination", "resignation"] | None = None
+    #: The company's time zone: the day written as a termination's or a rehire's
+    #: effective date is today there, not on the server's clock.
+    timezone: TimeZoneName = "UTC"
 
 
 #: [V] The message is under ``error``: a string, or ``{message, errors}`` for a validation
@@ -181,10 +184,10 @@ class TalentHrConnector(ResourceTarget):
     default_field_map: ClassVar[Mapping[str, Any]] = DEFAULT_FIELD_MAP
     resource: ClassVar[Resource] = EMPLOYEES
 
-    def __init__(self, setup: ConnectorSetup, *, today: Callable[[], date] = date.today) -> None:
+    def __init__(self, setup: ConnectorSetup, *, today: Callable[[], date] | None = None) -> None:
         self.options = TalentHrOptions.model_validate(dict(setup.options))
         self._api = ApiClient(setup.http, setup.base_url or DEFAULT_BASE_URL, PROFILE)
-        self._today = today
+        self._today = today or today_in(self.options.timezone)
         self._catalogs = Catalogs(self._api)  # names resolved to ids, read again on a miss
 
     async def check(self) -> None:

@@ -10,6 +10,7 @@ import base64
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pydantic
@@ -419,6 +420,20 @@ async def test_deactivate_terminates_with_todays_effective_date(fake: TalentHrFa
         {"effective_date": "2026-03-02", "termination_type": "resignation"}
     ]
     assert fake.is_terminated(ident)
+
+
+@pytest.mark.parametrize("zone", ["Pacific/Kiritimati", "Pacific/Pago_Pago"])
+async def test_the_effective_date_is_today_in_the_company_time_zone(
+    fake: TalentHrFake, zone: str
+) -> None:
+    ident = fake.add_employee("Ada", "Lovelace", "ada@acme.test")
+    http = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=fake.app), auth=httpx.BasicAuth(API_KEY, "")
+    )
+    setup = ConnectorSetup(name="talenthr", base_url=BASE, http=http, options={"timezone": zone})
+    await TalentHrConnector(setup).deactivate(RemoteAccount(id=str(ident)), CONTEXT)
+    [sent] = fake.sent("POST", "/employees")
+    assert sent["effective_date"] == datetime.now(ZoneInfo(zone)).date().isoformat()
 
 
 async def test_deactivate_leaves_a_terminated_or_vanished_employee_alone(
