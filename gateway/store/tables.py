@@ -432,7 +432,8 @@ def among_ids(table: sa.Table, tenant: Any, ids: Any, dialect: str) -> sa.Column
 
 
 class HookEvent(SQLModel, table=True):
-    """An inbound webhook event (an ATS's "candidate hired"), kept until it is processed.
+    """An inbound webhook event (an ATS's "candidate hired"), kept until it is processed,
+    then 90 days (provisioning.sources.hooks.KEEP_PROCESSED).
 
     Written when the event arrives, before the sender gets its 202, so that an event the
     process had no time to handle is handled after a restart. Unique per connection on

@@ -119,6 +119,24 @@ def settle(
     conn.execute(sa.update(events).where(events.c.id == event_id).values(**values))
 
 
+def purge(conn: sa.Connection, before: datetime, limit: int = 1000) -> int:
+    """Delete up to ``limit`` events closed (done or failed) before ``before``; how many.
+
+    Pending events are never deleted, whatever their age: they are work still to do.
+    """
+    closed = (
+        sa.select(events.c.id)
+        .where(events.c.status.in_((DONE, FAILED)), events.c.finished < before)
+        .order_by(events.c.id)
+        .limit(limit)
+    )
+    ids = [row[0] for row in conn.execute(closed)]
+    if not ids:
+        return 0
+    conn.execute(sa.delete(events).where(events.c.id.in_(ids)))
+    return len(ids)
+
+
 def recent(
     conn: sa.Connection,
     *,

@@ -40,6 +40,12 @@ MAX_RETRY_SECONDS = 3600.0
 POLL_SECONDS = 2.0
 #: The wait when the connection is running (a sync, another event): soon.
 BUSY_RETRY_SECONDS = 3.0
+#: How long a processed (done or failed) event is kept: its row is ``scimgw hooks``'
+#: history, and the window in which the same hire sent again is known as a duplicate
+#: (sent after it, it is processed again, which changes nothing: the person is linked).
+KEEP_PROCESSED = timedelta(days=90)
+#: How often a processor deletes the processed events older than that.
+PURGE_EVERY = timedelta(hours=1)
 
 
 #: The answer to a wrong or missing secret, and to an address that takes no webhook.
@@ -149,6 +155,7 @@ class HookProcessor:
         self.clock = clock
         #: Set by the endpoint of this process when it records an event: process at once.
         self.wake = asyncio.Event()
+        self._purged_at: datetime | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Process events until ``stop`` is set; a failure is logged, never fatal."""
@@ -164,13 +171,27 @@ class HookProcessor:
                 waiting.cancel()
 
     async def drain(self) -> int:
-        """Process every event due now; how many were processed."""
+        """Process every event due now; how many were processed. At most once every
+        :data:`PURGE_EVERY`, delete the events processed over :data:`KEEP_PROCESSED` ago."""
         done = 0
         while batch := await asyncio.to_thread(self._claim):
             for event in batch:
                 await self._process(event)
                 done += 1
+        await self._purge_if_due()
         return done
+
+    async def _purge_if_due(self) -> None:
+        now = self.clock()
+        if self._purged_at is not None and now - self._purged_at < PURGE_EVERY:
+            return
+        self._purged_at = now
+        while await asyncio.to_thread(self._purge, now - KEEP_PROCESSED):
+            pass  # batches of 1,000, each its own short transaction
+
+    def _purge(self, before: datetime) -> int:
+        with writer(self.engine).begin() as conn:
+            return hooks.purge(conn, before)
 
     def _claim(self) -> list[hooks.Event]:
         with writer(self.engine).begin() as conn:

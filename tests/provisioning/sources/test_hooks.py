@@ -401,3 +401,41 @@ def test_push_exits_3_while_the_connection_is_running(
         )
     busy = _push(tmp_path, database_url, "taleez", "1", "--connection", "taleez")
     assert busy.exit_code == 3 and "already running" in busy.output
+
+
+async def test_processed_events_are_kept_90_days_then_deleted_and_pending_ones_never(
+    hooks: Hooks,
+) -> None:
+    now = hooks.clock.now
+    ages = {"old-done": 91, "old-failed": 120, "recent-done": 89, "old-pending": 400}
+    with hooks.engine.begin() as conn:
+        for subject, days in ages.items():
+            at = now - timedelta(days=days)
+            event_id = records.record(
+                conn, tenant=TENANT, connection="taleez", subject=subject, job="", hints={}, now=at
+            )
+            assert event_id is not None
+            status = subject.split("-")[1]
+            if status != "pending":
+                records.settle(conn, event_id, status=status, now=at)
+            else:  # due long after: not processed by this drain
+                records.settle(
+                    conn, event_id, status="pending", now=at, retry_at=now + timedelta(days=1)
+                )
+
+    processor = hooks.processor()
+    assert await processor.drain() == 0
+    assert sorted(e.subject for e in hooks.events()) == ["old-pending", "recent-done"]
+
+    # Purged at most once an hour: an event closed meanwhile waits for the next purge.
+    with hooks.engine.begin() as conn:
+        later = records.record(
+            conn, tenant=TENANT, connection="taleez", subject="x", job="", hints={}, now=now
+        )
+        assert later is not None
+        records.settle(conn, later, status="done", now=now - timedelta(days=100))
+    await processor.drain()
+    assert "x" in {e.subject for e in hooks.events()}
+    hooks.clock.now += timedelta(hours=1)
+    await processor.drain()
+    assert "x" not in {e.subject for e in hooks.events()}
