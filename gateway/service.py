@@ -31,6 +31,7 @@ from gateway.errors import (
 from gateway.scim import limits, member_operations
 from gateway.scim.etags import check_if_match, etag
 from gateway.scim.ignored import ignored_attributes, ignored_in_patch
+from gateway.scim.keys import attribute_key
 from gateway.scim.kinds import GROUP, USER, Kind
 from gateway.scim.models import DISCARDED_ATTRIBUTES, SENSITIVE_ATTRIBUTES
 from gateway.store.audit import record_audit
@@ -543,9 +544,9 @@ def keep_write_only(payload: dict[str, Any], stored: dict[str, Any]) -> dict[str
         value = (stored.get(schema) or {}).get(name)
         if value is None:
             continue
-        key = next((k for k in result if k.lower() == schema.lower()), schema)
+        key = attribute_key(result, schema) or schema
         extension = dict(result.get(key) or {})
-        if not any(k.lower() == name.lower() for k in extension):
+        if attribute_key(extension, name) is None:
             extension[name] = value
             result[key] = extension
             schemas = list(result.get("schemas") or [])

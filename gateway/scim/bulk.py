@@ -54,6 +54,7 @@ from gateway.scim.discovery import provider
 from gateway.scim.endpoints import base_url, principal, tenant_kinds
 from gateway.scim.etags import etag
 from gateway.scim.http import read_json, scim_response
+from gateway.scim.keys import attribute_key
 from gateway.scim.kinds import Kind
 from gateway.scim.models import GroupResource
 from gateway.scim.offload import off_loop
@@ -132,13 +133,8 @@ def resolve(value: Any, ids: dict[str, str]) -> Any:
     return value[: -len(REFERENCE + found)] + ids[found] if found else value
 
 
-def _key(mapping: dict[str, Any], name: str) -> str | None:
-    """The key naming an attribute: SCIM attribute names are case-insensitive."""
-    return next((key for key in mapping if key.lower() == name.lower()), None)
-
-
 def _field(mapping: Any, name: str) -> Any:
-    key = _key(mapping, name) if isinstance(mapping, dict) else None
+    key = attribute_key(mapping, name) if isinstance(mapping, dict) else None
     return None if key is None else mapping[key]
 
 
@@ -150,7 +146,7 @@ def _standard(operation: Any, kinds: dict[str, Kind]) -> Any:
         return operation
     patch = str(_field(operation, "method")).upper() == "PATCH"
     rewrite = dialects.patch_payload if patch else dialects.resource_payload
-    return {**operation, _key(operation, "data"): rewrite(kind, data)}
+    return {**operation, attribute_key(operation, "data"): rewrite(kind, data)}
 
 
 def _bounded(
@@ -189,7 +185,7 @@ def parse_request(
     schemas = body.get("schemas")
     if not isinstance(schemas, list) or BULK_REQUEST not in schemas:
         raise InvalidValueException(detail=f"a bulk request has the schema {BULK_REQUEST}")
-    key = _key(body, "Operations") or "Operations"
+    key = attribute_key(body, "Operations") or "Operations"
     raw = body.get(key)
     if isinstance(raw, list):
         if len(raw) > max_operations:

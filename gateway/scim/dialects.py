@@ -17,6 +17,7 @@ from typing import Any
 
 from scim2_models import ScimPolicy
 
+from gateway.scim.keys import attribute_key
 from gateway.scim.kinds import Kind
 from gateway.scim.models import ENTERPRISE_SCHEMA, HR_SCHEMA
 
@@ -54,11 +55,6 @@ class Quirk:
     rewrite: Callable[[Payload], Payload]
 
 
-def _key(mapping: Payload, name: str) -> str | None:
-    """The key naming an attribute: SCIM attribute names are case-insensitive (§2.1)."""
-    return next((key for key in mapping if key.lower() == name), None)
-
-
 def _manager_reference(manager: Any) -> Any:
     """Entra sends the manager as a bare id, or as ``{"value": id}`` (any case) without
     ``$ref``."""
@@ -66,7 +62,7 @@ def _manager_reference(manager: Any) -> Any:
         manager = {"value": manager}
     if not isinstance(manager, dict):
         return manager
-    value, ref = _key(manager, "value"), _key(manager, "$ref")
+    value, ref = attribute_key(manager, "value"), attribute_key(manager, "$ref")
     if value is not None and manager[value] and (ref is None or not manager[ref]):
         manager = {k: v for k, v in manager.items() if k != ref}
         manager["$ref"] = f"Users/{manager[value]}"
@@ -74,7 +70,7 @@ def _manager_reference(manager: Any) -> Any:
 
 
 def _resource_manager(payload: Payload) -> Payload:
-    enterprise = next((k for k in payload if k.lower() == ENTERPRISE_SCHEMA.lower()), None)
+    enterprise = attribute_key(payload, ENTERPRISE_SCHEMA)
     if enterprise is None or not isinstance(payload[enterprise], dict):
         return payload
     extension = dict(payload[enterprise])
@@ -84,7 +80,7 @@ def _resource_manager(payload: Payload) -> Payload:
 
 
 def _drop_entra_schemas(payload: Payload) -> Payload:
-    key = _key(payload, "schemas")
+    key = attribute_key(payload, "schemas")
     schemas = payload.get(key) if key else None
     if key is None or not isinstance(schemas, list):
         return payload
@@ -147,7 +143,7 @@ def _drop_id_from_value(operation: Payload) -> Payload:
 
 
 def _map_operations(payload: Payload, rewrite: Callable[[Payload], Payload]) -> Payload:
-    key = next((k for k in payload if k.lower() == "operations"), None)
+    key = attribute_key(payload, "Operations")
     if key is None or not isinstance(payload[key], list):
         return payload
     operations = [rewrite(op) if isinstance(op, dict) else op for op in payload[key]]

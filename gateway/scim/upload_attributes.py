@@ -13,14 +13,10 @@ from typing import Any
 from scim2_models import Path
 
 from gateway.errors import InvalidValueException
+from gateway.scim.keys import attribute_key
 from gateway.scim.models import HR_SCHEMA
 
 Payload = dict[str, Any]
-
-
-def _key(mapping: Payload, name: str) -> str | None:
-    """The key naming an attribute: SCIM attribute names are case-insensitive."""
-    return next((key for key in mapping if key.lower() == name.lower()), None)
 
 
 def _schemas_of(model: Any) -> set[str]:
@@ -55,12 +51,12 @@ def place(payload: Payload, model: Any, target: str, value: Any) -> None:
     names = canonical[len(schema) + 1 :].split(".")
     for name in names[:-1]:
         host = _child(host, name)
-    host[_key(host, names[-1]) or names[-1]] = value
+    host[attribute_key(host, names[-1]) or names[-1]] = value
 
 
 def _child(mapping: Payload, name: str) -> Payload:
     """The complex value named ``name`` (any case), created empty when absent."""
-    key = _key(mapping, name) or name
+    key = attribute_key(mapping, name) or name
     child = mapping.get(key)
     if not isinstance(child, dict):
         child = {}
@@ -99,7 +95,7 @@ def apply_attribute_map(
                     ignored.append(source)
                 else:
                     placed.append((target, item))
-    schemas_key = _key(result, "schemas")
+    schemas_key = attribute_key(result, "schemas")
     if schemas_key is not None and isinstance(result[schemas_key], list):
         listed = result[schemas_key]
         result[schemas_key] = [s for s in listed if not isinstance(s, str) or s.lower() in known]

@@ -9,6 +9,7 @@ pushed user and write the id back in; the lookups are gateway.store.uploads'.
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.scim.keys import attribute_key
 from gateway.scim.models import ENTERPRISE_SCHEMA
 
 Payload = dict[str, Any]
@@ -24,22 +25,21 @@ class NamedManager:
     without: Payload
 
 
-def _key(mapping: Payload, name: str) -> str | None:
-    """The key naming an attribute: SCIM attribute names are case-insensitive."""
-    return next((key for key in mapping if key.lower() == name.lower()), None)
-
-
 def named_manager(payload: Payload) -> NamedManager | None:
     """The manager the data names; None when it says nothing of a manager."""
-    enterprise_key = _key(payload, ENTERPRISE_SCHEMA)
+    enterprise_key = attribute_key(payload, ENTERPRISE_SCHEMA)
     enterprise = payload.get(enterprise_key) if enterprise_key else None
     if enterprise_key is None or not isinstance(enterprise, dict):
         return None
-    manager_key = _key(enterprise, "manager")
+    manager_key = attribute_key(enterprise, "manager")
     if manager_key is None:
         return None
     manager = enterprise[manager_key]
-    value = manager.get(_key(manager, "value") or "value") if isinstance(manager, dict) else manager
+    value = (
+        manager.get(attribute_key(manager, "value") or "value")
+        if isinstance(manager, dict)
+        else manager
+    )
     others = {k: v for k, v in enterprise.items() if k != manager_key}
     without = {**payload, enterprise_key: others}
     if not isinstance(value, str) or not value:
@@ -49,17 +49,17 @@ def named_manager(payload: Payload) -> NamedManager | None:
 
 def without_manager(payload: Payload) -> Payload:
     """The data with its manager cleared (null), as a push of ``"manager": null`` has it."""
-    enterprise_key = _key(payload, ENTERPRISE_SCHEMA) or ENTERPRISE_SCHEMA
+    enterprise_key = attribute_key(payload, ENTERPRISE_SCHEMA) or ENTERPRISE_SCHEMA
     enterprise = dict(payload.get(enterprise_key) or {})
-    enterprise[_key(enterprise, "manager") or "manager"] = None
+    enterprise[attribute_key(enterprise, "manager") or "manager"] = None
     return {**payload, enterprise_key: enterprise}
 
 
 def with_manager(payload: Payload, user_id: str) -> Payload:
     """The data naming the manager by scimgw id, with the ``$ref`` a created user's
     manager gets from the Entra dialect (gateway.scim.dialects), updates included."""
-    enterprise_key = _key(payload, ENTERPRISE_SCHEMA) or ENTERPRISE_SCHEMA
+    enterprise_key = attribute_key(payload, ENTERPRISE_SCHEMA) or ENTERPRISE_SCHEMA
     enterprise = dict(payload.get(enterprise_key) or {})
-    manager_key = _key(enterprise, "manager") or "manager"
+    manager_key = attribute_key(enterprise, "manager") or "manager"
     enterprise[manager_key] = {"value": user_id, "$ref": f"Users/{user_id}"}
     return {**payload, enterprise_key: enterprise}

@@ -18,6 +18,7 @@ from gateway.errors import (
     UnsupportedMediaType,
 )
 from gateway.scim import limits
+from gateway.scim.keys import attribute_key
 
 BULK_REQUEST = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
 #: Entra's documented cap per request [V].
@@ -57,12 +58,8 @@ def check_media_type(content_type: str | None) -> None:
         )
 
 
-def _key(mapping: dict[str, Any], name: str) -> str | None:
-    return next((key for key in mapping if key.lower() == name.lower()), None)
-
-
 def _field(mapping: dict[str, Any], name: str) -> Any:
-    key = _key(mapping, name)
+    key = attribute_key(mapping, name)
     return None if key is None else mapping[key]
 
 
