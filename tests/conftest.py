@@ -7,9 +7,6 @@ instead of skipping them.
 """
 
 import os
-import socket
-import threading
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -18,7 +15,6 @@ import httpx
 import pytest
 import sqlalchemy as sa
 import structlog
-import uvicorn
 from sqlalchemy.engine import Engine
 
 from gateway import logs
@@ -28,6 +24,7 @@ from gateway.config.file import GatewayConfig, parse_config
 from gateway.settings import Settings
 from gateway.store.database import create_engine, normalize_url
 from gateway.store.migrations import upgrade
+from tests.fakes.serving import served
 
 POSTGRES_URL = os.environ.get("SCIMGW_TEST_POSTGRES_URL")
 REQUIRE_POSTGRES = os.environ.get("SCIMGW_REQUIRE_POSTGRES") == "1"
@@ -140,12 +137,6 @@ async def client(app, token: str) -> AsyncIterator[httpx.AsyncClient]:  # type: 
         yield http
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @dataclass(frozen=True)
 class LiveServer:
     url: str
@@ -155,20 +146,8 @@ class LiveServer:
 @pytest.fixture
 def live_server(app, token: str) -> Iterator[LiveServer]:  # type: ignore[no-untyped-def]
     """The app served by uvicorn on a real loopback socket, in a thread."""
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    yield LiveServer(url=f"http://127.0.0.1:{port}/scim/v2", token=token)
-    server.should_exit = True
-    thread.join(timeout=10)
+    with served(app, lifespan="on") as url:
+        yield LiveServer(url=f"{url}/scim/v2", token=token)
 
 
 # A logger cached while one test ran the CLI (which configures logging) would ignore the

@@ -17,12 +17,16 @@ def free_port() -> int:
 
 
 @contextmanager
-def served(app: Any, port: int | None = None) -> Iterator[str]:
-    """``app`` on a real socket while the block runs: its base URL, ``http://127.0.0.1:<port>``."""
+def served(app: Any, port: int | None = None, lifespan: str = "off") -> Iterator[str]:
+    """``app`` on a real socket while the block runs: its base URL, ``http://127.0.0.1:<port>``.
+
+    ``lifespan`` is uvicorn's: ``off`` for a fake, ``on`` or ``auto`` for scimgw's app.
+    """
     port = port or free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", lifespan=lifespan
     )
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

@@ -2,7 +2,6 @@
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ from typer.testing import CliRunner
 
 from gateway.store.migrations import alembic_config
 from scimgw.cli import app
+from tests.fakes.serving import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 runner = CliRunner()
@@ -108,12 +108,6 @@ def test_invalid_config_names_the_yaml_path(tmp_path: Path, database: str) -> No
     assert "server.bulk_max_operations" in result.output
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _start(tmp_path: Path, port: int) -> subprocess.Popen[str]:
     env = {
         **os.environ,
@@ -145,7 +139,7 @@ def _wait_ready(process: subprocess.Popen[str], port: int) -> list[str]:
 
 
 def test_quickstart_prints_a_token_once_and_serves_scim(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     first = _start(tmp_path, port)
     try:
         lines = _wait_ready(first, port)

@@ -9,14 +9,11 @@ input JSON Schema cannot describe (filter grammar, e-mail syntax, attribute path
 operation documents that 400 (a SCIM Error), and a generated ``If-Match`` rarely matches.
 """
 
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import schemathesis
-import uvicorn
 from hypothesis import HealthCheck, settings
 
 from gateway.app import create_app
@@ -26,6 +23,7 @@ from gateway.settings import Settings
 from gateway.store import migrations
 from gateway.store.database import create_engine
 from tests.conftest import DATABASES, _truncate
+from tests.fakes.serving import served
 
 SPEC_PATH = Path(__file__).resolve().parents[2] / "openapi" / "scim.yaml"
 CONFIG = schemathesis.Config.from_dict(
@@ -60,14 +58,6 @@ CONFIG = schemathesis.Config.from_dict(
 schema = schemathesis.openapi.from_path(SPEC_PATH, config=CONFIG)
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module", params=DATABASES)
 def live(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -92,18 +82,8 @@ def live(
     unthrottled = {"bulk_upload": {"requests_per_second": 10_000}}
     config = GatewayConfig.model_validate({"tenants": {"default": unthrottled}})
     app = create_app(Settings(database_url=url), engine, config)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=_free_port(), log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{server.config.port}", token
-    server.should_exit = True
-    thread.join(timeout=10)
+    with served(app, lifespan="auto") as url:
+        yield url, token
     engine.dispose()
 
 

@@ -6,7 +6,6 @@ goes over a real socket with the worker running as ``scimgw worker`` runs it.
 """
 
 import asyncio
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -15,7 +14,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 import yaml
 from sqlalchemy.engine import Engine
 from typer.testing import CliRunner
@@ -25,7 +23,7 @@ from gateway.store.tables import AuditEntry, ConnectionBreaker, Delivery, Outbox
 from provisioning.engine import Worker, breaker
 from provisioning.engine.retry import RetryPolicy
 from scimgw.cli import app as cli
-from tests.conftest import _free_port
+from tests.fakes.serving import served
 from tests.fakes.webhook_receiver import WebhookReceiver
 from tests.provisioning.harness import TENANT, Harness, config_with
 
@@ -256,20 +254,8 @@ def _now() -> datetime:
 @pytest.fixture
 def live_receiver(receiver: WebhookReceiver) -> Iterator[str]:
     """The receiver fake served by uvicorn on a real loopback socket, in a thread."""
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(receiver.app, host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with served(receiver.app, lifespan="auto") as url:
+        yield url
 
 
 async def _until(condition: Any, seconds: float = 30) -> None:

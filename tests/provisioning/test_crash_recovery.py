@@ -29,7 +29,8 @@ from gateway.service import ResourceService
 from gateway.store.database import create_engine
 from gateway.store.migrations import upgrade
 from gateway.store.tables import Delivery, OutboxEvent
-from tests.conftest import _free_port, _truncate
+from tests.conftest import _truncate
+from tests.fakes.serving import free_port
 
 pytestmark = pytest.mark.postgres
 
@@ -48,7 +49,7 @@ def remote(tmp_path: Path) -> Iterator[tuple[str, str, sa.Engine]]:
     token = create_token(engine, "remote", "scimgw")
     config = tmp_path / "remote.yaml"
     config.write_text(yaml.safe_dump({"tenants": {"remote": {}}}))
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "SCIMGW_CONFIG": str(config), "SCIMGW_LOG_LEVEL": "warning"}
     command = [sys.executable, "-m", "scimgw.cli", "serve", "--no-worker", "--port", str(port)]
     server = subprocess.Popen([*command, "--database-url", url], env=env)

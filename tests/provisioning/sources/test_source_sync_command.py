@@ -17,8 +17,8 @@ import yaml
 from typer.testing import CliRunner
 
 from scimgw.cli import app as cli
-from tests.conftest import _free_port
 from tests.fakes.hr_json import HrJsonFake, person
+from tests.fakes.serving import free_port
 from tests.provisioning.sources.conftest import Setup
 
 runner = CliRunner()
@@ -27,7 +27,7 @@ runner = CliRunner()
 @pytest.fixture
 def served(setup: Setup) -> Iterator[str]:
     """The setup's HR fake on a loopback port: its base URL."""
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(setup.fake.app, host="127.0.0.1", port=port, log_level="warning")
     )
