@@ -130,6 +130,12 @@ PROFILE = ApiProfile(
 field_value = as_text("BambooHR", CHECKED, UNCHECKED)
 
 
+def api_client(setup: ConnectorSetup, company_domain: str) -> ApiClient:
+    """The company's API at ``setup.base_url`` (the host; default :data:`API_HOST`)."""
+    host = (setup.base_url or API_HOST).rstrip("/")
+    return ApiClient(setup.http, API_ROOT.format(host=host, company=company_domain), PROFILE)
+
+
 class BambooHrConnector(ResourceTarget):
     """BambooHR's API as a provisioning target.
 
@@ -144,9 +150,7 @@ class BambooHrConnector(ResourceTarget):
 
     def __init__(self, setup: ConnectorSetup) -> None:
         self.options = BambooHrOptions.model_validate(dict(setup.options))
-        host = (setup.base_url or API_HOST).rstrip("/")
-        root = API_ROOT.format(host=host, company=self.options.company_domain)
-        self._api = ApiClient(setup.http, root, PROFILE)
+        self._api = api_client(setup, self.options.company_domain)
 
     async def check(self) -> None:
         """Read the field catalogue; raise AuthError on 401/403."""

@@ -17,15 +17,12 @@ import httpx
 from pydantic import Field, model_validator
 
 from provisioning.connectors.bamboohr import (
-    API_HOST,
-    API_ROOT,
     FIELDS_PATH,
-    PROFILE,
     REPORT_PARAMS,
     REPORT_PATH,
+    api_client,
 )
 from provisioning.connectors.base import ConnectorOptions, ConnectorSetup, SourcePage
-from provisioning.connectors.profile import ApiClient
 from provisioning.errors import PermanentError
 
 __all__ = ["DEFAULT_READ_MAP", "BambooHrSource", "BambooHrSourceOptions"]
@@ -138,8 +135,9 @@ class BambooHrSource:
     """Reads employees from BambooHR (see the module docstring).
 
     Args:
-        setup: ``base_url`` is the API host (default :data:`API_HOST`); ``http`` carries
-            the basic auth; ``options`` are validated by :class:`BambooHrSourceOptions`.
+        setup: ``base_url`` is the API host (default BambooHR's, as for the target);
+            ``http`` carries the basic auth; ``options`` are validated by
+            :class:`BambooHrSourceOptions`.
     """
 
     type: ClassVar[str] = "bamboohr"
@@ -148,9 +146,7 @@ class BambooHrSource:
 
     def __init__(self, setup: ConnectorSetup) -> None:
         self.options = BambooHrSourceOptions.model_validate(dict(setup.options))
-        host = (setup.base_url or API_HOST).rstrip("/")
-        root = API_ROOT.format(host=host, company=self.options.company_domain)
-        self._api = ApiClient(setup.http, root, PROFILE)
+        self._api = api_client(setup, self.options.company_domain)
 
     @classmethod
     def source_defaults(cls, options: Mapping[str, Any]) -> dict[str, Any]:
