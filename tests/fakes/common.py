@@ -1,7 +1,8 @@
-"""Pieces several contract fakes share: a fixed-window rate limit and basic-auth parsing."""
+"""Pieces several contract fakes share: fixed- and sliding-window rate limits, basic auth."""
 
 import base64
 import math
+from collections import deque
 from collections.abc import Callable
 
 
@@ -21,6 +22,24 @@ class FixedWindow:
         if self._count <= self.limit:
             return None
         return max(1, math.ceil(self._start + self.window - now))
+
+
+class SlidingWindow:
+    """At most ``limit`` requests in any ``window`` seconds, as vendors counting the last
+    minute do. The time is given to :meth:`wait` (a fake's clock may be replaced)."""
+
+    def __init__(self, limit: int, window: float) -> None:
+        self.limit, self.window = limit, window
+        self._recent: deque[float] = deque()
+
+    def wait(self, now: float) -> int | None:
+        """None when this request may pass (it is counted), else the seconds until one may."""
+        while self._recent and self._recent[0] <= now - self.window:
+            self._recent.popleft()
+        if len(self._recent) >= self.limit:
+            return max(1, math.ceil(self._recent[0] + self.window - now))
+        self._recent.append(now)
+        return None
 
 
 def basic_username(header: str) -> str | None:

@@ -27,9 +27,7 @@ Use it through ``httpx.ASGITransport(app=fake.app)``.
 
 import itertools
 import json
-import math
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -42,6 +40,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tests.fakes.catalog import Served
+from tests.fakes.common import SlidingWindow
 
 PROBLEM = "application/problem+json"
 VALIDATION = "https://tools.ietf.org/html/rfc7231#section-6.5.1"
@@ -126,12 +125,12 @@ class LuccaFake:
         self.extended = frozenset(extended)
         zone = ZoneInfo("Europe/Paris")
         self.today = today or (lambda: datetime.now(zone).date())
-        self.clock, self.rate, self.window = clock, rate, window
+        self.clock = clock
         self.users: dict[int, dict[str, Any]] = {}
         self.departments: dict[int, Department] = {}
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self._failures: list[Failure] = []
-        self._recent: deque[float] = deque()
+        self._window = SlidingWindow(rate, window)
         self._ids = itertools.count(1)  # Lucca never reuses an id
         self.app = Starlette(
             routes=[
@@ -197,13 +196,7 @@ class LuccaFake:
         return endpoint
 
     def _throttle(self) -> int | None:
-        now = self.clock()
-        while self._recent and self._recent[0] <= now - self.window:
-            self._recent.popleft()
-        if len(self._recent) >= self.rate:
-            return max(1, math.ceil(self._recent[0] + self.window - now))
-        self._recent.append(now)
-        return None
+        return self._window.wait(self.clock())
 
     # -- users -------------------------------------------------------------------------
 

@@ -24,10 +24,8 @@ It also builds the [A] "candidate hired" webhook body (§5) and sends it to scim
 
 import argparse
 import itertools
-import math
 import sys
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +37,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tests.fakes.catalog import Served
+from tests.fakes.common import SlidingWindow
 
 API_KEY = "taleez-secret-key"
 HIRED_STEP = "Embauché"
@@ -63,7 +62,7 @@ class TaleezFake:
 
     def __post_init__(self) -> None:
         self._ids = itertools.count(1)
-        self._recent: deque[float] = deque()
+        self._window = SlidingWindow(self.rate, self.window)
         self.app = Starlette(
             routes=[
                 Route("/0/candidates/{id}", self._gate(self._candidate)),
@@ -132,13 +131,7 @@ class TaleezFake:
         if self._throttled > 0:
             self._throttled -= 1
             return 1
-        now = self.clock()
-        while self._recent and self._recent[0] <= now - self.window:
-            self._recent.popleft()
-        if len(self._recent) >= self.rate:
-            return max(1, math.ceil(self._recent[0] + self.window - now))
-        self._recent.append(now)
-        return None
+        return self._window.wait(self.clock())
 
     # -- the API -----------------------------------------------------------------------
 

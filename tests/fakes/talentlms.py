@@ -37,7 +37,6 @@ import binascii
 import re
 import secrets as random
 import time
-from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -50,6 +49,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tests.fakes.catalog import Served
+from tests.fakes.common import SlidingWindow
 
 API_ROOT = "/api/v1"
 RATE_LIMIT_CALLS, RATE_LIMIT_SECONDS = 200, 5.0
@@ -184,7 +184,7 @@ class TalentLmsFake:
         self.calls: list[tuple[str, str]] = []
         self.secrets: list[str] = [api_key]
         self._next_id = 11
-        self._window: deque[float] = deque()
+        self._window = SlidingWindow(RATE_LIMIT_CALLS, RATE_LIMIT_SECONDS)
         self._failures: list[tuple[int, dict[str, str], Any]] = []
         self._actions: dict[tuple[str, str], Callable[[dict[str, str]], Any]] = {
             ("GET", "users"): self._users,
@@ -262,12 +262,8 @@ class TalentLmsFake:
             raise ApiError(403, API_DISABLED)
 
     def _throttle(self) -> None:
-        now = self.clock()
-        while self._window and self._window[0] <= now - RATE_LIMIT_SECONDS:
-            self._window.popleft()
-        if len(self._window) >= RATE_LIMIT_CALLS:
+        if self._window.wait(self.clock()) is not None:
             raise _Throttled(RATE_LIMITED)
-        self._window.append(now)
 
     def _spend_quota(self) -> None:
         self._roll_period()
