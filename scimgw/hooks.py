@@ -9,7 +9,6 @@ polling for the others'. The route sits outside the SCIM app: its callers hold a
 webhook secret, not a SCIM token.
 """
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
@@ -25,6 +24,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.config import GatewayConfig
+from provisioning.engine import running
 from provisioning.sources import hooks
 
 log = structlog.get_logger("scimgw.hooks")
@@ -119,14 +119,9 @@ async def processing(
     if not takes_hooks(config):
         yield None
         return
-    running = processor or hooks.HookProcessor(engine, config)
-    stop = asyncio.Event()
-    task = asyncio.create_task(running.run(stop), name="hook-events")
-    try:
-        yield running
-    finally:
-        stop.set()
-        await task
+    processing_events = processor or hooks.HookProcessor(engine, config)
+    async with running(processing_events.run, "hook-events"):
+        yield processing_events
 
 
 async def process_due(engine: Engine, config: GatewayConfig) -> int:

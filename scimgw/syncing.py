@@ -19,7 +19,7 @@ from gateway.auth.tokens import ensure_tenant
 from gateway.config import GatewayConfig
 from gateway.settings import SmtpSettings
 from provisioning.accounts import TargetRunner
-from provisioning.engine import Mailer, Scheduler
+from provisioning.engine import Mailer, Scheduler, running
 from provisioning.records import runs
 from provisioning.sources import SourceRunner
 
@@ -63,13 +63,8 @@ async def scheduling(
         yield scheduler
         return
     await asyncio.to_thread(ensure_tenants, engine, config)
-    stop = asyncio.Event()
-    task = asyncio.create_task(scheduler.run(stop), name="scheduler")
-    try:
+    async with running(scheduler.run, "scheduler"):
         yield scheduler
-    finally:
-        stop.set()
-        await task
 
 
 class _ByDirection:

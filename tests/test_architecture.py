@@ -147,6 +147,7 @@ SURFACES: dict[str, list[str]] = {
         "embedded_worker",
         "format_duration",
         "run_statuses",
+        "running",
     ],
     "provisioning.mapping": [
         "DocPath",

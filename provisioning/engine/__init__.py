@@ -1,5 +1,6 @@
 """The queue and its loop: claim due events, deliver them, settle each outcome."""
 
+from provisioning.engine.background import running
 from provisioning.engine.embedded import embedded_worker
 from provisioning.engine.mail import Mailer
 from provisioning.engine.runstatus import RunStatus, run_statuses
@@ -17,4 +18,5 @@ __all__ = [
     "embedded_worker",
     "format_duration",
     "run_statuses",
+    "running",
 ]

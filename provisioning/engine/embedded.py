@@ -5,7 +5,6 @@ starts N processes), so the first process to lock a file beside the database run
 the others serve HTTP only. On PostgreSQL every process may run one.
 """
 
-import asyncio
 import contextlib
 import fcntl
 from collections.abc import AsyncIterator
@@ -16,6 +15,7 @@ import structlog
 from sqlalchemy.engine import Engine
 
 from gateway.config import GatewayConfig
+from provisioning.engine.background import running
 from provisioning.engine.worker import Worker
 from provisioning.targets import build_targets
 
@@ -33,13 +33,10 @@ async def embedded_worker(engine: Engine, config: GatewayConfig) -> AsyncIterato
         yield None
         return
     worker = Worker(engine, targets)
-    stop = asyncio.Event()
-    task = asyncio.create_task(worker.run(stop))
     try:
-        yield worker
+        async with running(worker.run, "worker"):
+            yield worker
     finally:
-        stop.set()
-        await task
         for target in targets:
             await target.aclose()
         if lock is not None:
