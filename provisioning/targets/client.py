@@ -10,7 +10,9 @@ is logged without user info and with the values of credential-like query paramet
 
 import logging
 import time
+from http.cookiejar import CookieJar
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 from urllib.parse import unquote_plus
 from weakref import WeakKeyDictionary
 
@@ -59,7 +61,7 @@ def build_client(
         ValueError: the auth settings cannot work (see :func:`provisioning.auth.build_auth`).
     """
     exchanges = _ExchangeLog()
-    client = httpx.AsyncClient(
+    client = TargetClient(
         base_url=connection.base_url,
         headers={"User-Agent": USER_AGENT},
         timeout=client_timeout(connection.timeout_seconds),
@@ -72,6 +74,38 @@ def build_client(
     if auth is not None:
         client.auth = auth
     return client
+
+
+#: What httpx takes as cookies.
+CookieSource = httpx.Cookies | CookieJar | dict[str, str] | list[tuple[str, str]] | None
+
+
+class TargetClient(httpx.AsyncClient):
+    """httpx's client, reading the cookies of a response only when it sets some.
+
+    httpx wraps every response and its request in urllib adapters for its cookie jar:
+    a tenth of the delivery worker's CPU (docs/benchmarks.md), for target APIs that
+    almost never set a cookie. One that does (a load balancer's affinity cookie) still
+    has it kept and sent back, as httpx does.
+    """
+
+    def __init__(self, *, cookies: CookieSource = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.cookies = cookies
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return self._kept_cookies
+
+    @cookies.setter
+    def cookies(self, cookies: CookieSource) -> None:
+        self._kept_cookies = _CookiesWhenSet(cookies)
+
+
+class _CookiesWhenSet(httpx.Cookies):
+    def extract_cookies(self, response: httpx.Response) -> None:
+        if "set-cookie" in response.headers:
+            super().extract_cookies(response)
 
 
 def _network(connection: TargetConnection) -> httpx.AsyncBaseTransport:

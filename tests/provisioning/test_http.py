@@ -172,3 +172,25 @@ async def test_a_dedicated_token_client_is_used_when_given() -> None:
 )
 def test_redact_url(url: str, logged: str) -> None:
     assert redact_url(url) == logged
+
+
+async def test_a_cookie_a_target_sets_is_sent_back_and_none_is_invented() -> None:
+    # The client skips httpx's cookie jar for responses without Set-Cookie (a tenth of a
+    # delivery's CPU): a target's affinity cookie must still come back on the next call.
+    seen: list[str | None] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get("cookie"))
+        if request.url.path.endswith("/login"):
+            return httpx.Response(200, headers={"Set-Cookie": "affinity=node-2; Path=/"})
+        return httpx.Response(200, json={})
+
+    transport = httpx.MockTransport(handler)
+    async with build_client(connection(), transport=transport) as client:
+        await client.get("/users")
+        await client.get("/login")
+        await client.get("/users")
+        assert dict(client.cookies) == {"affinity": "node-2"}
+        client.cookies = {"replaced": "yes"}
+        await client.get("/users")
+    assert seen == [None, None, "affinity=node-2", "replaced=yes"]
