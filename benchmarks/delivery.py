@@ -9,7 +9,10 @@
    first one the sink received: body and headers) to the same sink at the same
    concurrency. Reported: its events/s, and the worker's as a share of it: what the
    worker's own work costs, whatever the machine (issue 11, goal 3).
-3. rate: the same with ``rate_limit`` set; reported: the rate the sink saw arrive.
+3. verdicts of issue 11's goal 3: one worker at >= 60 % of the yardstick on SQLite,
+   >= 50 % on PostgreSQL; with ``--workers N``, a one-worker SQLite run follows in the
+   same run and N workers on PostgreSQL must reach >= 90 % of it.
+4. rate: the same with ``rate_limit`` set; reported: the rate the sink saw arrive.
 
 SQLite by default (the embedded worker's store); ``--postgres`` uses 127.0.0.1:5432.
 """
@@ -42,6 +45,27 @@ from gateway.store.migrations import upgrade
 from gateway.store.tables import OutboxEvent
 from provisioning.engine import Worker
 from provisioning.targets import build_targets
+
+#: Issue 11, goal 3: one worker's events/s as a share of the yardstick's, on each engine,
+#: and several workers on PostgreSQL as a share of one worker on SQLite.
+SQLITE_GOAL, POSTGRES_GOAL, WORKERS_GOAL = 0.6, 0.5, 0.9
+
+
+def _verdict(goal: str, value: float, threshold: float) -> None:
+    print(f"goal 11.3, {goal}: {value:.0%}, {'MET' if value >= threshold else 'MISSED'}")
+
+
+def _throughput(
+    postgres: bool, directory: Path, url: str, events: int, concurrency: int, workers: int
+) -> float:
+    """Events per second delivered to the sink at ``url`` from a freshly seeded outbox."""
+    database = _database(postgres, directory, f"throughput_{workers}")
+    upgrade(database)
+    raw = _config(url, concurrency, None)
+    _seed(database, raw, events)
+    if workers > 1:
+        return events / _deliver_in_processes(database, raw, events, workers)
+    return events / asyncio.run(_deliver(database, raw, events))
 
 
 def _free_port() -> int:
@@ -231,17 +255,11 @@ def main() -> None:
     directory = Path(tempfile.mkdtemp(prefix="scimgw-delivery-"))
     sink, url = _sink(args.delay_ms)
     try:
-        database = _database(args.postgres, directory, "throughput")
-        upgrade(database)
-        raw = _config(url, args.concurrency, None)
-        _seed(database, raw, args.events)
-        if args.workers > 1:
-            elapsed = _deliver_in_processes(database, raw, args.events, args.workers)
-        else:
-            elapsed = asyncio.run(_deliver(database, raw, args.events))
-        rate = args.events / elapsed
+        rate = _throughput(
+            args.postgres, directory, url, args.events, args.concurrency, args.workers
+        )
         print(
-            f"throughput: {args.events} events in {elapsed:.2f} s = {rate:,.0f} events/s "
+            f"throughput: {args.events} events, {rate:,.0f} events/s "
             f"({args.workers} worker(s), target answers in {args.delay_ms:.0f} ms, "
             f"concurrency {args.concurrency})"
         )
@@ -251,6 +269,18 @@ def main() -> None:
             f"yardstick: bare aiohttp client {bare:,.0f} events/s at concurrency "
             f"{args.concurrency}; worker {rate / bare:.0%} of it"
         )
+        if args.workers == 1:
+            goal = POSTGRES_GOAL if args.postgres else SQLITE_GOAL
+            engine = "PostgreSQL" if args.postgres else "SQLite"
+            _verdict(f"one worker on {engine} >= {goal:.0%} of the yardstick", rate / bare, goal)
+        else:
+            alone = _throughput(False, directory, url, args.events, args.concurrency, 1)
+            print(f"one worker on SQLite, same run: {alone:,.0f} events/s")
+            _verdict(
+                f"{args.workers} workers on PostgreSQL >= {WORKERS_GOAL:.0%} of one on SQLite",
+                rate / alone,
+                WORKERS_GOAL,
+            )
         if args.no_rate:
             return
 
@@ -259,7 +289,7 @@ def main() -> None:
         upgrade(database)
         raw = _config(url, args.concurrency, args.rate)
         _seed(database, raw, args.rate_events)
-        elapsed = asyncio.run(_deliver(database, raw, args.rate_events))
+        asyncio.run(_deliver(database, raw, args.rate_events))
         arrivals = httpx.get(f"{url}/arrivals").json()[arrivals_before:]
         span = arrivals[-1] - arrivals[0]
         observed = (len(arrivals) - 1) / span if span else float("inf")

@@ -36,6 +36,9 @@ from gateway.config import load_config
 from gateway.settings import Settings
 from gateway.store.database import create_engine
 
+#: Issue 11, goal 5: a page's p50 at 1M users at most this many times its p50 at 10k.
+FLAT_GOAL = 1.5
+
 SEARCH_BODY = orjson.dumps(
     {"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "count": 100}
 )
@@ -217,6 +220,7 @@ def main() -> None:
     scenarios = args.scenarios.split(",")
     base = asyncio.run(bare_cpu(args.requests * 4))
     print(f"bare starlette: {base}", flush=True)
+    p50s: dict[tuple[str, str], dict[int, float]] = {}
     for engine_name in args.engines.split(","):
         for users in sizes:
             started = time.perf_counter()
@@ -224,12 +228,29 @@ def main() -> None:
             print(f"{engine_name} {users:,} users ready in {time.perf_counter() - started:.0f}s")
             measured = asyncio.run(run_size(url, users, scenarios, args.requests))
             for name, figures in measured.items():
+                p50s.setdefault((engine_name, name), {})[users] = figures["p50_ms"]
                 share = f"{base['cpu_us'] / figures['cpu_us']:.0%} of bare CPU"
                 print(
                     f"  {name:14} p50 {figures['p50_ms']:7.3f} ms"
                     f"  cpu {figures['cpu_us']:7.1f} µs ({share})",
                     flush=True,
                 )
+    _verdicts(p50s)
+
+
+def _verdicts(p50s: dict[tuple[str, str], dict[int, float]]) -> None:
+    """Issue 11, goal 5: an unfiltered page's p50 at the largest size measured at most
+    1.5 times its p50 at the smallest, on each engine."""
+    for (engine_name, name), by_size in p50s.items():
+        if name == "filter-unique" or len(by_size) < 2:
+            continue
+        small, large = min(by_size), max(by_size)
+        ratio = by_size[large] / by_size[small]
+        verdict = "MET" if ratio <= FLAT_GOAL else "MISSED"
+        print(
+            f"goal 11.5, {engine_name} {name}: p50 at {large:,} / p50 at {small:,} users"
+            f" = {ratio:.2f} (<= {FLAT_GOAL}), {verdict}"
+        )
 
 
 if __name__ == "__main__":
