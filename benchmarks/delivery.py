@@ -52,7 +52,7 @@ SQLITE_GOAL, POSTGRES_GOAL, WORKERS_GOAL = 0.6, 0.5, 0.9
 
 
 def _verdict(goal: str, value: float, threshold: float) -> None:
-    print(f"goal 11.3, {goal}: {value:.0%}, {'MET' if value >= threshold else 'MISSED'}")
+    print(f"goal 11.3, {goal}: {value:.1%}, {'MET' if value >= threshold else 'MISSED'}")
 
 
 def _throughput(
