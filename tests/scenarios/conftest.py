@@ -70,29 +70,50 @@ class Gateway:
             timeout=timeout,
         )
 
-    def start(self) -> str:
-        """``scimgw serve`` with its embedded worker and scheduler: the server's base URL."""
-        port = free_port()
-        log = self._log.open("ab")
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "scimgw.cli", "serve", "--port", str(port)],
-            env=self._environment(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    def start(self, *arguments: str) -> str:
+        """``scimgw serve`` with its embedded worker and scheduler (unless ``arguments``
+        say ``--no-worker``): the server's base URL."""
+        for _attempt in range(3):
+            url = self._serve(free_port(), arguments)
+            if url is not None:
+                return url
+        raise AssertionError(f"scimgw serve found no free port:\n{self.log()}")
+
+    def _serve(self, port: int, arguments: tuple[str, ...]) -> str | None:
+        """The server's URL once it listens on ``port``; None when another process took
+        the port after :func:`free_port` released it (tests run in parallel).
+
+        Ready means this server said it listens: uvicorn runs the app's startup before it
+        binds, so another test's server on that port could answer ``/healthz`` first.
+        """
+        started_at = self._log.stat().st_size if self._log.exists() else 0
+        with self._log.open("ab") as log:
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "scimgw.cli", "serve", *arguments, "--port", str(port)],
+                env=self._environment(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         self.url = f"http://127.0.0.1:{port}"
+        listening = f"Uvicorn running on {self.url}"
         deadline = time.monotonic() + 30
         while True:
+            output = self._log.read_bytes()[started_at:].decode(errors="replace")
             if self._process.poll() is not None:
+                if "address already in use" in output:
+                    return None
                 raise AssertionError(f"scimgw serve exited:\n{self.log()}")
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return self.url
-            except httpx.TransportError:
-                pass
+            if listening in output and self._answers():
+                return self.url
             if time.monotonic() > deadline:
                 raise AssertionError(f"scimgw serve did not answer /healthz:\n{self.log()}")
             time.sleep(0.1)
+
+    def _answers(self) -> bool:
+        try:
+            return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
 
     def stop(self) -> None:
         if self._process is not None and self._process.poll() is None:

@@ -5,20 +5,16 @@ hook processing) in a subprocess, the hire sent as Taleez would send it, ``scimg
 and ``scimgw deliveries`` run as commands; assertions on what Lucca holds afterwards.
 """
 
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 import sqlalchemy as sa
 import yaml
 
 from gateway.store.tables import OutboxEvent
 from tests.fakes.lucca import LuccaFake
-from tests.fakes.serving import free_port
 from tests.fakes.taleez import API_KEY, TaleezFake, hired_event, post_hired
 from tests.scenarios.conftest import Gateway, wait_for
 
@@ -240,21 +236,12 @@ def _recorded_while_nobody_processes(gateway: Gateway, serve: Any) -> tuple[Tale
     )
     fay = taleez.add_candidate("Fay", "Wray", "fay@mail.test")
     taleez.hire(fay, 45)
-    port = free_port()
-    receiving = subprocess.Popen(
-        [sys.executable, "-m", "scimgw.cli", "serve", "--no-worker", "--port", str(port)],
-        env=gateway._environment(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    url = gateway.start("--no-worker")
     try:
-        url = f"http://127.0.0.1:{port}"
-        wait_for(lambda: _answers(f"{url}/healthz"), timeout=30, what="serve --no-worker")
         hook = f"{url}/hooks/acme/taleez"
         assert post_hired(hook, HOOK_SECRET, hired_event(fay, 45)).status_code == 202
     finally:
-        receiving.terminate()
-        receiving.wait(timeout=15)
+        gateway.stop()
     assert taleez.requests == [] and _employee(lucca, "fay@mail.test") is None
     return taleez, lucca
 
@@ -278,10 +265,3 @@ def test_a_worker_run_once_from_cron_processes_the_recorded_hire_and_delivers_it
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert "processed 1 webhook event" in ran.stdout, ran.stdout
     assert _employee(lucca, "fay@mail.test") is not None  # delivered before the exit
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=1).status_code == 200
-    except httpx.TransportError:
-        return False
