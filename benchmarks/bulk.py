@@ -30,6 +30,7 @@ import orjson
 import sqlalchemy as sa
 
 from benchmarks.limits import CORE, bulk_creates
+from benchmarks.report import VERDICTS, find
 from benchmarks.writes import client as asgi_client
 from gateway.app import create_app
 from gateway.auth.tokens import create_token
@@ -125,12 +126,10 @@ def _wrk_post_rate(engine: str) -> tuple[float, str] | None:
         run = json.loads(LATEST_RUN.read_text())
     except (OSError, ValueError):
         return None
-    rows = [
-        r for r in run.get("scenarios", []) if (r["scenario"], r["database"]) == ("post", engine)
-    ]
-    if not rows or rows[0]["failure"]:
+    post = find(run.get("scenarios", []), "post", engine)
+    if post is None or post["failure"]:
         return None
-    return float(rows[0]["rps"]), str(run.get("started"))
+    return float(post["rps"]), str(run.get("started"))
 
 
 def main() -> None:
@@ -149,16 +148,15 @@ def main() -> None:
     result["engine"] = "postgresql" if args.postgres else "sqlite"
     print(json.dumps(result, indent=2))
     independent, chain = result["independent"]["ops_per_s"], result["chain_ratio_wall"]
-    verdict = {True: "MET", False: "MISSED"}
     wrk = _wrk_post_rate(result["engine"])
     if wrk is None:
-        print("goal 11.6, POST at 32 connections: NOT MEASURED (run benchmarks.run first)")
+        print(f"goal 11.6, POST at 32 connections: {VERDICTS[None]} (run benchmarks.run first)")
     else:
         rate, started = wrk
         print(
-            f"goal 11.6, 1,000 independent creates at >= the rate of POST at 32 connections "
-            f"(wrk, run of {started}): {independent:,} against {rate:,.0f} ops/s, "
-            f"{verdict[independent >= rate]}"
+            f"goal 11.6, {args.operations:,} independent creates at >= the rate of POST at 32 "
+            f"connections (wrk, run of {started}): {independent:,} against {rate:,.0f} ops/s, "
+            f"{VERDICTS[independent >= rate]}"
         )
     posts = result["post_per_s_32"]
     print(
@@ -167,7 +165,7 @@ def main() -> None:
     )
     print(
         f"goal 11.6, the chain <= {CHAIN_GOAL}x the independent creates: {chain}x, "
-        f"{verdict[chain <= CHAIN_GOAL]}"
+        f"{VERDICTS[chain <= CHAIN_GOAL]}"
     )
 
 

@@ -34,6 +34,7 @@ import aiohttp
 import httpx
 import sqlalchemy as sa
 
+from benchmarks.report import VERDICTS
 from gateway import logs
 from gateway.auth.tokens import ensure_tenant
 from gateway.config.file import parse_config
@@ -52,7 +53,7 @@ SQLITE_GOAL, POSTGRES_GOAL, WORKERS_GOAL = 0.6, 0.5, 0.9
 
 
 def _verdict(goal: str, value: float, threshold: float) -> None:
-    print(f"goal 11.3, {goal}: {value:.1%}, {'MET' if value >= threshold else 'MISSED'}")
+    print(f"goal 11.3, {goal}: {value:.1%}, {VERDICTS[value >= threshold]}")
 
 
 def _throughput(

@@ -28,6 +28,7 @@ import orjson
 import sqlalchemy as sa
 
 from benchmarks import bare, databases
+from benchmarks.report import VERDICTS
 from benchmarks.run import RESULTS
 from benchmarks.seed import count_users, user_name
 from benchmarks.servers import CONFIG
@@ -246,7 +247,7 @@ def _verdicts(p50s: dict[tuple[str, str], dict[int, float]]) -> None:
             continue
         small, large = min(by_size), max(by_size)
         ratio = by_size[large] / by_size[small]
-        verdict = "MET" if ratio <= FLAT_GOAL else "MISSED"
+        verdict = VERDICTS[ratio <= FLAT_GOAL]
         print(
             f"goal 11.5, {engine_name} {name}: p50 at {large:,} / p50 at {small:,} users"
             f" = {ratio:.2f} (<= {FLAT_GOAL}), {verdict}"

@@ -28,6 +28,8 @@ TARGETS = (
     ("11.2 PostgreSQL PATCH >= 50% of SQLite's", "postgres_patch_share", 0.5, "min"),
     ("11.4 filter, a new string each time, >= 50% of bare", "filter_unique_vs_bare", 0.5, "min"),
 )
+#: A target's verdict: met, missed, or not measured in this run.
+VERDICTS = {True: "MET", False: "MISSED", None: "NOT MEASURED"}
 #: Issue 11's goals measured elsewhere, each by its own module (docs/benchmarks.md).
 ELSEWHERE = {
     "11.3 delivery": "python -m benchmarks.delivery [--postgres] [--workers 2]",
@@ -72,7 +74,7 @@ def latency_row(users: int, runs: list[Measurement], reused: bool) -> dict:
     }
 
 
-def _find(rows: list[dict], scenario: str, database: str = "sqlite") -> dict | None:
+def find(rows: list[dict], scenario: str, database: str = "sqlite") -> dict | None:
     return next((r for r in rows if r["scenario"] == scenario and r["database"] == database), None)
 
 
@@ -80,7 +82,7 @@ def evaluate(rows: list[dict], latency: list[dict]) -> list[dict]:
     """Each target with its value, or None when its measurement is missing or failed."""
     values: dict[str, float | None] = {}
     for scenario in ("get", "filter", "post", "patch", "filter-unique"):
-        found = _find(rows, scenario)
+        found = find(rows, scenario)
         key = f"{scenario.replace('-', '_')}_vs_bare"
         values[key] = found["vs_bare"] if found and not found["failure"] else None
     for key, scenario in (
@@ -88,7 +90,7 @@ def evaluate(rows: list[dict], latency: list[dict]) -> list[dict]:
         ("patch_rps", "patch"),
         ("post_fanout_rps", "post-3-targets"),
     ):
-        found = _find(rows, scenario)
+        found = find(rows, scenario)
         values[key] = found["rps"] if found and not found["failure"] else None
     for scenario in ("get", "filter", "post", "patch"):
         values[f"postgres_{scenario}_share"] = _postgres_share(rows, scenario)
@@ -109,7 +111,7 @@ def evaluate(rows: list[dict], latency: list[dict]) -> list[dict]:
 
 def _postgres_share(rows: list[dict], scenario: str) -> float | None:
     """PostgreSQL's req/s as a share of SQLite's, both from this run."""
-    sqlite, postgres = _find(rows, scenario), _find(rows, scenario, "postgresql")
+    sqlite, postgres = find(rows, scenario), find(rows, scenario, "postgresql")
     if not sqlite or not postgres or sqlite["failure"] or postgres["failure"]:
         return None
     return round(postgres["rps"] / sqlite["rps"], 3) if sqlite["rps"] else None
@@ -154,11 +156,10 @@ def render(results: dict[str, Any]) -> str:
             for r in results["filter_latency"]
         ],
     )
-    verdict = {True: "MET", False: "MISSED", None: "NOT MEASURED"}
     targets = _table(
         ["target", "value", "verdict"],
         [
-            [t["target"], "-" if t["value"] is None else f"{t['value']:,}", verdict[t["met"]]]
+            [t["target"], "-" if t["value"] is None else f"{t['value']:,}", VERDICTS[t["met"]]]
             for t in results["targets"]
         ],
     )
